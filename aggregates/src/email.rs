@@ -1,0 +1,214 @@
+//! Email addresses, parsed once at the edge. An `Email` is always trimmed, lowercased
+//! (Unicode-aware), at most 254 characters, free of whitespace, and has exactly one `@`
+//! between a non-empty local part and a non-empty domain. Because the address is
+//! normalised, two `Email`s are equal exactly when the addresses match case-insensitively,
+//! which is what uniqueness of registrations relies on.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest address accepted, in characters (RFC 5321's path limit, minus the brackets).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// A normalised email address; see the module documentation for what it guarantees.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+/// Why a string is not an acceptable email address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    /// Nothing but whitespace was given.
+    #[error("the email address is empty")]
+    Empty,
+    /// Longer than the 254 characters mail systems accept.
+    #[error("the email address is longer than {MAX_EMAIL_CHARS} characters")]
+    TooLong,
+    /// Whitespace inside an address is never valid (surrounding whitespace is trimmed).
+    #[error("the email address contains whitespace")]
+    ContainsWhitespace,
+    /// No `@` separates the mailbox from the domain.
+    #[error("the email address has no '@'")]
+    MissingAt,
+    /// More than one `@`: the address is ambiguous.
+    #[error("the email address has more than one '@'")]
+    MultipleAt,
+    /// Nothing before the `@`.
+    #[error("the email address has nothing before the '@'")]
+    EmptyLocalPart,
+    /// Nothing after the `@`.
+    #[error("the email address has nothing after the '@'")]
+    EmptyDomain,
+}
+
+impl Email {
+    /// Trims and lowercases `raw`, then checks the shape of the result.
+    ///
+    /// # Errors
+    /// The first rule of [`EmailError`] the normalised address breaks.
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let normalised = raw.trim().to_lowercase();
+        if normalised.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        // Counted after lowercasing: a few characters grow when lowercased (`İ` → `i̇`).
+        if normalised.chars().count() > MAX_EMAIL_CHARS {
+            return Err(EmailError::TooLong);
+        }
+        if normalised.chars().any(char::is_whitespace) {
+            return Err(EmailError::ContainsWhitespace);
+        }
+        let Some((local, domain)) = normalised.split_once('@') else {
+            return Err(EmailError::MissingAt);
+        };
+        if domain.contains('@') {
+            return Err(EmailError::MultipleAt);
+        }
+        if local.is_empty() {
+            return Err(EmailError::EmptyLocalPart);
+        }
+        if domain.is_empty() {
+            return Err(EmailError::EmptyDomain);
+        }
+        Ok(Self(normalised))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the `@`.
+    #[must_use]
+    pub fn local_part(&self) -> &str {
+        self.0.split_once('@').map_or("", |(local, _)| local)
+    }
+
+    /// The part after the `@`.
+    #[must_use]
+    pub fn domain(&self) -> &str {
+        self.0.split_once('@').map_or("", |(_, domain)| domain)
+    }
+
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl FromStr for Email {
+    type Err = EmailError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+// Stored events are re-parsed on load, so an `Email` read back keeps its guarantees.
+impl TryFrom<String> for Email {
+    type Error = EmailError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> Self {
+        email.0
+    }
+}
+
+impl AsRef<str> for Email {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_trims_and_lowercases_the_address() {
+        let email = Email::parse("  Clara.Schumann@Example.ORG \n").unwrap();
+        assert_eq!(email.as_str(), "clara.schumann@example.org");
+        assert_eq!(email.local_part(), "clara.schumann");
+        assert_eq!(email.domain(), "example.org");
+    }
+
+    #[test]
+    fn lowercasing_is_unicode_aware() {
+        let email = Email::parse("ÉLODIE@Société.FR").unwrap();
+        assert_eq!(email.as_str(), "élodie@société.fr");
+        assert_eq!(email, Email::parse("élodie@SOCIÉTÉ.fr").unwrap());
+    }
+
+    #[test]
+    fn an_empty_address_is_refused() {
+        assert_eq!(Email::parse("   "), Err(EmailError::Empty));
+    }
+
+    #[test]
+    fn an_address_without_an_at_sign_is_refused() {
+        assert_eq!(
+            Email::parse("clara.example.org"),
+            Err(EmailError::MissingAt)
+        );
+    }
+
+    #[test]
+    fn an_address_with_two_at_signs_is_refused() {
+        assert_eq!(Email::parse("a@b@example.org"), Err(EmailError::MultipleAt));
+    }
+
+    #[test]
+    fn an_address_with_an_empty_local_part_is_refused() {
+        assert_eq!(
+            Email::parse("@example.org"),
+            Err(EmailError::EmptyLocalPart)
+        );
+    }
+
+    #[test]
+    fn an_address_with_an_empty_domain_is_refused() {
+        assert_eq!(Email::parse("clara@"), Err(EmailError::EmptyDomain));
+    }
+
+    #[test]
+    fn an_address_with_inner_whitespace_is_refused() {
+        assert_eq!(
+            Email::parse("clara schumann@example.org"),
+            Err(EmailError::ContainsWhitespace)
+        );
+    }
+
+    #[test]
+    fn an_address_of_254_characters_is_accepted_and_255_refused() {
+        let domain = "@example.org";
+        let fits = format!("{}{domain}", "a".repeat(MAX_EMAIL_CHARS - domain.len()));
+        assert!(Email::parse(&fits).is_ok());
+        let too_long = format!("a{fits}");
+        assert_eq!(Email::parse(&too_long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn deserializing_normalises_and_validates() {
+        let email: Email = serde_json::from_str("\"Bob@Example.org\"").unwrap();
+        assert_eq!(email.as_str(), "bob@example.org");
+        assert_eq!(
+            serde_json::to_string(&email).unwrap(),
+            "\"bob@example.org\""
+        );
+        assert!(serde_json::from_str::<Email>("\"no-at-sign\"").is_err());
+    }
+}

@@ -1,0 +1,688 @@
+//! One uploaded file and, once confirmed, the score it became. Its id is the upload id.
+//!
+//! Lifecycle: Requested → Confirmed → Deleted, or Requested → Expired | Cancelled |
+//! Rejected. Invariants:
+//! - Only the owner sees the score: for anyone else every user command answers
+//!   `NotFound`, exactly as for an id that does not exist.
+//! - An upload is confirmed at most once, before its deadline, with the declared size
+//!   (and the declared SHA-256 when both sides know one) and valid metadata.
+//! - Expired, cancelled, rejected and deleted are final.
+//! - Metadata is always valid ([`ScoreMetadata::validate`]) and stored trimmed; a recorded
+//!   patch holds only the fields that actually changed.
+//! - Processing results (PDF info, thumbnail, failures) attach to confirmed scores only; a
+//!   step that succeeded is never overwritten by a later failure of the same step.
+//!
+//! Idempotent commands (no events when repeated or when racing an end state):
+//! `RejectUpload` of a rejected upload; `CancelUpload` of an upload that already ended
+//! unconfirmed (cancelled, expired, rejected); `ExpireUpload` of anything not pending,
+//! including a never-requested id (the expiry timer may fire for a reservation whose
+//! upload request never happened); `UpdateScoreMetadata` with an empty or no-op patch;
+//! `RecordPdfInfo`, `RecordThumbnail` and `RecordProcessingFailure` repeating what is
+//! recorded, or on a deleted score (processing may race deletion).
+
+mod metadata;
+mod processing;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::Bytes;
+use crate::ids::{UploadId, UserId};
+pub use crate::validation::FieldErrors;
+
+pub use metadata::{
+    DIFFICULTY_RANGE, MAX_DURATION_SECONDS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY_CHARS,
+    MAX_NOTES_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, RATING_RANGE, ScoreMetadata,
+    ScoreMetadataPatch,
+};
+pub use processing::{PdfInfo, ProcessingStage, ProcessingStatus, Thumbnail};
+
+/// Where an upload, and the score it may become, stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreStatus {
+    /// Upload URL handed out; waiting for the bytes and the confirmation.
+    Requested,
+    /// A live score.
+    Confirmed,
+    /// Not confirmed before the deadline.
+    Expired,
+    /// Abandoned by the user before confirmation.
+    Cancelled,
+    /// The uploaded bytes were not a PDF.
+    Rejected,
+    /// Deleted by its owner.
+    Deleted,
+}
+
+impl ScoreStatus {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Confirmed => "confirmed",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+impl fmt::Display for ScoreStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The file behind a score, as declared when the upload was requested (size and SHA-256
+/// are those of the stored object once confirmed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadFile {
+    pub filename: String,
+    pub size_bytes: Bytes,
+    pub mime_type: String,
+    pub sha256: Option<String>,
+    pub object_key: String,
+    /// Deadline for the confirmation.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ScoreCommand {
+    /// Opens an upload for `owner`: the caller already reserved `size_bytes` of quota and
+    /// will hand out a presigned URL for `object_key`, valid until `expires_at`.
+    RequestUpload {
+        upload_id: UploadId,
+        owner: UserId,
+        filename: String,
+        size_bytes: Bytes,
+        mime_type: String,
+        sha256: Option<String>,
+        object_key: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Turns an upload into a score. `size_bytes`, `etag` and `sha256` describe the stored
+    /// object as the caller found it at `now`; `metadata` is what the user entered.
+    ConfirmUpload {
+        user_id: UserId,
+        now: DateTime<Utc>,
+        size_bytes: Bytes,
+        etag: String,
+        sha256: Option<String>,
+        metadata: ScoreMetadata,
+    },
+    /// Ends an upload for good because its bytes are not acceptable (not a PDF).
+    RejectUpload { reason: String },
+    /// The user abandons an unconfirmed upload.
+    CancelUpload { user_id: UserId },
+    /// The deadline passed without confirmation (issued by the expiry timer).
+    ExpireUpload { now: DateTime<Utc> },
+    /// The user edits some descriptive fields of a score.
+    UpdateScoreMetadata {
+        user_id: UserId,
+        patch: ScoreMetadataPatch,
+    },
+    /// Records what the PDF info processor read from the file.
+    RecordPdfInfo { info: PdfInfo },
+    /// Records the thumbnail the thumbnail processor stored.
+    RecordThumbnail {
+        object_key: String,
+        width: u32,
+        height: u32,
+    },
+    /// Records that a processing step gave up on this file, and why (shown to the user).
+    RecordProcessingFailure {
+        stage: ProcessingStage,
+        reason: String,
+    },
+    /// The owner deletes the score; quota, objects and setlist entries follow.
+    DeleteScore { user_id: UserId },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ScoreEvent {
+    /// An upload was opened: the owner may PUT `size_bytes` bytes to `object_key` until
+    /// `expires_at`.
+    UploadRequested {
+        upload_id: UploadId,
+        owner: UserId,
+        filename: String,
+        size_bytes: Bytes,
+        mime_type: String,
+        sha256: Option<String>,
+        object_key: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// The file arrived intact and the score exists, described by `metadata`.
+    UploadConfirmed {
+        size_bytes: Bytes,
+        etag: String,
+        sha256: Option<String>,
+        metadata: ScoreMetadata,
+    },
+    /// The upload ended for good because its bytes were not acceptable (not a PDF).
+    UploadRejected { reason: String },
+    /// The user abandoned the upload.
+    UploadCancelled {},
+    /// The upload was not confirmed in time.
+    UploadExpired {},
+    /// The user changed the fields present in `patch`.
+    ScoreMetadataUpdated { patch: ScoreMetadataPatch },
+    /// The file's PDF information is known.
+    PdfInfoExtracted { info: PdfInfo },
+    /// The score's thumbnail is stored at `object_key`.
+    ThumbnailGenerated {
+        object_key: String,
+        width: u32,
+        height: u32,
+    },
+    /// Processing step `stage` gave up on the file, for `reason`.
+    ProcessingFailed {
+        stage: ProcessingStage,
+        reason: String,
+    },
+    /// The owner deleted the score, which held `size_bytes`.
+    ScoreDeleted { size_bytes: Bytes },
+}
+
+impl DomainEvent for ScoreEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::UploadRequested { .. } => "UploadRequested",
+            Self::UploadConfirmed { .. } => "UploadConfirmed",
+            Self::UploadRejected { .. } => "UploadRejected",
+            Self::UploadCancelled { .. } => "UploadCancelled",
+            Self::UploadExpired { .. } => "UploadExpired",
+            Self::ScoreMetadataUpdated { .. } => "ScoreMetadataUpdated",
+            Self::PdfInfoExtracted { .. } => "PdfInfoExtracted",
+            Self::ThumbnailGenerated { .. } => "ThumbnailGenerated",
+            Self::ProcessingFailed { .. } => "ProcessingFailed",
+            Self::ScoreDeleted { .. } => "ScoreDeleted",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScoreError {
+    /// No such score for this user: never requested, owned by someone else, or ended
+    /// (cancelled, rejected, deleted) so that the requested action no longer applies.
+    #[error("no such score")]
+    NotFound,
+    /// The upload id was already used for an upload.
+    #[error("the upload was already requested")]
+    AlreadyRequested,
+    /// The upload is already a score; it cannot be confirmed or cancelled again.
+    #[error("the upload is already confirmed")]
+    AlreadyConfirmed,
+    /// The confirmation deadline passed.
+    #[error("the upload expired before confirmation")]
+    UploadExpired,
+    /// The expiry timer fired before the deadline.
+    #[error("the upload's deadline has not passed yet")]
+    NotYetExpired,
+    /// Only a pending (requested, unconfirmed) upload can be rejected.
+    #[error("the upload is not pending")]
+    NotPending,
+    /// Processing results attach only to confirmed scores.
+    #[error("the score is not confirmed")]
+    NotConfirmed,
+    /// The stored object's size differs from the declared size: the upload is
+    /// incomplete or wrong, and stays open for another attempt.
+    #[error("the stored file has {actual}, but {declared} were declared")]
+    SizeMismatch { declared: Bytes, actual: Bytes },
+    /// The stored object's SHA-256 differs from the one declared at request time.
+    #[error("the stored file's SHA-256 {actual} differs from the declared {declared}")]
+    ChecksumMismatch { declared: String, actual: String },
+    /// Some metadata fields break the rules; all of them are listed.
+    #[error("invalid metadata: {0}")]
+    InvalidMetadata(FieldErrors),
+    /// A processor reported an impossible result (e.g. zero pages, a non-finite page
+    /// size, an empty thumbnail).
+    #[error("invalid processing result: {0}")]
+    InvalidProcessingResult(FieldErrors),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    upload_id: Option<UploadId>,
+    owner: Option<UserId>,
+    status: Option<ScoreStatus>,
+    file: Option<UploadFile>,
+    etag: Option<String>,
+    metadata: Option<ScoreMetadata>,
+    pdf_info: Option<PdfInfo>,
+    thumbnail: Option<Thumbnail>,
+    failures: BTreeMap<ProcessingStage, String>,
+    rejection_reason: Option<String>,
+}
+
+impl Score {
+    /// The upload id, which is also the score id.
+    #[must_use]
+    pub const fn upload_id(&self) -> Option<UploadId> {
+        self.upload_id
+    }
+
+    #[must_use]
+    pub const fn owner(&self) -> Option<UserId> {
+        self.owner
+    }
+
+    #[must_use]
+    pub fn is_owned_by(&self, user_id: UserId) -> bool {
+        self.owner == Some(user_id)
+    }
+
+    /// `None` until the upload is requested.
+    #[must_use]
+    pub const fn status(&self) -> Option<ScoreStatus> {
+        self.status
+    }
+
+    #[must_use]
+    pub const fn file(&self) -> Option<&UploadFile> {
+        self.file.as_ref()
+    }
+
+    #[must_use]
+    pub fn size_bytes(&self) -> Option<Bytes> {
+        self.file.as_ref().map(|file| file.size_bytes)
+    }
+
+    #[must_use]
+    pub fn sha256(&self) -> Option<&str> {
+        self.file.as_ref().and_then(|file| file.sha256.as_deref())
+    }
+
+    #[must_use]
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.file.as_ref().map(|file| file.expires_at)
+    }
+
+    #[must_use]
+    pub fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
+    }
+
+    /// Where the PDF is (or would be) stored.
+    #[must_use]
+    pub fn object_key(&self) -> Option<&str> {
+        self.file.as_ref().map(|file| file.object_key.as_str())
+    }
+
+    #[must_use]
+    pub fn thumbnail_object_key(&self) -> Option<&str> {
+        self.thumbnail
+            .as_ref()
+            .map(|thumbnail| thumbnail.object_key.as_str())
+    }
+
+    /// Every stored object of this score, for cleanup.
+    #[must_use]
+    pub fn object_keys(&self) -> Vec<&str> {
+        self.object_key()
+            .into_iter()
+            .chain(self.thumbnail_object_key())
+            .collect()
+    }
+
+    #[must_use]
+    pub const fn metadata(&self) -> Option<&ScoreMetadata> {
+        self.metadata.as_ref()
+    }
+
+    #[must_use]
+    pub const fn pdf_info(&self) -> Option<&PdfInfo> {
+        self.pdf_info.as_ref()
+    }
+
+    #[must_use]
+    pub const fn thumbnail(&self) -> Option<&Thumbnail> {
+        self.thumbnail.as_ref()
+    }
+
+    /// Why `stage` failed, unless it succeeded since.
+    #[must_use]
+    pub fn processing_failure(&self, stage: ProcessingStage) -> Option<&str> {
+        self.failures.get(&stage).map(String::as_str)
+    }
+
+    #[must_use]
+    pub const fn processing_failures(&self) -> &BTreeMap<ProcessingStage, String> {
+        &self.failures
+    }
+
+    /// Ready once PDF info and thumbnail are both present; failed while any step's latest
+    /// outcome is a failure; pending otherwise.
+    #[must_use]
+    pub fn processing_status(&self) -> ProcessingStatus {
+        if self.pdf_info.is_some() && self.thumbnail.is_some() {
+            ProcessingStatus::Ready
+        } else if self.failures.is_empty() {
+            ProcessingStatus::Pending
+        } else {
+            ProcessingStatus::Failed
+        }
+    }
+
+    #[must_use]
+    pub fn rejection_reason(&self) -> Option<&str> {
+        self.rejection_reason.as_deref()
+    }
+
+    /// Decides what a command changes, without changing anything.
+    ///
+    /// # Errors
+    /// The [`ScoreError`] naming the rule the command breaks.
+    pub fn decide(&self, command: ScoreCommand) -> Result<Vec<ScoreEvent>, ScoreError> {
+        match command {
+            ScoreCommand::RequestUpload {
+                upload_id,
+                owner,
+                filename,
+                size_bytes,
+                mime_type,
+                sha256,
+                object_key,
+                expires_at,
+            } => {
+                if self.status.is_some() {
+                    return Err(ScoreError::AlreadyRequested);
+                }
+                Ok(vec![ScoreEvent::UploadRequested {
+                    upload_id,
+                    owner,
+                    filename,
+                    size_bytes,
+                    mime_type,
+                    sha256,
+                    object_key,
+                    expires_at,
+                }])
+            }
+            ScoreCommand::ConfirmUpload {
+                user_id,
+                now,
+                size_bytes,
+                etag,
+                sha256,
+                metadata,
+            } => self.confirm(user_id, now, size_bytes, etag, sha256, metadata),
+            ScoreCommand::RejectUpload { reason } => match self.status {
+                None => Err(ScoreError::NotFound),
+                Some(ScoreStatus::Requested) => Ok(vec![ScoreEvent::UploadRejected { reason }]),
+                Some(ScoreStatus::Rejected) => Ok(vec![]),
+                Some(_) => Err(ScoreError::NotPending),
+            },
+            ScoreCommand::CancelUpload { user_id } => match self.status_for(user_id)? {
+                ScoreStatus::Requested => Ok(vec![ScoreEvent::UploadCancelled {}]),
+                ScoreStatus::Cancelled | ScoreStatus::Expired | ScoreStatus::Rejected => Ok(vec![]),
+                ScoreStatus::Confirmed => Err(ScoreError::AlreadyConfirmed),
+                ScoreStatus::Deleted => Err(ScoreError::NotFound),
+            },
+            ScoreCommand::ExpireUpload { now } => match (self.status, &self.file) {
+                (Some(ScoreStatus::Requested), Some(file)) => {
+                    if now < file.expires_at {
+                        return Err(ScoreError::NotYetExpired);
+                    }
+                    Ok(vec![ScoreEvent::UploadExpired {}])
+                }
+                _ => Ok(vec![]),
+            },
+            ScoreCommand::UpdateScoreMetadata { user_id, patch } => {
+                self.update_metadata(user_id, patch)
+            }
+            ScoreCommand::RecordPdfInfo { info } => {
+                if !self.accepts_processing_results()? || self.pdf_info.as_ref() == Some(&info) {
+                    return Ok(vec![]);
+                }
+                info.validate()
+                    .map_err(ScoreError::InvalidProcessingResult)?;
+                Ok(vec![ScoreEvent::PdfInfoExtracted { info }])
+            }
+            ScoreCommand::RecordThumbnail {
+                object_key,
+                width,
+                height,
+            } => {
+                let thumbnail = Thumbnail {
+                    object_key,
+                    width,
+                    height,
+                };
+                if !self.accepts_processing_results()?
+                    || self.thumbnail.as_ref() == Some(&thumbnail)
+                {
+                    return Ok(vec![]);
+                }
+                thumbnail
+                    .validate()
+                    .map_err(ScoreError::InvalidProcessingResult)?;
+                let Thumbnail {
+                    object_key,
+                    width,
+                    height,
+                } = thumbnail;
+                Ok(vec![ScoreEvent::ThumbnailGenerated {
+                    object_key,
+                    width,
+                    height,
+                }])
+            }
+            ScoreCommand::RecordProcessingFailure { stage, reason } => {
+                if !self.accepts_processing_results()? {
+                    return Ok(vec![]);
+                }
+                let succeeded = match stage {
+                    ProcessingStage::PdfInfo => self.pdf_info.is_some(),
+                    ProcessingStage::Thumbnail => self.thumbnail.is_some(),
+                };
+                // A success stands: a late failure comes from a duplicate, outdated attempt.
+                if succeeded || self.failures.get(&stage) == Some(&reason) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ScoreEvent::ProcessingFailed { stage, reason }])
+            }
+            ScoreCommand::DeleteScore { user_id } => {
+                match (self.status_for(user_id)?, &self.file) {
+                    (ScoreStatus::Confirmed, Some(file)) => Ok(vec![ScoreEvent::ScoreDeleted {
+                        size_bytes: file.size_bytes,
+                    }]),
+                    _ => Err(ScoreError::NotFound),
+                }
+            }
+        }
+    }
+
+    /// The status as `user_id` may see it: other users' uploads do not exist for them.
+    fn status_for(&self, user_id: UserId) -> Result<ScoreStatus, ScoreError> {
+        match self.status {
+            Some(status) if self.is_owned_by(user_id) => Ok(status),
+            _ => Err(ScoreError::NotFound),
+        }
+    }
+
+    /// `Ok(false)` on a deleted score: results racing the deletion are dropped.
+    fn accepts_processing_results(&self) -> Result<bool, ScoreError> {
+        match self.status {
+            None => Err(ScoreError::NotFound),
+            Some(ScoreStatus::Confirmed) => Ok(true),
+            Some(ScoreStatus::Deleted) => Ok(false),
+            Some(_) => Err(ScoreError::NotConfirmed),
+        }
+    }
+
+    fn confirm(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        size_bytes: Bytes,
+        etag: String,
+        sha256: Option<String>,
+        metadata: ScoreMetadata,
+    ) -> Result<Vec<ScoreEvent>, ScoreError> {
+        match self.status_for(user_id)? {
+            ScoreStatus::Requested => {}
+            ScoreStatus::Confirmed => return Err(ScoreError::AlreadyConfirmed),
+            ScoreStatus::Expired => return Err(ScoreError::UploadExpired),
+            ScoreStatus::Cancelled | ScoreStatus::Rejected | ScoreStatus::Deleted => {
+                return Err(ScoreError::NotFound);
+            }
+        }
+        let Some(file) = &self.file else {
+            return Err(ScoreError::NotFound);
+        };
+        if now >= file.expires_at {
+            return Err(ScoreError::UploadExpired);
+        }
+        let metadata = metadata.normalized();
+        metadata.validate().map_err(ScoreError::InvalidMetadata)?;
+        if size_bytes != file.size_bytes {
+            return Err(ScoreError::SizeMismatch {
+                declared: file.size_bytes,
+                actual: size_bytes,
+            });
+        }
+        if let (Some(declared), Some(actual)) = (&file.sha256, &sha256)
+            && !declared.eq_ignore_ascii_case(actual)
+        {
+            return Err(ScoreError::ChecksumMismatch {
+                declared: declared.clone(),
+                actual: actual.clone(),
+            });
+        }
+        Ok(vec![ScoreEvent::UploadConfirmed {
+            size_bytes,
+            etag,
+            sha256,
+            metadata,
+        }])
+    }
+
+    fn update_metadata(
+        &self,
+        user_id: UserId,
+        patch: ScoreMetadataPatch,
+    ) -> Result<Vec<ScoreEvent>, ScoreError> {
+        let (ScoreStatus::Confirmed, Some(current)) = (self.status_for(user_id)?, &self.metadata)
+        else {
+            return Err(ScoreError::NotFound);
+        };
+        let patch = patch.normalized();
+        let mut updated = current.clone();
+        patch.apply_to(&mut updated);
+        updated.validate().map_err(ScoreError::InvalidMetadata)?;
+        let patch = patch.without_unchanged(current);
+        if patch.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(vec![ScoreEvent::ScoreMetadataUpdated { patch }])
+    }
+}
+
+impl Aggregate for Score {
+    const TYPE: &'static str = "Score";
+    type Command = ScoreCommand;
+    type Event = ScoreEvent;
+    type Error = ScoreError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let events = self.decide(command)?;
+        crate::sink::write_all(self, events, sink).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ScoreEvent::UploadRequested {
+                upload_id,
+                owner,
+                filename,
+                size_bytes,
+                mime_type,
+                sha256,
+                object_key,
+                expires_at,
+            } => {
+                self.upload_id = Some(upload_id);
+                self.owner = Some(owner);
+                self.status = Some(ScoreStatus::Requested);
+                self.file = Some(UploadFile {
+                    filename,
+                    size_bytes,
+                    mime_type,
+                    sha256,
+                    object_key,
+                    expires_at,
+                });
+            }
+            ScoreEvent::UploadConfirmed {
+                size_bytes,
+                etag,
+                sha256,
+                metadata,
+            } => {
+                self.status = Some(ScoreStatus::Confirmed);
+                if let Some(file) = &mut self.file {
+                    file.size_bytes = size_bytes;
+                    if sha256.is_some() {
+                        file.sha256 = sha256;
+                    }
+                }
+                self.etag = Some(etag);
+                self.metadata = Some(metadata);
+            }
+            ScoreEvent::UploadRejected { reason } => {
+                self.status = Some(ScoreStatus::Rejected);
+                self.rejection_reason = Some(reason);
+            }
+            ScoreEvent::UploadCancelled {} => self.status = Some(ScoreStatus::Cancelled),
+            ScoreEvent::UploadExpired {} => self.status = Some(ScoreStatus::Expired),
+            ScoreEvent::ScoreMetadataUpdated { patch } => {
+                if let Some(metadata) = &mut self.metadata {
+                    patch.apply_to(metadata);
+                }
+            }
+            ScoreEvent::PdfInfoExtracted { info } => {
+                self.pdf_info = Some(info);
+                self.failures.remove(&ProcessingStage::PdfInfo);
+            }
+            ScoreEvent::ThumbnailGenerated {
+                object_key,
+                width,
+                height,
+            } => {
+                self.thumbnail = Some(Thumbnail {
+                    object_key,
+                    width,
+                    height,
+                });
+                self.failures.remove(&ProcessingStage::Thumbnail);
+            }
+            ScoreEvent::ProcessingFailed { stage, reason } => {
+                self.failures.insert(stage, reason);
+            }
+            ScoreEvent::ScoreDeleted { .. } => self.status = Some(ScoreStatus::Deleted),
+        }
+    }
+}

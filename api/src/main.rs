@@ -1,0 +1,52 @@
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use scoremate::cli::{Cli, Command};
+use scoremate::settings::Settings;
+use scoremate::startup::{self, Application};
+use scoremate::telemetry;
+
+/// Exit code of a command that exists but whose feature has not landed yet.
+const NOT_YET_AVAILABLE: u8 = 3;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format, &cli.settings.log);
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Some(issue) = command.pending_issue() {
+        eprintln!("scoremate: this command is not available yet; it arrives with issue {issue}.");
+        return ExitCode::from(NOT_YET_AVAILABLE);
+    }
+    let result = match command {
+        Command::Migrate => migrate(&cli.settings).await,
+        _ => serve(cli.settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "scoremate failed");
+            eprintln!("scoremate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings)
+        .await
+        .context("starting the server")?;
+    app.run_until(startup::shutdown_signal()).await;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let database = startup::connect_database(settings)
+        .await
+        .context("connecting to the database")?;
+    database.migrate().await.context("applying migrations")?;
+    println!("migrations applied ({})", database.backend().name());
+    database.close().await;
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! Every setting of the service, read once in `main` from `SCOREMATE_*` environment
+//! variables (or the equivalent flags) and handed down as one typed struct.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// A value that must never reach a log line or a `Debug` dump.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(value))
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines (for a terminal).
+    Pretty,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the HTTP API listens on.
+    #[arg(
+        long,
+        env = "SCOREMATE_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// Folder of the embedded database, the embedded object store and the generated secret.
+    #[arg(
+        long,
+        env = "SCOREMATE_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://…` or `postgres://…` [default: sqlite://$SCOREMATE_DATA_DIR/scoremate.db]
+    #[arg(
+        long,
+        env = "SCOREMATE_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<Secret>,
+
+    /// Most connections the server keeps open to the database.
+    #[arg(
+        long,
+        env = "SCOREMATE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_max_connections: u32,
+
+    /// External S3-compatible endpoint; unset runs the embedded endpoint.
+    #[arg(long, env = "SCOREMATE_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+
+    /// Bucket holding scores and thumbnails.
+    #[arg(
+        long,
+        env = "SCOREMATE_S3_BUCKET",
+        default_value = "scoremate",
+        global = true
+    )]
+    pub s3_bucket: String,
+
+    /// Region used for request signing.
+    #[arg(
+        long,
+        env = "SCOREMATE_S3_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    pub s3_region: String,
+
+    /// Access key of the external store.
+    #[arg(
+        long,
+        env = "SCOREMATE_S3_ACCESS_KEY_ID",
+        hide_env_values = true,
+        global = true
+    )]
+    pub s3_access_key_id: Option<Secret>,
+
+    /// Secret key of the external store.
+    #[arg(
+        long,
+        env = "SCOREMATE_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub s3_secret_access_key: Option<Secret>,
+
+    /// Path-style addressing [default: true when an endpoint is set].
+    #[arg(long, env = "SCOREMATE_S3_FORCE_PATH_STYLE", global = true)]
+    pub s3_force_path_style: Option<bool>,
+
+    /// Address of the embedded S3 endpoint (used when no external endpoint is set).
+    #[arg(
+        long,
+        env = "SCOREMATE_EMBEDDED_S3_BIND",
+        default_value = "127.0.0.1:9000",
+        global = true
+    )]
+    pub embedded_s3_bind: SocketAddr,
+
+    /// HS256 signing secret [default: generated once, kept in the data dir].
+    #[arg(
+        long,
+        env = "SCOREMATE_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<Secret>,
+
+    /// Largest file a client may upload, in bytes.
+    #[arg(
+        long,
+        env = "SCOREMATE_MAX_UPLOAD_BYTES",
+        default_value_t = 104_857_600,
+        global = true
+    )]
+    pub max_upload_bytes: u64,
+
+    /// Lifetime of a presigned upload URL and of its quota reservation.
+    #[arg(
+        long,
+        env = "SCOREMATE_UPLOAD_URL_TTL_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub upload_url_ttl_secs: u64,
+
+    /// Storage quota of a new account, in bytes.
+    #[arg(
+        long,
+        env = "SCOREMATE_DEFAULT_QUOTA_BYTES",
+        default_value_t = 1_073_741_824,
+        global = true
+    )]
+    pub default_quota_bytes: u64,
+
+    /// Lifetime of an access token.
+    #[arg(
+        long,
+        env = "SCOREMATE_ACCESS_TOKEN_TTL_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token.
+    #[arg(
+        long,
+        env = "SCOREMATE_REFRESH_TOKEN_TTL_SECS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub refresh_token_ttl_secs: u64,
+
+    /// Anonymous API requests per client IP and hour (0 disables).
+    #[arg(
+        long,
+        env = "SCOREMATE_THROTTLE_ANON_PER_HOUR",
+        default_value_t = 100,
+        global = true
+    )]
+    pub throttle_anon_per_hour: u32,
+
+    /// Authenticated API requests per user and hour (0 disables).
+    #[arg(
+        long,
+        env = "SCOREMATE_THROTTLE_USER_PER_HOUR",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub throttle_user_per_hour: u32,
+
+    /// Log line format.
+    #[arg(
+        long,
+        env = "SCOREMATE_LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info,scoremate=debug`.
+    #[arg(long, env = "SCOREMATE_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+impl Settings {
+    /// The database URL, defaulting to the embedded SQLite file in the data dir.
+    pub fn database_url(&self) -> Secret {
+        self.database_url.clone().unwrap_or_else(|| {
+            Secret::new(format!(
+                "sqlite://{}",
+                self.data_dir.join("scoremate.db").display()
+            ))
+        })
+    }
+
+    pub fn upload_url_ttl(&self) -> Duration {
+        Duration::from_secs(self.upload_url_ttl_secs)
+    }
+
+    /// Where the generated JWT secret is kept when none is configured.
+    pub fn jwt_secret_path(&self) -> PathBuf {
+        self.data_dir.join("jwt_secret")
+    }
+
+    /// The configured JWT secret, or the one generated on first start and kept in the
+    /// data dir (readable by the owner only), so tokens survive restarts.
+    pub fn resolve_jwt_secret(&self) -> std::io::Result<Secret> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.clone());
+        }
+        load_or_generate_secret(&self.jwt_secret_path())
+    }
+}
+
+fn load_or_generate_secret(path: &Path) -> std::io::Result<Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(existing) if !existing.trim().is_empty() => return Ok(Secret::new(existing.trim())),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    write_private(path, &secret)?;
+    Ok(Secret::new(secret))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn a_generated_jwt_secret_is_kept_and_reused() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("scoremate-secret-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("jwt_secret");
+        let first = load_or_generate_secret(&path)?;
+        let second = load_or_generate_secret(&path)?;
+        assert_eq!(first, second);
+        assert_eq!(first.expose().len(), 64);
+        std::fs::remove_dir_all(dir)
+    }
+}

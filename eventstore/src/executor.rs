@@ -1,0 +1,181 @@
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
+use tracing::Instrument;
+
+use crate::database::Database;
+use crate::error::CommandError;
+use crate::metadata::EventMetadata;
+use crate::repository::AnyEventRepository;
+
+/// How often a command whose commit lost a race is decided again, and how long to back
+/// off in between (exponential with full jitter, so the losers do not collide again).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 12,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(250),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delay_before(&self, attempt: u32) -> Duration {
+        let exponential = self
+            .base_delay
+            .saturating_mul(1_u32 << attempt.min(16))
+            .min(self.max_delay);
+        // Full jitter from the clock's nanoseconds: good enough to spread contenders, and
+        // keeps a random-number crate out of the store.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+        let span = u64::try_from(exponential.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Duration::from_micros(u64::from(nanos) % span)
+    }
+}
+
+/// How an aggregate type is persisted.
+#[derive(Debug, Clone, Copy)]
+pub enum Storage {
+    /// Replay every event on load: for aggregates with short streams.
+    Events,
+    /// Keep a snapshot every `n` events: for aggregates whose streams grow without bound.
+    Snapshot(usize),
+}
+
+/// An aggregate loaded for reading, with its version (the sequence of its last event).
+#[derive(Debug)]
+pub struct Loaded<A> {
+    pub aggregate: A,
+    pub version: usize,
+}
+
+/// What a command appended; `events` is empty when the command had no new effect.
+#[derive(Debug)]
+pub struct Committed<A: Aggregate> {
+    pub aggregate_id: String,
+    pub events: Vec<EventEnvelope<A>>,
+    /// The aggregate's version after the command.
+    pub version: usize,
+}
+
+/// Loads aggregates of one type, decides commands on them and appends the result, with
+/// optimistic concurrency: a commit whose sequence was taken meanwhile is decided again
+/// on the fresh state, a bounded number of times.
+pub struct AggregateStore<A: Aggregate> {
+    store: PersistedEventStore<AnyEventRepository, A>,
+    retry: RetryPolicy,
+    _aggregate: PhantomData<A>,
+}
+
+impl<A> AggregateStore<A>
+where
+    A: Aggregate<Services = ()> + Clone,
+    A::Command: Clone,
+{
+    pub fn new(database: &Database, storage: Storage, retry: RetryPolicy) -> Self {
+        let repository = AnyEventRepository::new(database);
+        let store = match storage {
+            Storage::Events => PersistedEventStore::new_event_store(repository),
+            Storage::Snapshot(every) => PersistedEventStore::new_snapshot_store(repository, every),
+        };
+        Self {
+            store,
+            retry,
+            _aggregate: PhantomData,
+        }
+    }
+
+    /// The current state of one aggregate (the default state if it has no events).
+    pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, CommandError<A::Error>> {
+        let context = self
+            .store
+            .load_aggregate(aggregate_id)
+            .await
+            .map_err(CommandError::from_aggregate)?;
+        Ok(Loaded {
+            aggregate: context.aggregate,
+            version: context.current_sequence,
+        })
+    }
+
+    /// Decides `command` on the current state and appends its events with `metadata`.
+    pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let span = tracing::info_span!("command", aggregate = A::TYPE, aggregate_id);
+        self.execute_with_retries(aggregate_id, command, metadata)
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_with_retries(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let metadata = metadata.to_map();
+        for attempt in 1..=self.retry.max_attempts {
+            let context = self
+                .store
+                .load_aggregate(aggregate_id)
+                .await
+                .map_err(CommandError::from_aggregate)?;
+            let version = context.current_sequence;
+            // Decide on a copy: the store folds the new events into the loaded state itself
+            // when it writes a snapshot, and must not see them twice.
+            let mut decided = context.aggregate.clone();
+            let sink = EventSink::default();
+            decided
+                .handle(command.clone(), &(), &sink)
+                .await
+                .map_err(CommandError::Rejected)?;
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(Committed {
+                    aggregate_id: aggregate_id.to_owned(),
+                    events: Vec::new(),
+                    version,
+                });
+            }
+            match self.store.commit(events, context, metadata.clone()).await {
+                Ok(envelopes) => {
+                    let version = envelopes
+                        .last()
+                        .map_or(version, |envelope| envelope.sequence);
+                    return Ok(Committed {
+                        aggregate_id: aggregate_id.to_owned(),
+                        events: envelopes,
+                        version,
+                    });
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    tracing::debug!(attempt, "append lost a race; deciding again");
+                    tokio::time::sleep(self.retry.delay_before(attempt)).await;
+                }
+                Err(other) => return Err(CommandError::from_aggregate(other)),
+            }
+        }
+        Err(CommandError::Conflict {
+            attempts: self.retry.max_attempts,
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! The event store: both backends (SQLite, the embedded default, and PostgreSQL) behind
+//! one type, their migrations, the gap-free global log, and command execution with
+//! optimistic concurrency and bounded retries.
+
+mod database;
+mod error;
+mod executor;
+mod log;
+mod metadata;
+mod repository;
+
+pub use database::{Backend, Database, DatabaseOptions};
+pub use error::{CommandError, StoreError};
+pub use executor::{AggregateStore, Committed, Loaded, RetryPolicy, Storage};
+pub use log::{EventLog, LogCursor, RecordedEvent};
+pub use metadata::{Actor, EventMetadata};
+pub use repository::AnyEventRepository;

@@ -1,0 +1,176 @@
+//! The global log: every stored event, of every aggregate, in one total order that a
+//! follower can tail from a checkpoint without ever skipping an event that commits late.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::database::Database;
+use crate::error::StoreError;
+use crate::metadata::EventMetadata;
+
+/// A place in the global log. Events are ordered by `(transaction_id, position)`: on
+/// PostgreSQL `transaction_id` is the writing transaction's id, on SQLite it is always 0
+/// and `position` alone is the commit order. The zero cursor is before every event.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct LogCursor {
+    pub transaction_id: i64,
+    pub position: i64,
+}
+
+impl LogCursor {
+    pub const START: Self = Self {
+        transaction_id: 0,
+        position: 0,
+    };
+}
+
+/// One event as stored, with its place in the global log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub cursor: LogCursor,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// The event's number within its aggregate (1, 2, …): the aggregate's version after it.
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    /// When the database stored it (the command's own time is `metadata.occurred_at`).
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// The globally unique number of this event.
+    pub fn position(&self) -> i64 {
+        self.cursor.position
+    }
+
+    pub fn metadata(&self) -> Option<EventMetadata> {
+        EventMetadata::from_json(&self.metadata)
+    }
+}
+
+/// Reads the global log.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    database: Database,
+}
+
+const POSTGRES_READ_AFTER: &str = "
+SELECT transaction_id::text::bigint AS transaction_id, position, aggregate_type, aggregate_id,
+       sequence, event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE (transaction_id, position) > ($1::bigint::text::xid8, $2)
+   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY transaction_id, position
+ LIMIT $3";
+
+const SQLITE_READ_AFTER: &str = "
+SELECT 0 AS transaction_id, position, aggregate_type, aggregate_id,
+       sequence, event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE position > $1
+ ORDER BY position
+ LIMIT $2";
+
+const POSTGRES_HEAD: &str = "
+SELECT transaction_id::text::bigint AS transaction_id, position
+  FROM events
+ ORDER BY transaction_id DESC, position DESC
+ LIMIT 1";
+
+const SQLITE_HEAD: &str =
+    "SELECT 0 AS transaction_id, position FROM events ORDER BY position DESC LIMIT 1";
+
+impl EventLog {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// Up to `limit` events after `cursor`, in log order.
+    ///
+    /// On PostgreSQL only events of transactions older than every transaction still
+    /// running are returned: a transaction that took an earlier position but has not
+    /// committed yet holds back everything after it, so it is read in its place once it
+    /// commits instead of being skipped.
+    pub async fn read_after(
+        &self,
+        cursor: LogCursor,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let limit = i64::from(limit);
+        match &self.database {
+            Database::Postgres(pool) => sqlx::query(POSTGRES_READ_AFTER)
+                .bind(cursor.transaction_id)
+                .bind(cursor.position)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode_event)
+                .collect(),
+            Database::Sqlite(pool) => sqlx::query(SQLITE_READ_AFTER)
+                .bind(cursor.position)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode_event)
+                .collect(),
+        }
+    }
+
+    /// The cursor of the last event committed so far (`START` when the log is empty). A
+    /// follower whose checkpoint has reached it has seen everything committed before the
+    /// call.
+    pub async fn head(&self) -> Result<LogCursor, StoreError> {
+        let row = match &self.database {
+            Database::Postgres(pool) => sqlx::query(POSTGRES_HEAD)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| decode_cursor(&row)),
+            Database::Sqlite(pool) => sqlx::query(SQLITE_HEAD)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| decode_cursor(&row)),
+        };
+        row.transpose().map(Option::unwrap_or_default)
+    }
+}
+
+fn decode_cursor<R: Row>(row: &R) -> Result<LogCursor, StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(LogCursor {
+        transaction_id: row.try_get("transaction_id")?,
+        position: row.try_get("position")?,
+    })
+}
+
+fn decode_event<R: Row>(row: &R) -> Result<RecordedEvent, StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Value: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(RecordedEvent {
+        cursor: decode_cursor(row)?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}

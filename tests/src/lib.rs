@@ -1,0 +1,11 @@
+//! Test support shared by the integration tests: databases of both backends, a running
+//! application, small fixtures.
+
+pub mod app;
+pub mod database;
+pub mod log;
+pub mod tally;
+
+pub use app::{TestApp, spawn_app};
+pub use database::TestDatabase;
+pub use log::read_whole_log;
