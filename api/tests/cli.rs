@@ -1,0 +1,158 @@
+//! The `scoremate` binary as an operator runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn scoremate() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scoremate"));
+    // The test environment must not leak into the settings under test.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SCOREMATE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scoremate-cli-{label}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for subcommand in [
+        "serve",
+        "worker",
+        "migrate",
+        "projections",
+        "audit",
+        "admin",
+        "pdf",
+    ] {
+        let output = scoremate().args([subcommand, "--help"]).output().unwrap();
+        assert!(output.status.success(), "{subcommand} --help failed");
+        assert!(!output.stdout.is_empty());
+    }
+    let help = scoremate().arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("SCOREMATE_DATABASE_URL"));
+}
+
+#[test]
+fn commands_that_have_not_landed_say_so_and_fail() {
+    for args in [
+        vec!["worker"],
+        vec!["projections", "status"],
+        vec!["audit", "quota", "someone@example.com"],
+        vec!["admin", "grant-role", "someone@example.com", "auditor"],
+        vec!["pdf", "info", "score.pdf"],
+    ] {
+        let output = scoremate().args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(3), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("not available yet"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_embedded_database_in_the_data_dir() {
+    let dir = temp_dir("migrate");
+    let output = scoremate()
+        .args(["migrate"])
+        .env("SCOREMATE_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.join("scoremate.db").exists());
+    // Running it again is a no-op.
+    assert!(
+        scoremate()
+            .arg("migrate")
+            .env("SCOREMATE_DATA_DIR", &dir)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_bad_database_url_is_a_clear_error() {
+    let output = scoremate()
+        .arg("migrate")
+        .env(
+            "SCOREMATE_DATABASE_URL",
+            "mysql://root:hunter2@localhost/db",
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+}
+
+#[tokio::test]
+async fn serve_starts_on_the_embedded_default_and_stops_on_sigterm() {
+    let dir = temp_dir("serve");
+    let mut child = scoremate()
+        .env("SCOREMATE_DATA_DIR", &dir)
+        .env("SCOREMATE_BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // The first log line with an address says where it listens (port 0 was asked for).
+    let stderr = child.stderr.take().unwrap();
+    let (address_tx, address_rx) = std::sync::mpsc::channel();
+    let log_reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                && entry["message"] == "serving"
+            {
+                let _ = address_tx.send(entry["addr"].as_str().unwrap().to_owned());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let address = address_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+
+    let health = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        dir.join("scoremate.db").exists(),
+        "data appears under the data dir"
+    );
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let lines = log_reader.join().unwrap();
+    assert!(
+        lines.iter().any(|line| line.contains("SIGTERM")),
+        "{lines:?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
