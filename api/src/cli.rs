@@ -10,7 +10,7 @@ use crate::settings::Settings;
 ///
 /// Every setting can be given as a flag or as its `SCOREMATE_*` environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "scoremate", version, propagate_version = true)]
+#[command(name = "scoremate", version, propagate_version = true, args_override_self = true)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,

@@ -44,11 +44,18 @@ impl TestApp {
 }
 
 /// Starts the application on `127.0.0.1:0` over `database`, configured the way an
-/// operator would: through the same settings parser, with a private data dir.
+/// operator would: through the same settings parser, with a private data dir. Throttling
+/// is off; see `spawn_app_with` to turn it on.
 pub async fn spawn_app(database: TestDatabase) -> TestApp {
+    spawn_app_with(database, &[]).await
+}
+
+/// `spawn_app` with extra command-line settings, e.g.
+/// `&["--throttle-anon-per-hour", "3"]` (later flags override earlier ones).
+pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
     let data_dir = std::env::temp_dir().join(format!("scoremate-app-{}", uuid::Uuid::new_v4()));
     let data_dir_arg = data_dir.display().to_string();
-    let cli = Cli::try_parse_from([
+    let mut args = vec![
         "scoremate",
         "--bind",
         "127.0.0.1:0",
@@ -56,9 +63,14 @@ pub async fn spawn_app(database: TestDatabase) -> TestApp {
         &data_dir_arg,
         "--database-url",
         &database.url,
-        "serve",
-    ])
-    .unwrap_or_else(|error| panic!("test settings: {error}"));
+        "--throttle-anon-per-hour",
+        "0",
+        "--throttle-user-per-hour",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    args.push("serve");
+    let cli = Cli::try_parse_from(args).unwrap_or_else(|error| panic!("test settings: {error}"));
     let app = Application::build(cli.settings)
         .await
         .unwrap_or_else(|error| panic!("building the app: {error:?}"));

@@ -6,6 +6,6 @@ pub mod database;
 pub mod log;
 pub mod tally;
 
-pub use app::{TestApp, spawn_app};
+pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use database::TestDatabase;
 pub use log::read_whole_log;
