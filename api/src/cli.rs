@@ -10,7 +10,12 @@ use crate::settings::Settings;
 ///
 /// Every setting can be given as a flag or as its `SCOREMATE_*` environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "scoremate", version, propagate_version = true, args_override_self = true)]
+#[command(
+    name = "scoremate",
+    version,
+    propagate_version = true,
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -110,11 +115,10 @@ impl Command {
     /// The issue that brings this command, while it has not landed; `None` once it works.
     pub fn pending_issue(&self) -> Option<&'static str> {
         match self {
-            Self::Serve | Self::Migrate => None,
+            Self::Serve | Self::Migrate | Self::Admin(_) => None,
             Self::Worker | Self::Pdf(_) => Some("#6 (PDF processors)"),
             Self::Projections(_) => Some("#5 (projections)"),
             Self::Audit(_) => Some("#7 (audit)"),
-            Self::Admin(_) => Some("#3 (accounts and roles)"),
         }
     }
 }

@@ -1,7 +1,17 @@
 //! The `scoremate` service: HTTP API, settings, wiring.
 
+pub mod admin;
+pub mod auth;
 pub mod cli;
+pub mod context;
+pub mod directory;
+pub mod error;
+pub mod extract;
+pub mod openapi;
 pub mod routes;
+pub mod routing;
+pub mod server;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;

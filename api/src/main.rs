@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
     }
     let result = match command {
         Command::Migrate => migrate(&cli.settings).await,
+        Command::Admin(admin) => run_admin(&cli.settings, &admin).await,
         _ => serve(cli.settings).await,
     };
     match result {
@@ -48,5 +49,19 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     database.migrate().await.context("applying migrations")?;
     println!("migrations applied ({})", database.backend().name());
     database.close().await;
+    Ok(())
+}
+
+async fn run_admin(
+    settings: &Settings,
+    command: &scoremate::cli::AdminCommand,
+) -> anyhow::Result<()> {
+    let database = startup::connect_database(settings)
+        .await
+        .context("connecting to the database")?;
+    database.migrate().await.context("applying migrations")?;
+    let outcome = scoremate::admin::run(&database, command).await;
+    database.close().await;
+    println!("{}", outcome?);
     Ok(())
 }

@@ -120,20 +120,48 @@ where
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
+        self.execute_with(self.retry, aggregate_id, command, metadata)
+            .await
+    }
+
+    /// `execute` without retries: for commands where a lost race can only mean a
+    /// uniqueness violation (registering a fresh aggregate), which no retry can fix.
+    pub async fn execute_once(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..self.retry
+        };
+        self.execute_with(once, aggregate_id, command, metadata)
+            .await
+    }
+
+    async fn execute_with(
+        &self,
+        retry: RetryPolicy,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
         let span = tracing::info_span!("command", aggregate = A::TYPE, aggregate_id);
-        self.execute_with_retries(aggregate_id, command, metadata)
+        self.execute_with_retries(retry, aggregate_id, command, metadata)
             .instrument(span)
             .await
     }
 
     async fn execute_with_retries(
         &self,
+        retry: RetryPolicy,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let metadata = metadata.to_map();
-        for attempt in 1..=self.retry.max_attempts {
+        for attempt in 1..=retry.max_attempts {
             let context = self
                 .store
                 .load_aggregate(aggregate_id)
@@ -169,13 +197,15 @@ where
                 }
                 Err(AggregateError::AggregateConflict) => {
                     tracing::debug!(attempt, "append lost a race; deciding again");
-                    tokio::time::sleep(self.retry.delay_before(attempt)).await;
+                    if attempt < retry.max_attempts {
+                        tokio::time::sleep(retry.delay_before(attempt)).await;
+                    }
                 }
                 Err(other) => return Err(CommandError::from_aggregate(other)),
             }
         }
         Err(CommandError::Conflict {
-            attempts: self.retry.max_attempts,
+            attempts: retry.max_attempts,
         })
     }
 }

@@ -5,9 +5,64 @@ use std::net::SocketAddr;
 use clap::Parser;
 use scoremate::cli::Cli;
 use scoremate::startup::Application;
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::database::TestDatabase;
+
+/// A password long enough for the rules, used by the helpers that need an account.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// An email address no other test uses.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// Reads `response` as JSON after checking its status; the body is in the failure message.
+pub async fn expect_json(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|error| panic!("reading the body: {error}"));
+    assert_eq!(actual, status, "expected {status}, got {actual}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("body is not JSON ({error}): {text}"))
+}
+
+/// The token pair of a login or refresh answer, and the whole answer.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub body: Value,
+}
+
+impl Tokens {
+    /// Takes `access` and `refresh` out of an answer; panics when either is missing.
+    pub fn from_body(body: Value) -> Self {
+        let token = |name: &str| {
+            body[name]
+                .as_str()
+                .filter(|token| !token.is_empty())
+                .unwrap_or_else(|| panic!("`{name}` missing in {body}"))
+                .to_owned()
+        };
+        Self {
+            access: token("access"),
+            refresh: token("refresh"),
+            body,
+        }
+    }
+}
+
+/// An account that has logged in: its id, credentials and first session's tokens.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub tokens: Tokens,
+}
 
 /// A running server and a client for it.
 pub struct TestApp {
@@ -30,6 +85,134 @@ impl TestApp {
             .send()
             .await
             .unwrap_or_else(|error| panic!("GET {path}: {error}"))
+    }
+
+    /// A request to `path` on this server, to finish and `send`.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// Sends `request`; a transport error fails the test.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("sending a request: {error}"))
+    }
+
+    /// `POST path` with `body` as JSON.
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    /// `POST path` with a raw body and the given `Content-Type`.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    /// `GET path` with `Authorization: Bearer <token>`.
+    pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(self.request(reqwest::Method::GET, path).bearer_auth(token))
+            .await
+    }
+
+    /// `GET path` with exactly this `Authorization` header value (for malformed ones).
+    pub async fn get_with_authorization(
+        &self,
+        path: &str,
+        authorization: &str,
+    ) -> reqwest::Response {
+        self.send(
+            self.request(reqwest::Method::GET, path)
+                .header(reqwest::header::AUTHORIZATION, authorization),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/me` with `access`.
+    pub async fn me(&self, access: &str) -> reqwest::Response {
+        self.get_authed("/api/v1/me", access).await
+    }
+
+    /// `POST /api/v1/auth/register` with an email and password, as it answers.
+    pub async fn register_response(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers an account; anything but 201 fails the test. Returns the account body.
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        expect_json(self.register_response(email, password).await, 201).await
+    }
+
+    /// `POST /api/v1/auth/login`, as it answers.
+    pub async fn login_response(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in; anything but 200 fails the test.
+    pub async fn login(&self, email: &str, password: &str) -> Tokens {
+        Tokens::from_body(expect_json(self.login_response(email, password).await, 200).await)
+    }
+
+    /// `POST /api/v1/auth/refresh`, as it answers.
+    pub async fn refresh_response(&self, refresh: &str) -> reqwest::Response {
+        self.post_json("/api/v1/auth/refresh", &json!({"refresh": refresh}))
+            .await
+    }
+
+    /// Rotates the refresh token; anything but 200 fails the test.
+    pub async fn refresh(&self, refresh: &str) -> Tokens {
+        Tokens::from_body(expect_json(self.refresh_response(refresh).await, 200).await)
+    }
+
+    /// `POST /api/v1/auth/logout`, as it answers.
+    pub async fn logout_response(&self, refresh: &str) -> reqwest::Response {
+        self.post_json("/api/v1/auth/logout", &json!({"refresh": refresh}))
+            .await
+    }
+
+    /// Logs the session out; anything but 204 fails the test.
+    pub async fn logout(&self, refresh: &str) {
+        let response = self.logout_response(refresh).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 204, "logout answered {status}: {text}");
+    }
+
+    /// A fresh account (unique email, [`PASSWORD`]) that has logged in once.
+    pub async fn signed_in_user(&self) -> SignedIn {
+        let email = unique_email();
+        let account = self.register(&email, PASSWORD).await;
+        let tokens = self.login(&email, PASSWORD).await;
+        let id = account["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("registration answered without an id: {account}"))
+            .to_owned();
+        SignedIn {
+            id,
+            email,
+            password: PASSWORD.to_owned(),
+            tokens,
+        }
     }
 
     /// Stops the server gracefully and removes its database and data dir.

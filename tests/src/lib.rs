@@ -3,9 +3,14 @@
 
 pub mod app;
 pub mod database;
+pub mod jwt;
 pub mod log;
+pub mod problem;
 pub mod tally;
 
-pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use app::{
+    PASSWORD, SignedIn, TestApp, Tokens, expect_json, spawn_app, spawn_app_with, unique_email,
+};
 pub use database::TestDatabase;
 pub use log::read_whole_log;
+pub use problem::{Problem, expect_problem};

@@ -1,0 +1,142 @@
+//! Request bodies: JSON only, size-capped, and read field by field so that a validation
+//! error names every bad field at once.
+
+use serde_json::{Map, Value};
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reject::Rejection;
+
+use crate::error::{ApiError, ErrorCode, FieldMessages};
+
+/// Largest JSON body any API route accepts.
+pub const MAX_JSON_BODY_BYTES: u64 = 64 * 1024;
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A JSON object body: 415 for another media type, 413 over the cap, E007 when malformed.
+pub fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and(warp::body::content_length_limit(MAX_JSON_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and_then(
+            |content_type: Option<String>, body: bytes::Bytes| async move {
+                if !content_type.as_deref().is_some_and(is_json) {
+                    return Err(warp::reject::custom(
+                        ApiError::new(
+                            ErrorCode::ValidationError,
+                            "The body must be application/json.",
+                        )
+                        .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+                    ));
+                }
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(Value::Object(object)) => Ok(object),
+                    Ok(_) => Err(warp::reject::custom(ApiError::new(
+                        ErrorCode::ValidationError,
+                        "The body must be a JSON object.",
+                    ))),
+                    Err(error) => Err(warp::reject::custom(ApiError::new(
+                        ErrorCode::ValidationError,
+                        format!("Malformed JSON: {error}."),
+                    ))),
+                }
+            },
+        )
+}
+
+/// Reads fields out of a JSON object, collecting every problem before answering.
+#[derive(Debug)]
+pub struct Fields {
+    object: Map<String, Value>,
+    errors: FieldMessages,
+}
+
+impl Fields {
+    pub fn new(object: Map<String, Value>) -> Self {
+        Self {
+            object,
+            errors: FieldMessages::new(),
+        }
+    }
+
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
+    }
+
+    /// A string that must be present.
+    pub fn required_string(&mut self, field: &str) -> Option<String> {
+        match self.object.remove(field) {
+            Some(Value::String(value)) => Some(value),
+            None | Some(Value::Null) => {
+                self.error(field, "This field is required.");
+                None
+            }
+            Some(_) => {
+                self.error(field, "Must be a string.");
+                None
+            }
+        }
+    }
+
+    /// A string that may be absent or null.
+    pub fn optional_string(&mut self, field: &str) -> Option<String> {
+        match self.object.remove(field) {
+            Some(Value::String(value)) => Some(value),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.error(field, "Must be a string.");
+                None
+            }
+        }
+    }
+
+    /// Err with every collected message, or Ok when all fields were fine.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types_are_recognised_with_parameters() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let body = serde_json::json!({"email": 5, "display_name": null});
+        let Value::Object(object) = body else {
+            unreachable!()
+        };
+        let mut fields = Fields::new(object);
+        assert_eq!(fields.required_string("email"), None);
+        assert_eq!(fields.required_string("password"), None);
+        assert_eq!(fields.optional_string("display_name"), None);
+        let error = fields.finish().err().map(|error| error.fields);
+        let fields = error.flatten().unwrap_or_default();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["email", "password"]);
+    }
+}

@@ -1,0 +1,111 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, and the Swagger UI
+//! page over it (its assets are compiled into the binary: no CDN).
+
+use std::sync::Arc;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use warp::http::{Method, StatusCode, header};
+use warp::path::{FullPath, Tail};
+use warp::{Filter, Rejection, Reply};
+
+use crate::routing::endpoint;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ScoreMate API",
+        description = "Sheet-music libraries: accounts, uploads straight to S3, quotas, scores, setlists. \
+                       Errors are application/problem+json with `code` E001–E014.",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    paths(
+        crate::routes::auth::register,
+        crate::routes::auth::login,
+        crate::routes::auth::refresh,
+        crate::routes::auth::logout,
+        crate::routes::me::me,
+        openapi_json,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    tags((name = "auth", description = "Accounts and sessions"), (name = "meta", description = "This document"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as served.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub fn openapi_json() {}
+
+pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let json = Arc::new(serde_json::to_vec(&document()).unwrap_or_default());
+    let spec = endpoint(Method::GET, "/api/v1/openapi.json").map(move |_| {
+        let mut response = warp::reply::Response::new(json.as_ref().clone().into());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        response
+    });
+    let config = Arc::new(utoipa_swagger_ui::Config::from("/api/v1/openapi.json"));
+    // `/docs` and `/docs/` are told apart by the full path: warp's path matching ignores a
+    // trailing slash, and the page's relative asset links need it.
+    let docs = warp::path("docs")
+        .and(warp::get())
+        .and(warp::path::full())
+        .and(warp::path::tail())
+        .map(move |full: FullPath, tail: Tail| {
+            if full.as_str() == "/docs" {
+                warp::redirect::found(warp::http::Uri::from_static("/docs/")).into_response()
+            } else {
+                swagger_file(tail.as_str(), Arc::clone(&config))
+            }
+        });
+    spec.or(docs).unify()
+}
+
+fn swagger_file(
+    path: &str,
+    config: Arc<utoipa_swagger_ui::Config<'static>>,
+) -> warp::reply::Response {
+    match utoipa_swagger_ui::serve(path, config) {
+        Ok(Some(file)) => {
+            let mut response = warp::reply::Response::new(file.bytes.to_vec().into());
+            if let Ok(content_type) = header::HeaderValue::from_str(&file.content_type) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, content_type);
+            }
+            response
+        }
+        Ok(None) => crate::error::ApiError::not_found().into_response(),
+        Err(error) => {
+            tracing::error!(%error, "serving the docs page");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! `/api/v1/auth/*`: registration and sessions.
+
+use aggregates::{
+    AccountCommand, Email, RevocationReason, SessionCommand, SessionEvent, SessionId, UserId,
+};
+use chrono::{DateTime, Utc};
+use eventstore::{Actor, CommandError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use warp::http::{Method, StatusCode};
+use warp::{Filter, Rejection, Reply};
+
+use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::directory::find_user_by_email;
+use crate::error::{ApiError, ErrorCode, Problem};
+use crate::extract::{Fields, json_body};
+use crate::routing::endpoint;
+use crate::settings::Secret;
+use crate::startup::AppState;
+
+/// A new account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountCreated {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A fresh token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub access: String,
+    pub refresh: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// A rotated token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshResponse {
+    pub access: String,
+    pub refresh: String,
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the request body; the handler reads fields one by one
+pub struct RegisterRequest {
+    /// Unique, case-insensitively; stored trimmed and lower-cased.
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
+    email: String,
+    /// 10 to 1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
+    password: String,
+    /// 1 to 100 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
+    display_name: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RefreshRequest {
+    refresh: String,
+}
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let with_state = warp::any().map(move || state.clone());
+    let register = endpoint(Method::POST, "/api/v1/auth/register")
+        .and(with_state.clone())
+        .and(json_body())
+        .then(|_, state, body| register(state, body))
+        .map(into_reply);
+    let login = endpoint(Method::POST, "/api/v1/auth/login")
+        .and(with_state.clone())
+        .and(json_body())
+        .then(|_, state, body| login(state, body))
+        .map(into_reply);
+    let refresh = endpoint(Method::POST, "/api/v1/auth/refresh")
+        .and(with_state.clone())
+        .and(json_body())
+        .then(|_, state, body| refresh(state, body))
+        .map(into_reply);
+    let logout = endpoint(Method::POST, "/api/v1/auth/logout")
+        .and(with_state)
+        .and(json_body())
+        .then(|_, state, body| logout(state, body))
+        .map(into_reply);
+    register
+        .or(login)
+        .unify()
+        .or(refresh)
+        .unify()
+        .or(logout)
+        .unify()
+}
+
+/// Handlers answer `Result<Response, ApiError>`; both become a response here.
+pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
+    result.unwrap_or_else(Reply::into_response)
+}
+
+fn request_metadata(actor: Actor) -> eventstore::EventMetadata {
+    eventstore::EventMetadata::new(actor, Utc::now())
+        .with_request_id(crate::context::RequestContext::current_request_id())
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "Wrong email or password.")
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered", body = AccountCreated),
+        (status = 400, description = "Invalid fields or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email already registered (E008)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn register(
+    state: AppState,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let email = fields.required_string("email");
+    let password = fields.required_string("password");
+    let display_name = fields.optional_string("display_name");
+    let email = match email.map(|raw| (raw.chars().any(char::is_control), Email::parse(&raw))) {
+        Some((true, _)) => {
+            fields.error("email", "Must not contain control characters.");
+            None
+        }
+        Some((false, Ok(email))) => Some(email),
+        Some((false, Err(error))) => {
+            fields.error("email", format!("Not a valid email address: {error}."));
+            None
+        }
+        None => None,
+    };
+    if let Some(password) = &password {
+        let length = password.chars().count();
+        if length < MIN_PASSWORD_CHARS {
+            fields.error(
+                "password",
+                format!("Must be at least {MIN_PASSWORD_CHARS} characters."),
+            );
+        } else if length > MAX_PASSWORD_CHARS {
+            fields.error(
+                "password",
+                format!("Must be at most {MAX_PASSWORD_CHARS} characters."),
+            );
+        }
+    }
+    if let Some(name) = &display_name {
+        let length = name.trim().chars().count();
+        if !(1..=100).contains(&length) {
+            fields.error("display_name", "Must be between 1 and 100 characters.");
+        }
+    }
+    fields.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "Some fields are invalid.",
+        ));
+    };
+
+    let services = &state.services;
+    if find_user_by_email(&state.database, &email).await?.is_some() {
+        return Err(email_taken());
+    }
+    let password_hash = services
+        .passwords
+        .hash(Secret::new(password))
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+    let user_id = UserId::from_uuid(Uuid::now_v7());
+    let metadata = request_metadata(Actor::User(user_id.into_uuid()));
+    let register = AccountCommand::RegisterAccount {
+        user_id,
+        email: email.clone(),
+        password_hash,
+        display_name: display_name.map(|name| name.trim().to_owned()),
+    };
+    let committed = match services
+        .accounts
+        .execute_once(&user_id.to_string(), register, &metadata)
+        .await
+    {
+        Ok(committed) => committed,
+        // A fresh account id cannot be taken: the append lost to the unique email index.
+        Err(CommandError::Conflict { .. }) => return Err(email_taken()),
+        Err(other) => return Err(other.into()),
+    };
+    // Not atomic with the registration: an account whose limit was never set gets it the
+    // first time its quota is read (`me::quota_of`).
+    let set_limit = aggregates::QuotaCommand::SetQuotaLimit {
+        limit: aggregates::Bytes(state.settings.default_quota_bytes),
+    };
+    if let Err(error) = services
+        .quotas
+        .execute(&user_id.to_string(), set_limit, &metadata)
+        .await
+    {
+        tracing::warn!(error = %error, "setting the new account's quota failed; it heals on first read");
+    }
+    let display_name = committed
+        .events
+        .first()
+        .and_then(|event| match &event.payload {
+            aggregates::AccountEvent::AccountRegistered { display_name, .. } => {
+                display_name.clone()
+            }
+            _ => None,
+        });
+    let created = AccountCreated {
+        id: user_id.into_uuid(),
+        email: email.into_string(),
+        display_name,
+        created_at: metadata.occurred_at,
+    };
+    Ok(warp::reply::with_status(warp::reply::json(&created), StatusCode::CREATED).into_response())
+}
+
+fn email_taken() -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        "An account with this email already exists.",
+    )
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Missing fields or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (E009)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn login(
+    state: AppState,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let email = fields.required_string("email");
+    let password = fields.required_string("password");
+    fields.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(invalid_credentials());
+    };
+    let services = &state.services;
+    let password = Secret::new(password);
+
+    let user_id = match Email::parse(&email) {
+        Ok(email) => find_user_by_email(&state.database, &email).await?,
+        Err(_) => None,
+    };
+    let account = match user_id {
+        Some(user_id) => Some((
+            user_id,
+            services
+                .accounts
+                .load(&user_id.to_string())
+                .await?
+                .aggregate,
+        )),
+        None => None,
+    };
+    let Some((user_id, account)) = account.filter(|(_, account)| account.is_registered()) else {
+        services.passwords.verify_nobody(password).await;
+        return Err(invalid_credentials());
+    };
+    let hash = account.password_hash().unwrap_or_default().to_owned();
+    if !services.passwords.verify(password, hash).await {
+        return Err(invalid_credentials());
+    }
+
+    let now = Utc::now();
+    let session_id = SessionId::from_uuid(Uuid::now_v7());
+    let refresh_token_id = Uuid::new_v4();
+    let expires_at = now + services.tokens.refresh_ttl;
+    let start = SessionCommand::StartSession {
+        session_id,
+        user_id,
+        refresh_token_id,
+        expires_at,
+    };
+    let metadata = request_metadata(Actor::User(user_id.into_uuid()));
+    services
+        .sessions
+        .execute(&session_id.to_string(), start, &metadata)
+        .await?;
+
+    let roles = account
+        .roles()
+        .iter()
+        .map(|role| role.as_str().to_owned())
+        .collect();
+    let tokens = &services.tokens;
+    let issue = |error| ApiError::internal(&error);
+    let response = LoginResponse {
+        access: tokens
+            .issue_access(user_id.into_uuid(), session_id.into_uuid(), roles, now)
+            .map_err(issue)?,
+        refresh: tokens
+            .issue_refresh(
+                user_id.into_uuid(),
+                session_id.into_uuid(),
+                refresh_token_id,
+                now,
+                expires_at,
+            )
+            .map_err(issue)?,
+        token_type: "Bearer",
+        expires_in: tokens.access_ttl.num_seconds(),
+    };
+    Ok(warp::reply::json(&response).into_response())
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "Rotated: the old refresh token stops working", body = RefreshResponse),
+        (status = 400, description = "Missing field or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid, expired, revoked or reused token (E002); reuse revokes the session", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh(
+    state: AppState,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let token = fields.required_string("refresh");
+    fields.finish()?;
+    let services = &state.services;
+    let claims = token
+        .and_then(|token| services.tokens.verify_refresh(&token).ok())
+        .ok_or_else(ApiError::invalid_token)?;
+    crate::context::RequestContext::record_user(claims.sub);
+
+    let now = Utc::now();
+    let next_token_id = Uuid::new_v4();
+    let expires_at = now + services.tokens.refresh_ttl;
+    let rotate = SessionCommand::RotateRefreshToken {
+        presented_token_id: claims.jti,
+        next_token_id,
+        now,
+        expires_at,
+    };
+    let metadata = request_metadata(Actor::User(claims.sub));
+    let committed = services
+        .sessions
+        .execute(&claims.sid.to_string(), rotate, &metadata)
+        .await?;
+    let rotated = committed.events.iter().any(|event| {
+        matches!(event.payload, SessionEvent::RefreshTokenRotated { next_token_id: next, .. } if next == next_token_id)
+    });
+    if !rotated {
+        // The presented token was rotated before: the session is now revoked (theft).
+        tracing::warn!(session_id = %claims.sid, "refresh token reuse: session revoked");
+        return Err(ApiError::invalid_token());
+    }
+
+    let account = services
+        .accounts
+        .load(&claims.sub.to_string())
+        .await?
+        .aggregate;
+    if !account.is_registered() {
+        return Err(ApiError::invalid_token());
+    }
+    let roles = account
+        .roles()
+        .iter()
+        .map(|role| role.as_str().to_owned())
+        .collect();
+    let issue = |error| ApiError::internal(&error);
+    let response = RefreshResponse {
+        access: services
+            .tokens
+            .issue_access(claims.sub, claims.sid, roles, now)
+            .map_err(issue)?,
+        refresh: services
+            .tokens
+            .issue_refresh(claims.sub, claims.sid, next_token_id, now, expires_at)
+            .map_err(issue)?,
+    };
+    Ok(warp::reply::json(&response).into_response())
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "The session is revoked: its access and refresh tokens stop working"),
+        (status = 400, description = "Missing field or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout(
+    state: AppState,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let token = fields.required_string("refresh");
+    fields.finish()?;
+    let services = &state.services;
+    let claims = token
+        .and_then(|token| services.tokens.verify_refresh(&token).ok())
+        .ok_or_else(ApiError::invalid_token)?;
+    crate::context::RequestContext::record_user(claims.sub);
+    let revoke = SessionCommand::RevokeSession {
+        reason: RevocationReason::Logout,
+    };
+    let metadata = request_metadata(Actor::User(claims.sub));
+    services
+        .sessions
+        .execute(&claims.sid.to_string(), revoke, &metadata)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,111 @@
+//! `GET /api/v1/me`: the caller's account and quota.
+
+use aggregates::{Bytes, Quota, QuotaCommand, UserId};
+use eventstore::Actor;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use warp::http::Method;
+use warp::{Filter, Rejection, Reply};
+
+use crate::auth::{Principal, authenticated};
+use crate::error::{ApiError, Problem};
+use crate::routes::auth::into_reply;
+use crate::routing::endpoint;
+use crate::startup::AppState;
+
+/// A user's storage, in bytes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaView {
+    pub limit_bytes: u64,
+    pub used_bytes: u64,
+    pub reserved_bytes: u64,
+    /// Never negative: 0 when a lowered limit is below usage.
+    pub available_bytes: u64,
+}
+
+impl From<&Quota> for QuotaView {
+    fn from(quota: &Quota) -> Self {
+        Self {
+            limit_bytes: quota.limit().0,
+            used_bytes: quota.used().0,
+            reserved_bytes: quota.reserved().0,
+            available_bytes: quota.available().0,
+        }
+    }
+}
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub quota: QuotaView,
+}
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let authenticated = authenticated(state.clone());
+    let with_state = warp::any().map(move || state.clone());
+    endpoint(Method::GET, "/api/v1/me")
+        .and(with_state)
+        .and(authenticated)
+        .then(|_, state, principal| me(state, principal))
+        .map(into_reply)
+}
+
+/// The quota of `user_id`, setting the default limit first if registration could not.
+pub async fn quota_of(state: &AppState, user_id: UserId) -> Result<Quota, ApiError> {
+    let quotas = &state.services.quotas;
+    let loaded = quotas.load(&user_id.to_string()).await?;
+    if loaded.aggregate.has_limit() {
+        return Ok(loaded.aggregate);
+    }
+    let set_limit = QuotaCommand::SetQuotaLimit {
+        limit: Bytes(state.settings.default_quota_bytes),
+    };
+    let metadata = eventstore::EventMetadata::new(Actor::System, chrono::Utc::now())
+        .with_request_id(crate::context::RequestContext::current_request_id());
+    quotas
+        .execute(&user_id.to_string(), set_limit, &metadata)
+        .await?;
+    Ok(quotas.load(&user_id.to_string()).await?.aggregate)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "Missing, invalid, expired or revoked token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn me(state: AppState, principal: Principal) -> Result<warp::reply::Response, ApiError> {
+    let account = state
+        .services
+        .accounts
+        .load(&principal.user_id.to_string())
+        .await?
+        .aggregate;
+    if !account.is_registered() {
+        return Err(ApiError::invalid_token());
+    }
+    let quota = quota_of(&state, principal.user_id).await?;
+    let me = Me {
+        id: principal.user_id.into_uuid(),
+        email: account
+            .email()
+            .map(|email| email.as_str().to_owned())
+            .unwrap_or_default(),
+        display_name: account.display_name().map(str::to_owned),
+        roles: account
+            .roles()
+            .iter()
+            .map(|role| role.as_str().to_owned())
+            .collect(),
+        quota: QuotaView::from(&quota),
+    };
+    Ok(warp::reply::json(&me).into_response())
+}
