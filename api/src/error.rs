@@ -313,8 +313,9 @@ pub async fn recover(rejection: Rejection) -> Result<ApiError, Infallible> {
 /// Domain and storage errors → API errors: one exhaustive match per error type, no
 /// catch-all arm, so a new variant forces a decision here.
 pub mod mapping {
-    use aggregates::{AccountError, QuotaError, SessionError};
+    use aggregates::{AccountError, QuotaError, ScoreError, SessionError};
     use eventstore::{CommandError, StoreError};
+    use processors::objects::ObjectStoreError;
 
     use super::{ApiError, ErrorCode};
 
@@ -370,6 +371,36 @@ pub mod mapping {
                     Self::new(ErrorCode::Conflict, message)
                 }
             }
+        }
+    }
+
+    impl From<ScoreError> for ApiError {
+        fn from(error: ScoreError) -> Self {
+            let message = error.to_string();
+            match error {
+                // A score that is not (or no longer) a live score of the caller is invisible.
+                ScoreError::NotFound | ScoreError::NotConfirmed => Self::not_found(),
+                ScoreError::AlreadyRequested
+                | ScoreError::AlreadyConfirmed
+                | ScoreError::NotPending
+                | ScoreError::NotYetExpired => Self::new(ErrorCode::Conflict, message),
+                ScoreError::UploadExpired => Self::new(ErrorCode::UploadExpired, message),
+                ScoreError::SizeMismatch { .. } | ScoreError::ChecksumMismatch { .. } => {
+                    Self::new(ErrorCode::UploadIncomplete, message)
+                }
+                ScoreError::InvalidMetadata(fields) => Self::validation(fields.0),
+                ScoreError::InvalidProcessingResult(_) => Self::internal(&error),
+            }
+        }
+    }
+
+    impl From<ObjectStoreError> for ApiError {
+        fn from(error: ObjectStoreError) -> Self {
+            tracing::error!(error = %super::DisplayChain(&error), "object store failed");
+            Self::new(
+                ErrorCode::StorageError,
+                "The object store failed; try again.",
+            )
         }
     }
 

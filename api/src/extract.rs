@@ -102,6 +102,48 @@ impl Fields {
         }
     }
 
+    /// A list of strings that may be absent or null (then empty).
+    pub fn optional_string_list(&mut self, field: &str) -> Vec<String> {
+        match self.object.remove(field) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut strings = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(text) => strings.push(text),
+                        _ => {
+                            self.error(field, "Must be a list of strings.");
+                            return Vec::new();
+                        }
+                    }
+                }
+                strings
+            }
+            Some(_) => {
+                self.error(field, "Must be a list of strings.");
+                Vec::new()
+            }
+        }
+    }
+
+    /// A whole number in `0..=max` that may be absent or null.
+    pub fn optional_u64(&mut self, field: &str, max: u64) -> Option<u64> {
+        match self.object.remove(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(number)) => match number.as_u64() {
+                Some(value) if value <= max => Some(value),
+                _ => {
+                    self.error(field, format!("Must be a whole number from 0 to {max}."));
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(field, format!("Must be a whole number from 0 to {max}."));
+                None
+            }
+        }
+    }
+
     /// Err with every collected message, or Ok when all fields were fine.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod context;
 pub mod directory;
+pub mod embedded_s3;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -25,11 +25,17 @@ use crate::routing::endpoint;
         crate::routes::auth::refresh,
         crate::routes::auth::logout,
         crate::routes::me::me,
+        crate::routes::me::quota,
+        crate::routes::uploads::create_upload_url,
+        crate::routes::uploads::cancel_upload,
+        crate::routes::scores::confirm_upload,
+        crate::routes::scores::delete_score,
+        crate::routes::scores::download,
         openapi_json,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts and sessions"), (name = "meta", description = "This document"))
+    tags((name = "auth", description = "Accounts and sessions"), (name = "files", description = "Uploads straight to the object store"), (name = "scores", description = "Scores"), (name = "quota", description = "Storage quota"), (name = "meta", description = "This document"))
 )]
 pub struct ApiDoc;
 

@@ -220,7 +220,7 @@ pub struct Settings {
     pub log_format: LogFormat,
 
     /// Log filter in `tracing` syntax, e.g. `info,scoremate=debug`.
-    #[arg(long, env = "SCOREMATE_LOG", default_value = "info", global = true)]
+    #[arg(long, env = "SCOREMATE_LOG", default_value = "info,s3s=off", global = true)]
     pub log: String,
 }
 

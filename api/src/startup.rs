@@ -4,9 +4,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aggregates::{Account, Quota, Session};
+use aggregates::{Account, Quota, Score, Session};
 use eventstore::{AggregateStore, Database, DatabaseOptions, RetryPolicy, Storage, StoreError};
+use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
+use processors::{ObjectCleanup, ProcessorRunner, QuotaSaga, ReservationExpiry};
+use projections::{Follower, OpenReservations, ProjectionRunner, Step};
 use warp::Filter;
+
+use crate::embedded_s3::{EmbeddedS3, EmbeddedS3Error, load_or_generate_credentials};
 
 use crate::auth::{Passwords, Tokens};
 use crate::routes;
@@ -28,7 +33,9 @@ pub struct AppState {
 pub struct Services {
     pub accounts: AggregateStore<Account>,
     pub sessions: AggregateStore<Session>,
-    pub quotas: AggregateStore<Quota>,
+    pub quotas: Arc<AggregateStore<Quota>>,
+    pub scores: Arc<AggregateStore<Score>>,
+    pub objects: ObjectStore,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub throttle: Throttle,
@@ -44,7 +51,11 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
-    pub async fn build(database: &Database, settings: &Settings) -> Result<Self, StartupError> {
+    pub async fn build(
+        database: &Database,
+        settings: &Settings,
+        objects: ObjectStore,
+    ) -> Result<Self, StartupError> {
         let retry = RetryPolicy::default();
         let jwt_secret = settings
             .resolve_jwt_secret()
@@ -55,7 +66,13 @@ impl Services {
         Ok(Self {
             accounts: AggregateStore::new(database, Storage::Events, retry),
             sessions: AggregateStore::new(database, Storage::Events, retry),
-            quotas: AggregateStore::new(database, Storage::Snapshot(QUOTA_SNAPSHOT_EVERY), retry),
+            quotas: Arc::new(AggregateStore::new(
+                database,
+                Storage::Snapshot(QUOTA_SNAPSHOT_EVERY),
+                retry,
+            )),
+            scores: Arc::new(AggregateStore::new(database, Storage::Events, retry)),
+            objects,
             passwords: Passwords::new()
                 .await
                 .map_err(|error| StartupError::Passwords(error.to_string()))?,
@@ -76,7 +93,10 @@ impl Services {
 pub fn router(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
-    let api = routes::auth::routes(state.clone()).or(routes::me::routes(state.clone()));
+    let api = routes::auth::routes(state.clone())
+        .or(routes::me::routes(state.clone()))
+        .or(routes::uploads::routes(state.clone()))
+        .or(routes::scores::routes(state.clone()));
     let throttled_api = warp::path("api")
         .and(warp::path("v1"))
         .and(crate::throttle::throttled(state.clone()))
@@ -98,6 +118,14 @@ pub enum StartupError {
     },
     #[error("could not prepare password hashing: {0}")]
     Passwords(String),
+    #[error("could not start the embedded S3 endpoint")]
+    EmbeddedS3(#[from] EmbeddedS3Error),
+    #[error("the object store is not usable")]
+    ObjectStore(#[from] ObjectStoreError),
+    #[error(
+        "SCOREMATE_S3_ENDPOINT is set but SCOREMATE_S3_ACCESS_KEY_ID or SCOREMATE_S3_SECRET_ACCESS_KEY is not"
+    )]
+    MissingS3Credentials,
     #[error("could not open the database")]
     Database(#[from] StoreError),
     #[error("could not bind the HTTP listener to {addr}")]
@@ -121,11 +149,132 @@ pub async fn connect_database(settings: &Settings) -> Result<Database, StartupEr
     Ok(Database::connect(settings.database_url().expose(), &options).await?)
 }
 
+/// The object store of the settings: the external endpoint, or the embedded one started
+/// here (returned so it lives as long as the server).
+pub async fn connect_object_store(
+    settings: &Settings,
+) -> Result<(ObjectStore, Option<EmbeddedS3>), StartupError> {
+    let (config, embedded) = if let Some(endpoint) = &settings.s3_endpoint {
+        let (Some(key), Some(secret)) =
+            (&settings.s3_access_key_id, &settings.s3_secret_access_key)
+        else {
+            return Err(StartupError::MissingS3Credentials);
+        };
+        let config = ObjectStoreConfig {
+            endpoint: Some(endpoint.clone()),
+            bucket: settings.s3_bucket.clone(),
+            region: settings.s3_region.clone(),
+            access_key_id: key.expose().to_owned(),
+            secret_access_key: secret.expose().to_owned(),
+            force_path_style: settings.s3_force_path_style.unwrap_or(true),
+        };
+        (config, None)
+    } else {
+        let (key, secret) = load_or_generate_credentials(&settings.data_dir).map_err(|source| {
+            StartupError::DataDir {
+                path: settings.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let root = settings.data_dir.join("objects");
+        let embedded = EmbeddedS3::start(settings.embedded_s3_bind, &root, &key, &secret).await?;
+        let config = ObjectStoreConfig {
+            endpoint: Some(embedded.endpoint_url()),
+            bucket: settings.s3_bucket.clone(),
+            region: settings.s3_region.clone(),
+            access_key_id: key,
+            secret_access_key: secret,
+            force_path_style: true,
+        };
+        (config, Some(embedded))
+    };
+    let objects = ObjectStore::new(config);
+    objects.ensure_bucket().await?;
+    Ok((objects, embedded))
+}
+
+/// The projections and processors of this process, stepped in order.
+pub struct Background {
+    followers: Vec<Box<dyn Follower>>,
+    expiry: ReservationExpiry,
+}
+
+impl Background {
+    pub fn new(database: &Database, services: &Services) -> Self {
+        let followers: Vec<Box<dyn Follower>> = vec![
+            Box::new(ProjectionRunner::new(OpenReservations, database.clone())),
+            Box::new(ProcessorRunner::new(
+                QuotaSaga {
+                    scores: Arc::clone(&services.scores),
+                    quotas: Arc::clone(&services.quotas),
+                },
+                database.clone(),
+            )),
+            Box::new(ProcessorRunner::new(
+                ObjectCleanup {
+                    scores: Arc::clone(&services.scores),
+                    objects: services.objects.clone(),
+                },
+                database.clone(),
+            )),
+        ];
+        let expiry = ReservationExpiry {
+            database: database.clone(),
+            scores: Arc::clone(&services.scores),
+            quotas: Arc::clone(&services.quotas),
+        };
+        Self { followers, expiry }
+    }
+
+    /// Steps every follower until none has work, then runs the expiry timer once; again
+    /// until nothing moves. Answers how many events and expiries were handled.
+    pub async fn run_until_idle(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        let mut total = 0;
+        loop {
+            let mut moved = 0;
+            for follower in &self.followers {
+                loop {
+                    match follower.step().await {
+                        Ok(Step::Handled(count)) => moved += count,
+                        Ok(Step::Idle) => break,
+                        Err(error) => {
+                            tracing::warn!(follower = follower.name(), error = %error, "step failed; retrying later");
+                            break;
+                        }
+                    }
+                }
+            }
+            match self.expiry.run_once(now).await {
+                Ok(expired) => moved += expired,
+                Err(error) => {
+                    tracing::warn!(error = %error, "reservation expiry failed; retrying later")
+                }
+            }
+            total += moved;
+            if moved == 0 {
+                return total;
+            }
+        }
+    }
+
+    /// Polls for work every `interval` (a wake-up on commit comes with the projections).
+    pub async fn run_forever(self: Arc<Self>, interval: std::time::Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.run_until_idle(chrono::Utc::now()).await;
+        }
+    }
+}
+
 /// A bound, migrated, not yet serving API server.
 pub struct Application {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
     state: AppState,
+    background: Arc<Background>,
+    embedded_s3: Option<EmbeddedS3>,
 }
 
 impl Application {
@@ -143,7 +292,9 @@ impl Application {
             addr: settings.bind,
             source,
         })?;
-        let services = Arc::new(Services::build(&database, &settings).await?);
+        let (objects, embedded_s3) = connect_object_store(&settings).await?;
+        let services = Arc::new(Services::build(&database, &settings, objects).await?);
+        let background = Arc::new(Background::new(&database, &services));
         Ok(Self {
             listener,
             local_addr,
@@ -152,6 +303,8 @@ impl Application {
                 settings: Arc::new(settings),
                 services,
             },
+            background,
+            embedded_s3,
         })
     }
 
@@ -163,9 +316,17 @@ impl Application {
         &self.state
     }
 
+    /// The projections and processors, for tests that drain them step by step.
+    pub fn background(&self) -> Arc<Background> {
+        Arc::clone(&self.background)
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let routes = router(self.state.clone());
+        let background = tokio::spawn(
+            Arc::clone(&self.background).run_forever(std::time::Duration::from_millis(250)),
+        );
         let services = Arc::clone(&self.state.services);
         let housekeeping = tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -177,6 +338,10 @@ impl Application {
         tracing::info!(addr = %self.local_addr, backend = self.state.database.backend().name(), "serving");
         crate::server::serve(self.listener, warp::service(routes), shutdown).await;
         housekeeping.abort();
+        background.abort();
+        if let Some(embedded) = self.embedded_s3 {
+            embedded.shutdown().await;
+        }
         self.state.database.close().await;
         tracing::info!("stopped");
     }

@@ -115,6 +115,7 @@ async fn run_a_session(dir: &Path) -> Session {
         .env("SCOREMATE_DATA_DIR", dir)
         .env("SCOREMATE_BIND", "127.0.0.1:0")
         .env("SCOREMATE_EMBEDDED_S3_BIND", "127.0.0.1:0")
+        .env("SCOREMATE_EMBEDDED_S3_BIND", "127.0.0.1:0")
         .env("SCOREMATE_LOG", "debug")
         .env("SCOREMATE_LOG_FORMAT", "json")
         .stderr(Stdio::piped())

@@ -12,6 +12,6 @@ mod repository;
 pub use database::{Backend, Database, DatabaseOptions};
 pub use error::{CommandError, StoreError};
 pub use executor::{AggregateStore, Committed, Loaded, RetryPolicy, Storage};
-pub use log::{EventLog, LogCursor, RecordedEvent};
+pub use log::{EventLog, LogCursor, RecordedEvent, read_after_postgres, read_after_sqlite};
 pub use metadata::{Actor, EventMetadata};
 pub use repository::AnyEventRepository;

@@ -103,25 +103,15 @@ impl EventLog {
         cursor: LogCursor,
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let limit = i64::from(limit);
         match &self.database {
-            Database::Postgres(pool) => sqlx::query(POSTGRES_READ_AFTER)
-                .bind(cursor.transaction_id)
-                .bind(cursor.position)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode_event)
-                .collect(),
-            Database::Sqlite(pool) => sqlx::query(SQLITE_READ_AFTER)
-                .bind(cursor.position)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode_event)
-                .collect(),
+            Database::Postgres(pool) => {
+                let mut connection = pool.acquire().await?;
+                read_after_postgres(&mut connection, cursor, limit).await
+            }
+            Database::Sqlite(pool) => {
+                let mut connection = pool.acquire().await?;
+                read_after_sqlite(&mut connection, cursor, limit).await
+            }
         }
     }
 
@@ -141,6 +131,39 @@ impl EventLog {
         };
         row.transpose().map(Option::unwrap_or_default)
     }
+}
+
+/// `EventLog::read_after` on a given PostgreSQL connection (inside a transaction, say).
+pub async fn read_after_postgres(
+    connection: &mut sqlx::PgConnection,
+    cursor: LogCursor,
+    limit: u32,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    sqlx::query(POSTGRES_READ_AFTER)
+        .bind(cursor.transaction_id)
+        .bind(cursor.position)
+        .bind(i64::from(limit))
+        .fetch_all(connection)
+        .await?
+        .iter()
+        .map(decode_event)
+        .collect()
+}
+
+/// `EventLog::read_after` on a given SQLite connection (inside a transaction, say).
+pub async fn read_after_sqlite(
+    connection: &mut sqlx::SqliteConnection,
+    cursor: LogCursor,
+    limit: u32,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    sqlx::query(SQLITE_READ_AFTER)
+        .bind(cursor.position)
+        .bind(i64::from(limit))
+        .fetch_all(connection)
+        .await?
+        .iter()
+        .map(decode_event)
+        .collect()
 }
 
 fn decode_cursor<R: Row>(row: &R) -> Result<LogCursor, StoreError>

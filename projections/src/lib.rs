@@ -1,5 +1,16 @@
-//! Read models folded from the global log, each with its checkpoint committed in the same
-//! transaction as its changes.
-//!
-//! Empty until the projections issue (#5) lands: the log they follow and the checkpoint
-//! table already exist (`eventstore::EventLog`, migration `event_store`).
+//! Read models folded from the global log. Each projection has a name (its checkpoint key
+//! and tracing span); a runner step reads the next events after the checkpoint, applies
+//! them and moves the checkpoint, all in one transaction, so `kill -9` never loses or
+//! doubles an event.
+
+mod checkpoint;
+mod error;
+mod reservations;
+mod runner;
+mod transaction;
+
+pub use checkpoint::{Checkpoint, read_checkpoint, write_checkpoint};
+pub use error::ProjectionError;
+pub use reservations::{ExpiredReservation, OpenReservations, expired_reservations};
+pub use runner::{Follower, Projection, ProjectionRunner, Step};
+pub use transaction::ReadModelTx;

@@ -70,11 +70,22 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: TestDatabase,
     pub data_dir: std::path::PathBuf,
+    pub background: std::sync::Arc<scoremate::startup::Background>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl TestApp {
+    /// Drains the projections and processors (as of now, or of a later instant to let
+    /// reservations expire without waiting).
+    pub async fn run_processors_until_idle(&self) -> usize {
+        self.background.run_until_idle(chrono::Utc::now()).await
+    }
+
+    pub async fn run_processors_until_idle_at(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        self.background.run_until_idle(now).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
@@ -250,6 +261,8 @@ pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
         "0",
         "--throttle-user-per-hour",
         "0",
+        "--embedded-s3-bind",
+        "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
     args.push("serve");
@@ -258,6 +271,7 @@ pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
         .await
         .unwrap_or_else(|error| panic!("building the app: {error:?}"));
     let address = app.local_addr();
+    let background = app.background();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -267,6 +281,7 @@ pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
         client: reqwest::Client::new(),
         database,
         data_dir,
+        background,
         shutdown: Some(shutdown),
         server,
     }

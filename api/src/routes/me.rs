@@ -46,13 +46,38 @@ pub struct Me {
 }
 
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let authenticated = authenticated(state.clone());
-    let with_state = warp::any().map(move || state.clone());
-    endpoint(Method::GET, "/api/v1/me")
-        .and(with_state)
-        .and(authenticated)
+    let with_state = warp::any().map({
+        let state = state.clone();
+        move || state.clone()
+    });
+    let me = endpoint(Method::GET, "/api/v1/me")
+        .and(with_state.clone())
+        .and(authenticated(state.clone()))
         .then(|_, state, principal| me(state, principal))
-        .map(into_reply)
+        .map(into_reply);
+    let quota = endpoint(Method::GET, "/api/v1/quota")
+        .and(with_state)
+        .and(authenticated(state))
+        .then(|_, state, principal| quota(state, principal))
+        .map(into_reply);
+    me.or(quota).unify()
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/quota", tag = "quota",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's storage, in bytes", body = QuotaView),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn quota(
+    state: AppState,
+    principal: Principal,
+) -> Result<warp::reply::Response, ApiError> {
+    let quota = quota_of(&state, principal.user_id).await?;
+    Ok(warp::reply::json(&QuotaView::from(&quota)).into_response())
 }
 
 /// The quota of `user_id`, setting the default limit first if registration could not.

@@ -3,3 +3,5 @@
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod scores;
+pub mod uploads;

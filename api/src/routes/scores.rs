@@ -1,0 +1,495 @@
+//! Score commands: confirming an upload (`POST /api/v1/scores`), deleting a score, and
+//! downloading its file through a presigned GET.
+
+use aggregates::{
+    Bytes, ProcessingStatus, QuotaCommand, ReleaseReason, Score, ScoreCommand, ScoreMetadata,
+    ScoreStatus, UploadId,
+};
+use chrono::{DateTime, Utc};
+use eventstore::CommandError;
+use processors::objects::content_disposition_attachment;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use warp::http::{Method, StatusCode, header};
+use warp::{Filter, Rejection, Reply};
+
+use crate::auth::{Principal, authenticated};
+use crate::error::{ApiError, ErrorCode, Problem};
+use crate::extract::{Fields, json_body};
+use crate::routes::auth::into_reply;
+use crate::routes::uploads::metadata_of;
+use crate::routing::{PathParams, endpoint};
+use crate::startup::AppState;
+
+/// How many leading bytes may precede `%PDF-` (as PDF readers tolerate).
+const PDF_HEADER_WINDOW: u64 = 1024;
+/// Lifetime of a download link.
+const DOWNLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileView {
+    pub filename: String,
+    pub size_bytes: u64,
+    pub mime_type: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessingView {
+    /// `pending`, `ready` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+}
+
+/// A score as clients see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreView {
+    pub id: Uuid,
+    pub title: String,
+    pub composer: Option<String>,
+    pub arranger: Option<String>,
+    pub genre: Option<String>,
+    pub key: Option<String>,
+    pub instrumentation: Vec<String>,
+    pub tags: Vec<String>,
+    pub rating: Option<u8>,
+    pub difficulty: Option<u8>,
+    pub duration_seconds: Option<u32>,
+    pub reference: Option<String>,
+    pub notes: Option<String>,
+    pub file: FileView,
+    pub processing: ProcessingView,
+    #[schema(value_type = Option<Object>)]
+    pub pdf: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub thumbnail: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The aggregate version (also the `ETag`).
+    pub version: usize,
+}
+
+impl ScoreView {
+    fn of(score: &Score, version: usize, at: DateTime<Utc>) -> Option<Self> {
+        let metadata = score.metadata()?;
+        let file = score.file()?;
+        let status = score.processing_status();
+        Some(Self {
+            id: score.upload_id()?.into_uuid(),
+            title: metadata.title.clone(),
+            composer: metadata.composer.clone(),
+            arranger: metadata.arranger.clone(),
+            genre: metadata.genre.clone(),
+            key: metadata.key.clone(),
+            instrumentation: metadata.instrumentation.clone(),
+            tags: metadata.tags.clone(),
+            rating: metadata.rating,
+            difficulty: metadata.difficulty,
+            duration_seconds: metadata.duration_seconds,
+            reference: metadata.reference.clone(),
+            notes: metadata.notes.clone(),
+            file: FileView {
+                filename: file.filename.clone(),
+                size_bytes: file.size_bytes.0,
+                mime_type: file.mime_type.clone(),
+            },
+            processing: ProcessingView {
+                status: match status {
+                    ProcessingStatus::Pending => "pending",
+                    ProcessingStatus::Ready => "ready",
+                    ProcessingStatus::Failed => "failed",
+                }
+                .to_owned(),
+                error: score.processing_failures().values().next().cloned(),
+            },
+            pdf: score.pdf_info().and_then(|info| serde_json::to_value(info).ok()),
+            thumbnail: score.thumbnail().map(|thumbnail| {
+                serde_json::json!({"width": thumbnail.width, "height": thumbnail.height})
+            }),
+            created_at: at,
+            updated_at: at,
+            version,
+        })
+    }
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the request body; the handler reads fields one by one
+pub struct ConfirmRequest {
+    upload_id: Uuid,
+    #[schema(min_length = 1, max_length = 200)]
+    title: String,
+    composer: Option<String>,
+    arranger: Option<String>,
+    genre: Option<String>,
+    key: Option<String>,
+    instrumentation: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 5)]
+    rating: Option<u8>,
+    #[schema(minimum = 1, maximum = 3)]
+    difficulty: Option<u8>,
+    #[schema(maximum = 86400)]
+    duration_seconds: Option<u32>,
+    reference: Option<String>,
+    notes: Option<String>,
+}
+
+/// A presigned download link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadUrl {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RedirectQuery {
+    redirect: Option<String>,
+}
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let with_state = warp::any().map({
+        let state = state.clone();
+        move || state.clone()
+    });
+    let confirm = endpoint(Method::POST, "/api/v1/scores")
+        .and(with_state.clone())
+        .and(authenticated(state.clone()))
+        .and(json_body())
+        .then(|_, state, principal, body| confirm_upload(state, principal, body))
+        .map(into_reply);
+    let delete = endpoint(Method::DELETE, "/api/v1/scores/{id}")
+        .and(with_state.clone())
+        .and(authenticated(state.clone()))
+        .then(|params, state, principal| delete_score(state, principal, params))
+        .map(into_reply);
+    let file = endpoint(Method::GET, "/api/v1/scores/{id}/file")
+        .and(with_state)
+        .and(authenticated(state))
+        .and(warp::query::<RedirectQuery>())
+        .then(|params, state, principal, query: RedirectQuery| {
+            download(
+                state,
+                principal,
+                params,
+                query.redirect.as_deref() != Some("false"),
+            )
+        })
+        .map(into_reply);
+    confirm.or(delete).unify().or(file).unify()
+}
+
+fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
+    let title = fields.required_string("title").unwrap_or_default();
+    let small = |fields: &mut Fields, name: &str| {
+        fields
+            .optional_u64(name, u64::from(u8::MAX))
+            .and_then(|value| u8::try_from(value).ok())
+    };
+    ScoreMetadata {
+        title,
+        composer: fields.optional_string("composer"),
+        arranger: fields.optional_string("arranger"),
+        genre: fields.optional_string("genre"),
+        key: fields.optional_string("key"),
+        instrumentation: fields.optional_string_list("instrumentation"),
+        tags: fields.optional_string_list("tags"),
+        rating: small(fields, "rating"),
+        difficulty: small(fields, "difficulty"),
+        duration_seconds: fields
+            .optional_u64("duration_seconds", u64::from(u32::MAX))
+            .and_then(|value| u32::try_from(value).ok()),
+        reference: fields.optional_string("reference"),
+        notes: fields.optional_string("notes"),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/scores", tag = "scores",
+    security(("bearer" = [])),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 201, description = "The upload is a score now; its bytes count as used", body = ScoreView),
+        (status = 400, description = "Invalid fields (E007) or the bytes are not a PDF (E004; the upload ends)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already confirmed (E008), or the object is missing or of another size (E012; PUT again and retry)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The reservation expired (E013)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (E007) or quota exceeded (E001)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Object store failed (E005)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn confirm_upload(
+    state: AppState,
+    principal: Principal,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let upload_id = fields.required_string("upload_id");
+    let metadata = read_metadata(&mut fields);
+    let upload_id = match upload_id.map(|raw| raw.parse::<UploadId>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            fields.error("upload_id", "Must be an upload id (a UUID).");
+            None
+        }
+        None => None,
+    };
+    if let Err(errors) = metadata.validate() {
+        for (field, messages) in errors.0 {
+            for message in messages {
+                fields.error(&field, message);
+            }
+        }
+    }
+    fields.finish()?;
+    let Some(upload_id) = upload_id else {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "Some fields are invalid.",
+        ));
+    };
+
+    let services = &state.services;
+    let id = upload_id.to_string();
+    let loaded = services.scores.load(&id).await?;
+    let score = loaded.aggregate;
+    if !score.is_owned_by(principal.user_id) {
+        return Err(ApiError::not_found());
+    }
+    let (Some(file), Some(status)) = (score.file().cloned(), score.status()) else {
+        return Err(ApiError::not_found());
+    };
+    let now = Utc::now();
+    match status {
+        ScoreStatus::Requested if now >= file.expires_at => {
+            return Err(ApiError::new(
+                ErrorCode::UploadExpired,
+                "The upload expired before confirmation.",
+            ));
+        }
+        ScoreStatus::Requested => {}
+        ScoreStatus::Confirmed => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "The upload is already confirmed.",
+            ));
+        }
+        ScoreStatus::Expired => {
+            return Err(ApiError::new(
+                ErrorCode::UploadExpired,
+                "The upload expired before confirmation.",
+            ));
+        }
+        ScoreStatus::Cancelled | ScoreStatus::Rejected | ScoreStatus::Deleted => {
+            return Err(ApiError::not_found());
+        }
+    }
+
+    let objects = &services.objects;
+    let Some(head) = objects.head(&file.object_key).await? else {
+        return Err(ApiError::new(
+            ErrorCode::UploadIncomplete,
+            "The file has not been uploaded yet; PUT it to the upload URL, then confirm again.",
+        ));
+    };
+    if head.size != file.size_bytes.0 {
+        // A wrong object is removed so that a fresh PUT starts clean; the upload stays open.
+        objects.delete(&file.object_key).await?;
+        return Err(ApiError::new(
+            ErrorCode::UploadIncomplete,
+            format!(
+                "The uploaded file has {} bytes, {} were declared; PUT it again, then confirm.",
+                head.size, file.size_bytes.0
+            ),
+        ));
+    }
+    let prefix = objects
+        .read_prefix(&file.object_key, PDF_HEADER_WINDOW)
+        .await?;
+    let events_metadata = metadata_of(&principal);
+    if !prefix.windows(5).any(|window| window == b"%PDF-") {
+        reject_upload(&state, &principal, upload_id, &file.object_key).await?;
+        return Err(ApiError::new(
+            ErrorCode::InvalidFileType,
+            "The uploaded file is not a PDF.",
+        ));
+    }
+
+    let confirm = ScoreCommand::ConfirmUpload {
+        user_id: principal.user_id,
+        now,
+        size_bytes: Bytes(head.size),
+        etag: head.etag,
+        sha256: None,
+        metadata,
+    };
+    let committed = services
+        .scores
+        .execute(&id, confirm, &events_metadata)
+        .await?;
+    // The quota saga does this too; here it makes `GET /quota` show the bytes at once.
+    let confirm_quota = QuotaCommand::ConfirmQuota {
+        upload_id,
+        score_id: upload_id,
+        actual_bytes: Bytes(head.size),
+    };
+    if let Err(error) = services
+        .quotas
+        .execute(
+            &principal.user_id.to_string(),
+            confirm_quota,
+            &events_metadata,
+        )
+        .await
+    {
+        tracing::warn!(error = %error, "confirming quota in the request failed; the quota saga will");
+    }
+    let score = services.scores.load(&id).await?;
+    let view = ScoreView::of(&score.aggregate, committed.version.max(score.version), now)
+        .ok_or_else(ApiError::not_found)?;
+    let mut response =
+        warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED).into_response();
+    if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// The bytes are not a PDF: the upload ends for good, its reservation and object go.
+async fn reject_upload(
+    state: &AppState,
+    principal: &Principal,
+    upload_id: UploadId,
+    object_key: &str,
+) -> Result<(), ApiError> {
+    let services = &state.services;
+    let metadata = metadata_of(principal);
+    let reject = ScoreCommand::RejectUpload {
+        reason: "the file does not start with %PDF-".to_owned(),
+    };
+    services
+        .scores
+        .execute(&upload_id.to_string(), reject, &metadata)
+        .await?;
+    let release = QuotaCommand::ReleaseReservation {
+        upload_id,
+        reason: ReleaseReason::Rejected,
+    };
+    match services
+        .quotas
+        .execute(&principal.user_id.to_string(), release, &metadata)
+        .await
+    {
+        Ok(_) | Err(CommandError::Rejected(_)) => {}
+        Err(error) => {
+            tracing::warn!(error = %error, "releasing a rejected reservation failed; the quota saga will")
+        }
+    }
+    if let Err(error) = services.objects.delete(object_key).await {
+        tracing::warn!(error = %error, "deleting a rejected object failed; object cleanup will");
+    }
+    Ok(())
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/scores/{id}", tag = "scores",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The score")),
+    responses(
+        (status = 204, description = "Deleted; its bytes are freed at once, its file shortly after"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_score(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+) -> Result<warp::reply::Response, ApiError> {
+    let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
+    let services = &state.services;
+    let metadata = metadata_of(&principal);
+    let delete = ScoreCommand::DeleteScore {
+        user_id: principal.user_id,
+    };
+    services
+        .scores
+        .execute(&score_id.to_string(), delete, &metadata)
+        .await?;
+    let release = QuotaCommand::ReleaseQuota { score_id };
+    match services
+        .quotas
+        .execute(&principal.user_id.to_string(), release, &metadata)
+        .await
+    {
+        Ok(_) | Err(CommandError::Rejected(_)) => {}
+        Err(error) => {
+            tracing::warn!(error = %error, "releasing a deleted score's bytes failed; the quota saga will")
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/scores/{id}/file", tag = "scores",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The score"),
+        ("redirect" = Option<bool>, Query, description = "`false` answers the link as JSON instead of redirecting"),
+    ),
+    responses(
+        (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
+        (status = 302, description = "Redirect to a short-lived presigned GET of the original file"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Object store failed (E005)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn download(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+    redirect: bool,
+) -> Result<warp::reply::Response, ApiError> {
+    let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
+    let score = state
+        .services
+        .scores
+        .load(&score_id.to_string())
+        .await?
+        .aggregate;
+    let live =
+        score.is_owned_by(principal.user_id) && score.status() == Some(ScoreStatus::Confirmed);
+    let file = score
+        .file()
+        .filter(|_| live)
+        .ok_or_else(ApiError::not_found)?;
+    let presigned = state
+        .services
+        .objects
+        .presign_get(
+            &file.object_key,
+            DOWNLOAD_URL_TTL,
+            Some(content_disposition_attachment(&file.filename)),
+        )
+        .await?;
+    if redirect {
+        let mut response = StatusCode::FOUND.into_response();
+        let location = header::HeaderValue::from_str(&presigned.url)
+            .map_err(|error| ApiError::internal(&error))?;
+        response.headers_mut().insert(header::LOCATION, location);
+        Ok(response)
+    } else {
+        let link = DownloadUrl {
+            url: presigned.url,
+            expires_at: presigned.expires_at,
+        };
+        Ok(warp::reply::json(&link).into_response())
+    }
+}

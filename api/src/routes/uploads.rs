@@ -1,0 +1,270 @@
+//! `POST /api/v1/files/upload-url` and `DELETE /api/v1/files/uploads/{id}`: reserving quota
+//! and handing out a presigned PUT straight to the object store.
+
+use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
+use chrono::Utc;
+use eventstore::{Actor, CommandError};
+use processors::objects::score_object_key;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use warp::http::{Method, StatusCode};
+use warp::{Filter, Rejection, Reply};
+
+use crate::auth::{Principal, authenticated};
+use crate::error::{ApiError, ErrorCode, Problem};
+use crate::extract::{Fields, json_body};
+use crate::routes::auth::into_reply;
+use crate::routes::me::quota_of;
+use crate::routing::{PathParams, endpoint};
+use crate::startup::AppState;
+
+/// MIME types a score may have.
+pub const ALLOWED_MIME_TYPES: &[&str] = &["application/pdf"];
+const MAX_FILENAME_CHARS: usize = 255;
+
+/// Where and how to PUT the file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadUrl {
+    pub upload_id: Uuid,
+    pub upload_url: String,
+    /// Always `PUT`.
+    pub method: String,
+    /// Send exactly these headers with the PUT (they are signed).
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the request body; the handler reads fields one by one
+pub struct UploadUrlRequest {
+    /// Shown to the user; never used as a storage path.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^/\\\\\\x00-\\x1f\\x7f]+$"
+    )]
+    filename: String,
+    /// Exact size in bytes.
+    #[schema(minimum = 1)]
+    size: u64,
+    /// `application/pdf`.
+    mime_type: String,
+    /// Lowercase hex SHA-256 of the file.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    sha256: Option<String>,
+}
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let with_state = warp::any().map({
+        let state = state.clone();
+        move || state.clone()
+    });
+    let create = endpoint(Method::POST, "/api/v1/files/upload-url")
+        .and(with_state.clone())
+        .and(authenticated(state.clone()))
+        .and(json_body())
+        .then(|_, state, principal, body| create_upload_url(state, principal, body))
+        .map(into_reply);
+    let cancel = endpoint(Method::DELETE, "/api/v1/files/uploads/{upload_id}")
+        .and(with_state)
+        .and(authenticated(state))
+        .then(|params, state, principal| cancel_upload(state, principal, params))
+        .map(into_reply);
+    create.or(cancel).unify()
+}
+
+pub fn metadata_of(principal: &Principal) -> eventstore::EventMetadata {
+    eventstore::EventMetadata::new(Actor::User(principal.user_id.into_uuid()), Utc::now())
+        .with_request_id(crate::context::RequestContext::current_request_id())
+}
+
+fn is_sha256_hex(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/files/upload-url", tag = "files",
+    security(("bearer" = [])),
+    request_body = UploadUrlRequest,
+    responses(
+        (status = 201, description = "Quota reserved; PUT the file to `upload_url` with `headers` before `expires_at`", body = UploadUrl),
+        (status = 400, description = "Invalid fields (E007) or MIME type not allowed (E004)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Quota exceeded (E001), file above the maximum (E014) or body too large (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Object store failed (E005)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_upload_url(
+    state: AppState,
+    principal: Principal,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let max_upload = state.settings.max_upload_bytes;
+    let mut body = body;
+    let size = body.remove("size");
+    let mut fields = Fields::new(body);
+    let filename = fields.required_string("filename");
+    let mime_type = fields.required_string("mime_type");
+    let sha256 = fields.optional_string("sha256");
+    let size = match size {
+        Some(Value::Number(number)) => match number.as_u64() {
+            Some(size) if size >= 1 => Some(size),
+            _ => {
+                fields.error("size", "Must be a whole number of bytes, at least 1.");
+                None
+            }
+        },
+        None | Some(Value::Null) => {
+            fields.error("size", "This field is required.");
+            None
+        }
+        Some(_) => {
+            fields.error("size", "Must be a whole number of bytes, at least 1.");
+            None
+        }
+    };
+    if let Some(name) = &filename {
+        let length = name.chars().count();
+        if length == 0 || length > MAX_FILENAME_CHARS {
+            fields.error(
+                "filename",
+                format!("Must be 1 to {MAX_FILENAME_CHARS} characters."),
+            );
+        }
+        if name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+        {
+            fields.error(
+                "filename",
+                "Must not contain slashes or control characters.",
+            );
+        }
+    }
+    if let Some(hash) = &sha256
+        && !is_sha256_hex(hash)
+    {
+        fields.error("sha256", "Must be 64 lowercase hexadecimal characters.");
+    }
+    fields.finish()?;
+    let (Some(filename), Some(mime_type), Some(size)) = (filename, mime_type, size) else {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "Some fields are invalid.",
+        ));
+    };
+    if !ALLOWED_MIME_TYPES.contains(&mime_type.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidFileType,
+            format!(
+                "Only {} files can be uploaded.",
+                ALLOWED_MIME_TYPES.join(", ")
+            ),
+        ));
+    }
+    if size > max_upload {
+        return Err(ApiError::new(
+            ErrorCode::FileTooLarge,
+            format!("Files may be at most {max_upload} bytes."),
+        ));
+    }
+
+    let services = &state.services;
+    let user = principal.user_id;
+    quota_of(&state, user).await?;
+    let upload_id = UploadId::from_uuid(Uuid::now_v7());
+    let ttl = state.settings.upload_url_ttl();
+    let expires_at =
+        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5));
+    let metadata = metadata_of(&principal);
+    let reserve = QuotaCommand::ReserveQuota {
+        upload_id,
+        bytes: Bytes(size),
+        expires_at,
+    };
+    services
+        .quotas
+        .execute(&user.to_string(), reserve, &metadata)
+        .await?;
+    // From here a failure leaves a reservation without an upload: it expires like any other.
+    let object_key = score_object_key(user.into_uuid(), upload_id.into_uuid());
+    let request = ScoreCommand::RequestUpload {
+        upload_id,
+        owner: user,
+        filename,
+        size_bytes: Bytes(size),
+        mime_type: mime_type.clone(),
+        sha256,
+        object_key: object_key.clone(),
+        expires_at,
+    };
+    services
+        .scores
+        .execute(&upload_id.to_string(), request, &metadata)
+        .await?;
+    let presigned = services
+        .objects
+        .presign_put(&object_key, &mime_type, size, ttl)
+        .await?;
+    let answer = UploadUrl {
+        upload_id: upload_id.into_uuid(),
+        upload_url: presigned.url,
+        method: presigned.method,
+        headers: presigned.headers,
+        expires_at,
+    };
+    Ok(warp::reply::with_status(warp::reply::json(&answer), StatusCode::CREATED).into_response())
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/files/uploads/{upload_id}", tag = "files",
+    security(("bearer" = [])),
+    params(("upload_id" = Uuid, Path, description = "The upload to cancel")),
+    responses(
+        (status = 204, description = "Cancelled; its reservation is freed"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already confirmed (E008)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn cancel_upload(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+) -> Result<warp::reply::Response, ApiError> {
+    let upload_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
+    let services = &state.services;
+    let metadata = metadata_of(&principal);
+    let cancel = ScoreCommand::CancelUpload {
+        user_id: principal.user_id,
+    };
+    services
+        .scores
+        .execute(&upload_id.to_string(), cancel, &metadata)
+        .await?;
+    // The quota saga does this too; doing it here makes the freed bytes visible at once.
+    let release = QuotaCommand::ReleaseReservation {
+        upload_id,
+        reason: ReleaseReason::Cancelled,
+    };
+    match services
+        .quotas
+        .execute(&principal.user_id.to_string(), release, &metadata)
+        .await
+    {
+        Ok(_) | Err(CommandError::Rejected(_)) => {}
+        Err(error) => {
+            tracing::warn!(error = %error, "releasing a cancelled reservation failed; the quota saga will")
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,760 @@
+//! Object storage (PDFs, thumbnails) over any S3-compatible store.
+//!
+//! One adapter for every deployment: AWS S3, MinIO, Garage, R2, and the embedded
+//! `s3s-fs` endpoint all go through `aws-sdk-s3` and SigV4, so presigned URLs behave the
+//! same in tests and production. Object keys are chosen by the server only
+//! ([`score_object_key`], [`thumbnail_object_key`]); user-supplied names never reach a key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    timeout::TimeoutConfig,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A boxed error source, kept for logs; never shown to API clients.
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Connecting to a healthy store takes milliseconds; a dead one should fail fast.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Readiness probes must answer quickly even when the store hangs mid-request.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Key of a score's original PDF.
+#[must_use]
+pub fn score_object_key(user_id: Uuid, score_id: Uuid) -> String {
+    format!("{user_id}/scores/{score_id}/original.pdf")
+}
+
+/// Key of a score's rendered thumbnail.
+#[must_use]
+pub fn thumbnail_object_key(user_id: Uuid, score_id: Uuid) -> String {
+    format!("{user_id}/scores/{score_id}/thumbnail.png")
+}
+
+/// A `Content-Disposition: attachment` value for a user-supplied file name (RFC 6266),
+/// safe to put in a header: an ASCII `filename` fallback for old clients plus the exact
+/// name as RFC 5987 `filename*`.
+///
+/// Path separators and control characters are replaced by `_` in both forms (a download
+/// must never suggest a directory or smuggle a header line); the fallback also replaces
+/// non-ASCII characters, quotes, backslashes and `%` (some clients percent-decode it).
+#[must_use]
+pub fn content_disposition_attachment(filename: &str) -> String {
+    let cleaned: String = filename
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '/' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim();
+    let cleaned = if cleaned.is_empty() {
+        "download"
+    } else {
+        cleaned
+    };
+
+    let fallback: String = cleaned
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '%' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::with_capacity(cleaned.len() * 3);
+    for byte in cleaned.bytes() {
+        if is_rfc5987_attr_char(byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// `attr-char` of RFC 5987 §3.2.1: the bytes that may appear unencoded in `filename*`.
+fn is_rfc5987_attr_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte)
+}
+
+/// Where the objects live and how to sign for them.
+#[derive(Clone)]
+pub struct ObjectStoreConfig {
+    /// Custom endpoint (MinIO, Garage, R2, the embedded one); `None` means AWS S3.
+    pub endpoint: Option<String>,
+    /// The one bucket holding every object.
+    pub bucket: String,
+    /// Signing region; `us-east-1` for most S3-compatible stores.
+    pub region: String,
+    /// Access key id of the static credentials.
+    pub access_key_id: String,
+    /// Secret access key of the static credentials.
+    pub secret_access_key: String,
+    /// Address buckets as `endpoint/bucket/key` instead of `bucket.endpoint/key`; custom
+    /// endpoints usually need it.
+    pub force_path_style: bool,
+}
+
+impl fmt::Debug for ObjectStoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStoreConfig")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("force_path_style", &self.force_path_style)
+            .finish()
+    }
+}
+
+/// Why an object-store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectStoreError {
+    /// The object does not exist (never uploaded, or already deleted).
+    #[error("object {key:?} not found")]
+    NotFound {
+        /// The missing key.
+        key: String,
+    },
+    /// The object is bigger than the caller is willing to hold in memory.
+    #[error("object {key:?} is larger than {max_bytes} bytes")]
+    TooLarge {
+        /// The oversized key.
+        key: String,
+        /// The size the store reported, when it reported one.
+        size: Option<u64>,
+        /// The limit the caller set.
+        max_bytes: u64,
+    },
+    /// The store could not be reached, timed out, throttled us or failed on its side;
+    /// the same call may succeed later.
+    #[error("object store unavailable during {operation}")]
+    Unavailable {
+        /// The S3 operation that failed, e.g. `GetObject`.
+        operation: &'static str,
+        /// What went wrong underneath.
+        #[source]
+        source: BoxError,
+    },
+    /// The store refused the request or the request could not be built (wrong
+    /// credentials, missing bucket, bad configuration); retrying will not help.
+    #[error("object store rejected {operation} (status {status:?}, code {code:?})")]
+    Rejected {
+        /// The S3 operation that failed, e.g. `PutObject`.
+        operation: &'static str,
+        /// HTTP status of the store's answer, when there was one.
+        status: Option<u16>,
+        /// S3 error code, e.g. `AccessDenied`, `NoSuchBucket`.
+        code: Option<String>,
+        /// What went wrong underneath.
+        #[source]
+        source: BoxError,
+    },
+    /// The arguments cannot form a valid request (an expiry beyond what SigV4 allows, a
+    /// size that does not fit the protocol).
+    #[error("invalid object store request: {0}")]
+    InvalidRequest(String),
+}
+
+impl ObjectStoreError {
+    /// Whether retrying the same call later may succeed.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// A request the client performs itself, directly against the object store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedRequest {
+    /// The full URL, signature included in the query string.
+    pub url: String,
+    /// The HTTP method the signature is valid for.
+    pub method: String,
+    /// Headers the client must send exactly as given: they are part of the signature.
+    pub headers: BTreeMap<String, String>,
+    /// When the signature stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the store knows about an object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    /// Size in bytes.
+    pub size: u64,
+    /// The store's entity tag, without the surrounding quotes.
+    pub etag: String,
+    /// The `Content-Type` stored with the object, if any.
+    pub content_type: Option<String>,
+}
+
+/// A handle on one bucket of an S3-compatible store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    client: Client,
+    bucket: String,
+}
+
+impl ObjectStore {
+    /// Builds the client by hand (no environment or profile lookup): static credentials,
+    /// the given region and endpoint.
+    #[must_use]
+    pub fn new(config: ObjectStoreConfig) -> Self {
+        let credentials = Credentials::new(
+            config.access_key_id,
+            config.secret_access_key,
+            None,
+            None,
+            "scoremate-settings",
+        );
+        let mut builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region))
+            .credentials_provider(credentials)
+            .force_path_style(config.force_path_style)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            )
+            // Checksums only where S3 demands them: a default-on CRC header would become
+            // part of a presigned PUT that a plain HTTP client cannot reproduce.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Self {
+            client: Client::from_conf(builder.build()),
+            bucket: config.bucket,
+        }
+    }
+
+    /// The bucket this store writes to.
+    #[must_use]
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Creates the bucket unless it already exists.
+    pub async fn ensure_bucket(&self) -> Result<(), ObjectStoreError> {
+        if self.bucket_exists().await? {
+            return Ok(());
+        }
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => match error.code() {
+                Some("BucketAlreadyOwnedByYou") => Ok(()),
+                // Lost a creation race, or a store (s3s-fs) that says "exists" for our own
+                // bucket: it is fine if we can now see it.
+                Some("BucketAlreadyExists") if self.bucket_exists().await? => Ok(()),
+                _ => Err(classify("CreateBucket", None, error)),
+            },
+        }
+    }
+
+    async fn bucket_exists(&self) -> Result<bool, ObjectStoreError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(true),
+            Err(error) if status_of(&error) == Some(404) => Ok(false),
+            Err(error) => Err(classify("HeadBucket", None, error)),
+        }
+    }
+
+    /// Checks that the store answers and the bucket is there, within a few seconds.
+    pub async fn ping(&self) -> Result<(), ObjectStoreError> {
+        let head = self.client.head_bucket().bucket(&self.bucket).send();
+        match tokio::time::timeout(PING_TIMEOUT, head).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(classify("HeadBucket", None, error)),
+            Err(elapsed) => Err(ObjectStoreError::Unavailable {
+                operation: "HeadBucket",
+                source: Box::new(elapsed),
+            }),
+        }
+    }
+
+    /// A URL the client can PUT exactly `content_length` bytes of `content_type` to.
+    ///
+    /// Both headers are signed, so the store itself refuses another type or size; the
+    /// client must send `headers` unchanged.
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, ObjectStoreError> {
+        let length = i64::try_from(content_length).map_err(|_| {
+            ObjectStoreError::InvalidRequest(format!("content length {content_length} too large"))
+        })?;
+        let (config, expires_at) = presigning(expires_in)?;
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(length)
+            .presigned(config)
+            .await
+            .map_err(|error| classify("PutObject", Some(key), error))?;
+        Ok(into_presigned_request(&presigned, expires_at))
+    }
+
+    /// A URL the client can GET the object from; `content_disposition` (see
+    /// [`content_disposition_attachment`]) is echoed back by the store as the response's
+    /// `Content-Disposition`.
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        content_disposition: Option<String>,
+    ) -> Result<PresignedRequest, ObjectStoreError> {
+        let (config, expires_at) = presigning(expires_in)?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_response_content_disposition(content_disposition)
+            .presigned(config)
+            .await
+            .map_err(|error| classify("GetObject", Some(key), error))?;
+        Ok(into_presigned_request(&presigned, expires_at))
+    }
+
+    /// Size, entity tag and type of an object; `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectStoreError> {
+        let output = match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) => {
+                return match classify("HeadObject", Some(key), error) {
+                    ObjectStoreError::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                };
+            }
+        };
+        let size = output
+            .content_length()
+            .and_then(|length| u64::try_from(length).ok())
+            .ok_or_else(|| ObjectStoreError::Rejected {
+                operation: "HeadObject",
+                status: None,
+                code: None,
+                source: "the store sent no usable Content-Length".into(),
+            })?;
+        Ok(Some(ObjectHead {
+            size,
+            etag: output
+                .e_tag()
+                .map(|etag| etag.trim_matches('"').to_owned())
+                .unwrap_or_default(),
+            content_type: output.content_type().map(str::to_owned),
+        }))
+    }
+
+    /// The first `max_bytes` bytes of an object (fewer if it is shorter), fetched with a
+    /// Range request; memory stays bounded even if the store ignores the range.
+    pub async fn read_prefix(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ObjectStoreError> {
+        if max_bytes == 0 {
+            // "bytes=0--1" is not a range; still answer NotFound for a missing object.
+            return match self.head(key).await? {
+                Some(_) => Ok(Vec::new()),
+                None => Err(ObjectStoreError::NotFound {
+                    key: key.to_owned(),
+                }),
+            };
+        }
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", max_bytes - 1))
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            // An unsatisfiable range starting at 0 means the object exists but is empty.
+            Err(error) if status_of(&error) == Some(416) => return Ok(Vec::new()),
+            Err(error) => return Err(classify("GetObject", Some(key), error)),
+        };
+        let (bytes, _) = collect_at_most(output.body, max_bytes, output.content_length)
+            .await
+            .map_err(body_error)?;
+        Ok(bytes)
+    }
+
+    /// The whole object, refused with [`ObjectStoreError::TooLarge`] when it holds more
+    /// than `max_bytes` bytes (checked before and while reading).
+    pub async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, ObjectStoreError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|error| classify("GetObject", Some(key), error))?;
+        let declared = output
+            .content_length
+            .and_then(|length| u64::try_from(length).ok());
+        if let Some(size) = declared.filter(|size| *size > max_bytes) {
+            return Err(ObjectStoreError::TooLarge {
+                key: key.to_owned(),
+                size: Some(size),
+                max_bytes,
+            });
+        }
+        let (bytes, complete) = collect_at_most(output.body, max_bytes, output.content_length)
+            .await
+            .map_err(body_error)?;
+        if !complete {
+            return Err(ObjectStoreError::TooLarge {
+                key: key.to_owned(),
+                size: declared,
+                max_bytes,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Stores `bytes` under `key`, replacing any previous object.
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), ObjectStoreError> {
+        let length = i64::try_from(bytes.len()).map_err(|_| {
+            ObjectStoreError::InvalidRequest(format!("object of {} bytes too large", bytes.len()))
+        })?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(length)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|error| classify("PutObject", Some(key), error))?;
+        Ok(())
+    }
+
+    /// Removes an object; removing one that does not exist succeeds, so cleanups can be
+    /// retried.
+    pub async fn delete(&self, key: &str) -> Result<(), ObjectStoreError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => match classify("DeleteObject", Some(key), error) {
+                ObjectStoreError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// A presigning config starting at the current whole second, and the matching expiry.
+///
+/// SigV4 dates have one-second resolution; pinning the start to a whole second makes
+/// the reported `expires_at` exactly the instant the store stops accepting the URL.
+fn presigning(expires_in: Duration) -> Result<(PresigningConfig, DateTime<Utc>), ObjectStoreError> {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|error| ObjectStoreError::InvalidRequest(format!("system clock: {error}")))?;
+    let start = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+    let config = PresigningConfig::builder()
+        .start_time(start)
+        .expires_in(expires_in)
+        .build()
+        .map_err(|error| ObjectStoreError::InvalidRequest(error.to_string()))?;
+    Ok((config, DateTime::<Utc>::from(start + expires_in)))
+}
+
+fn into_presigned_request(
+    presigned: &aws_sdk_s3::presigning::PresignedRequest,
+    expires_at: DateTime<Utc>,
+) -> PresignedRequest {
+    PresignedRequest {
+        url: presigned.uri().to_owned(),
+        method: presigned.method().to_owned(),
+        headers: presigned
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect(),
+        expires_at,
+    }
+}
+
+/// Reads at most `limit` bytes of `body`. The flag is `true` when the body ended within
+/// the limit, `false` when more bytes were on their way (the rest is not read).
+async fn collect_at_most(
+    mut body: ByteStream,
+    limit: u64,
+    declared_length: Option<i64>,
+) -> Result<(Vec<u8>, bool), aws_sdk_s3::primitives::ByteStreamError> {
+    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    // Trust the declared length only up to the caller's limit.
+    let capacity = declared_length
+        .and_then(|length| usize::try_from(length).ok())
+        .unwrap_or(0)
+        .min(limit_usize);
+    let mut bytes = Vec::with_capacity(capacity);
+    while let Some(chunk) = body.try_next().await? {
+        let room = limit_usize - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok((bytes, false));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((bytes, true))
+}
+
+fn body_error(source: aws_sdk_s3::primitives::ByteStreamError) -> ObjectStoreError {
+    // The store answered and then the body broke off: a network problem.
+    ObjectStoreError::Unavailable {
+        operation: "GetObject",
+        source: Box::new(source),
+    }
+}
+
+fn status_of<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+    error
+        .raw_response()
+        .map(|response| response.status().as_u16())
+}
+
+/// Sorts an SDK failure into "missing", "try again later" and "refused".
+///
+/// `key` is `None` for bucket-level calls, where a 404 means a missing bucket: a
+/// configuration problem, not a missing object.
+fn classify<E>(
+    operation: &'static str,
+    key: Option<&str>,
+    error: SdkError<E, HttpResponse>,
+) -> ObjectStoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = status_of(&error);
+    let code = error.code().map(str::to_owned);
+    match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            return ObjectStoreError::Unavailable {
+                operation,
+                source: Box::new(error),
+            };
+        }
+        SdkError::ConstructionFailure(_) => {
+            return ObjectStoreError::Rejected {
+                operation,
+                status,
+                code,
+                source: DisplayErrorContext(&error).to_string().into(),
+            };
+        }
+        _ => {}
+    }
+    if let Some(key) = key
+        && status == Some(404)
+        && code.as_deref() != Some("NoSuchBucket")
+    {
+        return ObjectStoreError::NotFound {
+            key: key.to_owned(),
+        };
+    }
+    let transient = matches!(status, Some(408 | 429 | 500..=599))
+        || matches!(code.as_deref(), Some("SlowDown" | "RequestTimeout"));
+    if transient {
+        ObjectStoreError::Unavailable {
+            operation,
+            source: Box::new(error),
+        }
+    } else {
+        ObjectStoreError::Rejected {
+            operation,
+            status,
+            code,
+            source: Box::new(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_are_built_from_ids_only() {
+        let user = Uuid::nil();
+        let score = Uuid::max();
+        assert_eq!(
+            score_object_key(user, score),
+            format!("{user}/scores/{score}/original.pdf")
+        );
+        assert_eq!(
+            thumbnail_object_key(user, score),
+            format!("{user}/scores/{score}/thumbnail.png")
+        );
+    }
+
+    #[test]
+    fn a_plain_ascii_name_is_kept_in_both_forms() {
+        assert_eq!(
+            content_disposition_attachment("Bach - Partita 2.pdf"),
+            "attachment; filename=\"Bach - Partita 2.pdf\"; filename*=UTF-8''Bach%20-%20Partita%202.pdf"
+        );
+    }
+
+    #[test]
+    fn a_korean_name_gets_an_ascii_fallback_and_an_exact_utf8_form() {
+        assert_eq!(
+            content_disposition_attachment("아리랑.pdf"),
+            "attachment; filename=\"___.pdf\"; filename*=UTF-8''%EC%95%84%EB%A6%AC%EB%9E%91.pdf"
+        );
+    }
+
+    #[test]
+    fn quotes_and_backslashes_cannot_break_out_of_the_quoted_fallback() {
+        let value = content_disposition_attachment("a\"b\\c.pdf");
+        assert_eq!(
+            value,
+            "attachment; filename=\"a_b_c.pdf\"; filename*=UTF-8''a%22b_c.pdf"
+        );
+    }
+
+    #[test]
+    fn line_breaks_cannot_inject_a_header() {
+        let value = content_disposition_attachment("x.pdf\r\nSet-Cookie: a=b");
+        assert!(!value.contains('\r') && !value.contains('\n'));
+        assert_eq!(
+            value,
+            "attachment; filename=\"x.pdf__Set-Cookie: a=b\"; filename*=UTF-8''x.pdf__Set-Cookie%3A%20a%3Db"
+        );
+        assert!(http_header_value_is_valid(&value));
+    }
+
+    #[test]
+    fn path_segments_do_not_survive_as_directories() {
+        assert_eq!(
+            content_disposition_attachment("../../etc/passwd"),
+            "attachment; filename=\".._.._etc_passwd\"; filename*=UTF-8''.._.._etc_passwd"
+        );
+        assert_eq!(
+            content_disposition_attachment("..\\win.ini"),
+            "attachment; filename=\".._win.ini\"; filename*=UTF-8''.._win.ini"
+        );
+    }
+
+    #[test]
+    fn percent_signs_are_kept_out_of_the_fallback_and_encoded_in_the_utf8_form() {
+        assert_eq!(
+            content_disposition_attachment("100%25.pdf"),
+            "attachment; filename=\"100_25.pdf\"; filename*=UTF-8''100%2525.pdf"
+        );
+    }
+
+    #[test]
+    fn an_empty_name_becomes_download() {
+        assert_eq!(
+            content_disposition_attachment(" \t "),
+            "attachment; filename=\"download\"; filename*=UTF-8''download"
+        );
+    }
+
+    #[test]
+    fn every_value_is_a_valid_header_value() {
+        for name in [
+            "악보 (최종).pdf",
+            "ü\u{7f}\u{0}.pdf",
+            "😀.pdf",
+            "a;b=c,d.pdf",
+        ] {
+            let value = content_disposition_attachment(name);
+            assert!(http_header_value_is_valid(&value), "{value}");
+        }
+    }
+
+    /// Visible ASCII and spaces only: what every HTTP stack accepts in a header value.
+    fn http_header_value_is_valid(value: &str) -> bool {
+        value
+            .bytes()
+            .all(|byte| byte == b' ' || byte.is_ascii_graphic())
+    }
+
+    #[test]
+    fn the_secret_key_is_not_printed_in_debug_output() {
+        let config = ObjectStoreConfig {
+            endpoint: None,
+            bucket: "b".to_owned(),
+            region: "us-east-1".to_owned(),
+            access_key_id: "AKID".to_owned(),
+            secret_access_key: "hunter2".to_owned(),
+            force_path_style: true,
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn an_expiry_beyond_a_week_is_an_invalid_request() {
+        let result = presigning(Duration::from_secs(8 * 24 * 3600));
+        assert!(matches!(result, Err(ObjectStoreError::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn the_reported_expiry_is_a_whole_second_after_now() {
+        let before = Utc::now();
+        let (_, expires_at) =
+            presigning(Duration::from_secs(300)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(expires_at.timestamp_subsec_nanos(), 0);
+        let delta = expires_at - before;
+        assert!(
+            delta <= chrono::TimeDelta::seconds(300) && delta > chrono::TimeDelta::seconds(298)
+        );
+    }
+}

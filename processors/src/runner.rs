@@ -1,0 +1,159 @@
+//! Drives processors over the global log: at-least-once, so every processor's effects
+//! are idempotent (commands that decide "no change" the second time, deletes of what is
+//! already gone). One runner per processor name at a time: a PostgreSQL advisory lock
+//! across instances and workers, a mutex within one process.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use eventstore::{Database, EventLog, RecordedEvent};
+use projections::{
+    Follower, ProjectionError, ReadModelTx, Step, read_checkpoint, write_checkpoint,
+};
+use tracing::Instrument;
+
+/// How a processor's reaction to one event failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    /// Worth retrying (the database or object store is unavailable).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying cannot help; the processor has recorded what it could and moves on.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// A reaction to events of the log.
+pub trait Processor: Send + Sync + 'static {
+    /// The checkpoint key, stable forever.
+    fn name(&self) -> &'static str;
+
+    fn handle(
+        &self,
+        event: &RecordedEvent,
+    ) -> impl Future<Output = Result<(), ProcessorError>> + Send;
+}
+
+const TRANSIENT_ATTEMPTS: u32 = 3;
+
+pub struct ProcessorRunner<P> {
+    processor: P,
+    database: Database,
+    log: EventLog,
+    local: tokio::sync::Mutex<()>,
+    batch: u32,
+}
+
+impl<P: Processor> ProcessorRunner<P> {
+    pub fn new(processor: P, database: Database) -> Self {
+        Self {
+            processor,
+            log: EventLog::new(database.clone()),
+            database,
+            local: tokio::sync::Mutex::new(()),
+            batch: 100,
+        }
+    }
+
+    pub fn processor(&self) -> &P {
+        &self.processor
+    }
+
+    /// Handles the next batch of events and moves the checkpoint past each one handled.
+    pub async fn run_step(&self) -> Result<Step, ProjectionError> {
+        let Ok(_local) = self.local.try_lock() else {
+            return Ok(Step::Idle);
+        };
+        let name = self.processor.name();
+        let lock = match &self.database {
+            Database::Postgres(pool) => {
+                let mut connection = pool.acquire().await?;
+                let acquired: bool =
+                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+                        .bind(name)
+                        .fetch_one(&mut *connection)
+                        .await?;
+                if !acquired {
+                    return Ok(Step::Idle);
+                }
+                Some(connection)
+            }
+            Database::Sqlite(_) => None,
+        };
+        let result = self.handle_batch(name).await;
+        if let Some(mut connection) = lock {
+            sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+                .bind(name)
+                .execute(&mut *connection)
+                .await?;
+        }
+        result
+    }
+
+    async fn handle_batch(&self, name: &'static str) -> Result<Step, ProjectionError> {
+        let mut tx = ReadModelTx::begin(&self.database).await?;
+        let checkpoint = read_checkpoint(&mut tx, name).await?;
+        tx.commit().await?;
+        let events = self.log.read_after(checkpoint, self.batch).await?;
+        if events.is_empty() {
+            return Ok(Step::Idle);
+        }
+        let mut handled = 0;
+        for event in &events {
+            if let Err(error) = self.handle_with_retries(event).await {
+                tracing::warn!(processor = name, position = event.position(), %error, "giving up on this batch for now");
+                break;
+            }
+            let mut tx = ReadModelTx::begin(&self.database).await?;
+            write_checkpoint(&mut tx, name, event.cursor).await?;
+            tx.commit().await?;
+            handled += 1;
+        }
+        Ok(if handled == 0 {
+            Step::Idle
+        } else {
+            Step::Handled(handled)
+        })
+    }
+
+    /// Transient failures are retried with back-off; permanent ones are logged and passed.
+    async fn handle_with_retries(&self, event: &RecordedEvent) -> Result<(), ProcessorError> {
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=TRANSIENT_ATTEMPTS {
+            match self.processor.handle(event).await {
+                Ok(()) => return Ok(()),
+                Err(ProcessorError::Permanent(reason)) => {
+                    tracing::error!(processor = self.processor.name(), position = event.position(), %reason, "event could not be processed");
+                    return Ok(());
+                }
+                Err(ProcessorError::Transient(reason)) if attempt < TRANSIENT_ATTEMPTS => {
+                    tracing::warn!(processor = self.processor.name(), attempt, %reason, "retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn run_until_idle(&self) -> Result<usize, ProjectionError> {
+        let mut total = 0;
+        while let Step::Handled(count) = self.run_step().await? {
+            total += count;
+        }
+        Ok(total)
+    }
+}
+
+impl<P: Processor> Follower for ProcessorRunner<P> {
+    fn name(&self) -> &'static str {
+        self.processor.name()
+    }
+
+    fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>> {
+        let span = tracing::debug_span!("processor", name = self.processor.name());
+        Box::pin(self.run_step().instrument(span))
+    }
+}

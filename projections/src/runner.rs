@@ -1,0 +1,100 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use eventstore::{Database, RecordedEvent, read_after_postgres, read_after_sqlite};
+use tracing::Instrument;
+
+use crate::checkpoint::{read_checkpoint, write_checkpoint};
+use crate::error::ProjectionError;
+use crate::transaction::ReadModelTx;
+
+/// What one runner step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Applied this many events and moved the checkpoint past them.
+    Handled(usize),
+    /// Nothing readable after the checkpoint right now.
+    Idle,
+}
+
+/// A read model: applies events inside the transaction that also moves its checkpoint.
+/// `apply` must be idempotent per event only in the sense that it is never asked twice:
+/// the transaction makes each event count exactly once.
+pub trait Projection: Send + Sync + 'static {
+    /// The checkpoint key, stable forever.
+    fn name(&self) -> &'static str;
+
+    fn apply(
+        &self,
+        tx: &mut ReadModelTx,
+        event: &RecordedEvent,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+/// Anything the serve loop drives step by step (projections and processors alike).
+pub trait Follower: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>>;
+}
+
+/// Drives one projection over the log, a batch per step.
+pub struct ProjectionRunner<P> {
+    projection: P,
+    database: Database,
+    batch: u32,
+}
+
+impl<P: Projection> ProjectionRunner<P> {
+    pub fn new(projection: P, database: Database) -> Self {
+        Self {
+            projection,
+            database,
+            batch: 500,
+        }
+    }
+
+    /// Lock checkpoint → read the next events → apply → save checkpoint → commit.
+    pub async fn run_step(&self) -> Result<Step, ProjectionError> {
+        let name = self.projection.name();
+        let mut tx = ReadModelTx::begin(&self.database).await?;
+        let checkpoint = read_checkpoint(&mut tx, name).await?;
+        let events = match &mut tx {
+            ReadModelTx::Sqlite(transaction) => {
+                read_after_sqlite(transaction, checkpoint, self.batch).await?
+            }
+            ReadModelTx::Postgres(transaction) => {
+                read_after_postgres(transaction, checkpoint, self.batch).await?
+            }
+        };
+        let Some(last) = events.last().map(|event| event.cursor) else {
+            tx.rollback().await?;
+            return Ok(Step::Idle);
+        };
+        for event in &events {
+            self.projection.apply(&mut tx, event).await?;
+        }
+        write_checkpoint(&mut tx, name, last).await?;
+        tx.commit().await?;
+        Ok(Step::Handled(events.len()))
+    }
+
+    /// Steps until idle; for tests and rebuilds.
+    pub async fn run_until_idle(&self) -> Result<usize, ProjectionError> {
+        let mut total = 0;
+        while let Step::Handled(count) = self.run_step().await? {
+            total += count;
+        }
+        Ok(total)
+    }
+}
+
+impl<P: Projection> Follower for ProjectionRunner<P> {
+    fn name(&self) -> &'static str {
+        self.projection.name()
+    }
+
+    fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>> {
+        let span = tracing::debug_span!("projection", name = self.projection.name());
+        Box::pin(self.run_step().instrument(span))
+    }
+}
