@@ -421,6 +421,10 @@ pub mod mapping {
                     ErrorCode::Conflict,
                     "A concurrent change won; reload and try again.",
                 ),
+                CommandError::VersionMismatch { .. } => Self::new(
+                    ErrorCode::PreconditionFailed,
+                    "If-Match does not match the current version.",
+                ),
                 CommandError::Store(store) => store.into(),
             }
         }

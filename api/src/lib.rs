@@ -9,6 +9,7 @@ pub mod embedded_s3;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod pagination;
 pub mod routes;
 pub mod routing;
 pub mod server;

@@ -209,6 +209,11 @@ pub struct Settings {
     )]
     pub throttle_user_per_hour: u32,
 
+    /// Test-only: pause the request forever at a named point, so a test can `kill -9` the
+    /// process there (`after-upload-confirmed`). Never set in production.
+    #[arg(long, env = "SCOREMATE_FAILPOINT", hide = true, global = true)]
+    pub failpoint: Option<String>,
+
     /// Log line format.
     #[arg(
         long,
@@ -220,7 +225,12 @@ pub struct Settings {
     pub log_format: LogFormat,
 
     /// Log filter in `tracing` syntax, e.g. `info,scoremate=debug`.
-    #[arg(long, env = "SCOREMATE_LOG", default_value = "info,s3s=off", global = true)]
+    #[arg(
+        long,
+        env = "SCOREMATE_LOG",
+        default_value = "info,s3s=off",
+        global = true
+    )]
     pub log: String,
 }
 

@@ -32,6 +32,9 @@ pub enum CommandError<E: std::error::Error> {
         /// How many times the command was decided and its commit refused.
         attempts: u32,
     },
+    /// The caller expected another version of the aggregate (`If-Match`).
+    #[error("version {expected} was expected, the aggregate is at {actual}")]
+    VersionMismatch { expected: usize, actual: usize },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -120,8 +120,27 @@ where
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
-        self.execute_with(self.retry, aggregate_id, command, metadata)
+        self.execute_with(self.retry, None, aggregate_id, command, metadata)
             .await
+    }
+
+    /// `execute` only while the aggregate is at `expected_version` (checked again on every
+    /// retry, so a concurrent change in between is a mismatch, never overwritten).
+    pub async fn execute_at_version(
+        &self,
+        aggregate_id: &str,
+        expected_version: usize,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        self.execute_with(
+            self.retry,
+            Some(expected_version),
+            aggregate_id,
+            command,
+            metadata,
+        )
+        .await
     }
 
     /// `execute` without retries: for commands where a lost race can only mean a
@@ -136,19 +155,20 @@ where
             max_attempts: 1,
             ..self.retry
         };
-        self.execute_with(once, aggregate_id, command, metadata)
+        self.execute_with(once, None, aggregate_id, command, metadata)
             .await
     }
 
     async fn execute_with(
         &self,
         retry: RetryPolicy,
+        expected_version: Option<usize>,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let span = tracing::info_span!("command", aggregate = A::TYPE, aggregate_id);
-        self.execute_with_retries(retry, aggregate_id, command, metadata)
+        self.execute_with_retries(retry, expected_version, aggregate_id, command, metadata)
             .instrument(span)
             .await
     }
@@ -156,6 +176,7 @@ where
     async fn execute_with_retries(
         &self,
         retry: RetryPolicy,
+        expected_version: Option<usize>,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
@@ -168,6 +189,14 @@ where
                 .await
                 .map_err(CommandError::from_aggregate)?;
             let version = context.current_sequence;
+            if let Some(expected) = expected_version
+                && expected != version
+            {
+                return Err(CommandError::VersionMismatch {
+                    expected,
+                    actual: version,
+                });
+            }
             // Decide on a copy: the store folds the new events into the loaded state itself
             // when it writes a snapshot, and must not see them twice.
             let mut decided = context.aggregate.clone();

@@ -78,6 +78,20 @@ SELECT 0 AS transaction_id, position, aggregate_type, aggregate_id,
  ORDER BY position
  LIMIT $2";
 
+const POSTGRES_STREAM: &str = "
+SELECT transaction_id::text::bigint AS transaction_id, position, aggregate_type, aggregate_id,
+       sequence, event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2
+ ORDER BY sequence";
+
+const SQLITE_STREAM: &str = "
+SELECT 0 AS transaction_id, position, aggregate_type, aggregate_id,
+       sequence, event_type, event_version, payload, metadata, recorded_at
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2
+ ORDER BY sequence";
+
 const POSTGRES_HEAD: &str = "
 SELECT transaction_id::text::bigint AS transaction_id, position
   FROM events
@@ -112,6 +126,32 @@ impl EventLog {
                 let mut connection = pool.acquire().await?;
                 read_after_sqlite(&mut connection, cursor, limit).await
             }
+        }
+    }
+
+    /// Every event of one aggregate, in its own order, with their places in the log.
+    pub async fn stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        match &self.database {
+            Database::Postgres(pool) => sqlx::query(POSTGRES_STREAM)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode_event)
+                .collect(),
+            Database::Sqlite(pool) => sqlx::query(SQLITE_STREAM)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode_event)
+                .collect(),
         }
     }
 

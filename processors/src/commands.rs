@@ -36,6 +36,7 @@ pub fn classify<E: std::error::Error>(error: CommandError<E>) -> ProcessorError 
         CommandError::Conflict { attempts } => {
             ProcessorError::Transient(format!("conflict after {attempts} attempts"))
         }
+        CommandError::VersionMismatch { .. } => ProcessorError::Permanent(error.to_string()),
         CommandError::Store(store) => ProcessorError::Transient(store.to_string()),
     }
 }

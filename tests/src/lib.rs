@@ -5,12 +5,16 @@ pub mod app;
 pub mod database;
 pub mod jwt;
 pub mod log;
+pub mod moto;
 pub mod problem;
+pub mod quota_model;
 pub mod tally;
+pub mod upload_client;
 
 pub use app::{
     PASSWORD, SignedIn, TestApp, Tokens, expect_json, spawn_app, spawn_app_with, unique_email,
 };
 pub use database::TestDatabase;
 pub use log::read_whole_log;
+pub use moto::MotoServer;
 pub use problem::{Problem, expect_problem};

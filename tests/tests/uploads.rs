@@ -458,3 +458,163 @@ async fn deleting_a_score_frees_its_bytes_at_once_and_its_file_shortly_after() {
     expect_problem(again, 404, "E003").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_quota_history_lists_every_change_with_running_balances() {
+    let app = spawn_app_with(
+        TestDatabase::sqlite().await,
+        &["--default-quota-bytes", "100000"],
+    )
+    .await;
+    let user = app.signed_in_user().await;
+    let bytes = pdf_bytes("history");
+    let score_id = upload_pdf(&app, &user, bytes.clone()).await;
+    let cancelled = expect_json(request_upload(&app, &user, "gone.pdf", 50).await, 201).await;
+    let cancel = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!(
+                "/api/v1/files/uploads/{}",
+                cancelled["upload_id"].as_str().unwrap()
+            ),
+        )
+        .bearer_auth(&user.tokens.access);
+    assert_eq!(app.send(cancel).await.status(), 204);
+
+    let history = expect_json(
+        app.get_authed("/api/v1/quota/history", &user.tokens.access)
+            .await,
+        200,
+    )
+    .await;
+    let events: Vec<&str> = history["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "QuotaLimitSet",
+            "QuotaReserved",
+            "QuotaConfirmed",
+            "QuotaReserved",
+            "ReservationReleased"
+        ]
+    );
+    assert_eq!(history["count"], 5);
+    let confirmed = &history["results"][2];
+    assert_eq!(confirmed["score_id"], score_id);
+    assert_eq!(confirmed["delta_used_bytes"], bytes.len());
+    assert_eq!(confirmed["delta_reserved_bytes"], -(bytes.len() as i64));
+    let last = history["results"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let quota = quota(&app, &user).await;
+    assert_eq!(last["used_bytes_after"], quota["used_bytes"]);
+    assert_eq!(last["reserved_bytes_after"], quota["reserved_bytes"]);
+    assert_eq!(last["limit_bytes_after"], quota["limit_bytes"]);
+
+    let page = expect_json(
+        app.get_authed(
+            "/api/v1/quota/history?page=2&page_size=2",
+            &user.tokens.access,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
+    assert!(
+        page["next"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v1/quota/history?page=3&page_size=2")
+    );
+    assert!(page["previous"].as_str().unwrap().starts_with("http://"));
+    expect_problem(
+        app.get_authed("/api/v1/quota/history?page=9", &user.tokens.access)
+            .await,
+        404,
+        "E003",
+    )
+    .await;
+    expect_problem(
+        app.get_authed("/api/v1/quota/history?page_size=0", &user.tokens.access)
+            .await,
+        400,
+        "E007",
+    )
+    .await;
+    let capped = expect_json(
+        app.get_authed("/api/v1/quota/history?page_size=500", &user.tokens.access)
+            .await,
+        200,
+    )
+    .await;
+    assert!(capped["next"].is_null());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn patching_a_score_honours_if_match() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    let user = app.signed_in_user().await;
+    let score_id = upload_pdf(&app, &user, pdf_bytes("patch")).await;
+    let patch = |body: Value, if_match: Option<&str>, token: &str| {
+        let mut request = app
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/scores/{score_id}"),
+            )
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(version) = if_match {
+            request = request.header("if-match", version);
+        }
+        app.send(request)
+    };
+
+    let response = patch(
+        json!({"title": "Neuer Titel", "composer": null}),
+        Some("\"2\""),
+        &user.tokens.access,
+    )
+    .await;
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let changed = expect_json(response, 200).await;
+    assert_eq!(changed["title"], "Neuer Titel");
+    assert!(changed["composer"].is_null(), "null clears");
+    assert_eq!(changed["tags"], json!(["piano"]), "absent fields stay");
+    assert_eq!(etag, format!("\"{}\"", changed["version"]));
+
+    expect_problem(
+        patch(
+            json!({"title": "Stale"}),
+            Some("\"2\""),
+            &user.tokens.access,
+        )
+        .await,
+        412,
+        "E011",
+    )
+    .await;
+    let stranger = app.signed_in_user().await;
+    expect_problem(
+        patch(json!({"title": "Mine"}), None, &stranger.tokens.access).await,
+        404,
+        "E003",
+    )
+    .await;
+    expect_problem(
+        patch(json!({"rating": 9}), None, &user.tokens.access).await,
+        400,
+        "E007",
+    )
+    .await;
+    app.stop().await;
+}

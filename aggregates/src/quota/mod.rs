@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::Bytes;
 use crate::ids::{ScoreId, UploadId};
 
+pub mod ledger;
+
 #[cfg(test)]
 mod tests;
 

@@ -10,6 +10,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, Problem};
+use crate::pagination::{Page, PageQuery, Paginated, page_query};
 use crate::routes::auth::into_reply;
 use crate::routing::endpoint;
 use crate::startup::AppState;
@@ -55,12 +56,18 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(authenticated(state.clone()))
         .then(|_, state, principal| me(state, principal))
         .map(into_reply);
+    let history = endpoint(Method::GET, "/api/v1/quota/history")
+        .and(with_state.clone())
+        .and(authenticated(state.clone()))
+        .and(page_query())
+        .then(|_, state, principal, query, headers| quota_history(state, principal, query, headers))
+        .map(into_reply);
     let quota = endpoint(Method::GET, "/api/v1/quota")
         .and(with_state)
         .and(authenticated(state))
         .then(|_, state, principal| quota(state, principal))
         .map(into_reply);
-    me.or(quota).unify()
+    me.or(quota).unify().or(history).unify()
 }
 
 #[utoipa::path(
@@ -133,4 +140,93 @@ pub async fn me(state: AppState, principal: Principal) -> Result<warp::reply::Re
         quota: QuotaView::from(&quota),
     };
     Ok(warp::reply::json(&me).into_response())
+}
+
+/// One line of the caller's quota ledger.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerEntry {
+    /// The event's place in the global log.
+    pub position: i64,
+    /// The ledger's version after the event.
+    pub version: i64,
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The event type, e.g. `QuotaReserved`.
+    pub event: String,
+    pub upload_id: Option<Uuid>,
+    pub score_id: Option<Uuid>,
+    pub delta_used_bytes: i64,
+    pub delta_reserved_bytes: i64,
+    pub used_bytes_after: u64,
+    pub reserved_bytes_after: u64,
+    pub limit_bytes_after: u64,
+}
+
+/// The ledger of `user_id`, oldest first, replayed from the event store.
+pub async fn ledger_of(state: &AppState, user_id: UserId) -> Result<Vec<LedgerEntry>, ApiError> {
+    use aggregates::quota::ledger::{Balance, apply};
+    let log = eventstore::EventLog::new(state.database.clone());
+    let events = log
+        .stream(<Quota as cqrs_es::Aggregate>::TYPE, &user_id.to_string())
+        .await?;
+    let mut balance = Balance::default();
+    let mut entries = Vec::with_capacity(events.len());
+    for recorded in events {
+        let event: aggregates::QuotaEvent = serde_json::from_value(recorded.payload.clone())
+            .map_err(|error| ApiError::internal(&error))?;
+        let line = apply(&mut balance, &event);
+        entries.push(LedgerEntry {
+            position: recorded.position(),
+            version: recorded.sequence,
+            occurred_at: recorded.metadata().map(|metadata| metadata.occurred_at),
+            event: recorded.event_type,
+            upload_id: line.upload_id.map(UploadIdExt::uuid),
+            score_id: line.score_id.map(UploadIdExt::uuid),
+            delta_used_bytes: line.delta_used,
+            delta_reserved_bytes: line.delta_reserved,
+            used_bytes_after: line.after.used,
+            reserved_bytes_after: line.after.reserved,
+            limit_bytes_after: line.after.limit,
+        });
+    }
+    Ok(entries)
+}
+
+trait UploadIdExt {
+    fn uuid(self) -> Uuid;
+}
+
+impl UploadIdExt for aggregates::UploadId {
+    fn uuid(self) -> Uuid {
+        self.into_uuid()
+    }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/quota/history", tag = "quota",
+    security(("bearer" = [])),
+    params(crate::pagination::PageQuery),
+    responses(
+        (status = 200, description = "The caller's quota ledger, oldest first, with running balances", body = Paginated<LedgerEntry>),
+        (status = 400, description = "Bad page or page_size (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Page past the end (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn quota_history(
+    state: AppState,
+    principal: Principal,
+    query: PageQuery,
+    headers: warp::http::HeaderMap,
+) -> Result<warp::reply::Response, ApiError> {
+    let page = Page::from_query(&query, &headers, "/api/v1/quota/history")?;
+    quota_of(&state, principal.user_id).await?;
+    let entries = ledger_of(&state, principal.user_id).await?;
+    let count = entries.len() as u64;
+    let results: Vec<LedgerEntry> = entries
+        .into_iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+        .collect();
+    Ok(warp::reply::json(&page.wrap(count, results)?).into_response())
 }

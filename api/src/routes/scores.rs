@@ -3,7 +3,7 @@
 
 use aggregates::{
     Bytes, ProcessingStatus, QuotaCommand, ReleaseReason, Score, ScoreCommand, ScoreMetadata,
-    ScoreStatus, UploadId,
+    ScoreMetadataPatch, ScoreStatus, UploadId,
 };
 use chrono::{DateTime, Utc};
 use eventstore::CommandError;
@@ -164,6 +164,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(authenticated(state.clone()))
         .then(|params, state, principal| delete_score(state, principal, params))
         .map(into_reply);
+    let with_state_patch = with_state.clone();
+    let state_patch = state.clone();
     let file = endpoint(Method::GET, "/api/v1/scores/{id}/file")
         .and(with_state)
         .and(authenticated(state))
@@ -177,7 +179,115 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
             )
         })
         .map(into_reply);
-    confirm.or(delete).unify().or(file).unify()
+    let patch = endpoint(Method::PATCH, "/api/v1/scores/{id}")
+        .and(with_state_patch)
+        .and(authenticated(state_patch))
+        .and(warp::header::optional::<String>("if-match"))
+        .and(json_body())
+        .then(|params, state, principal, if_match, body| {
+            patch_score(state, principal, params, if_match, body)
+        })
+        .map(into_reply);
+    confirm
+        .or(delete)
+        .unify()
+        .or(file)
+        .unify()
+        .or(patch)
+        .unify()
+}
+
+/// `If-Match: "3"`, `W/"3"` or `3` → 3; `*` matches any version.
+fn parse_if_match(raw: &str) -> Result<Option<usize>, ApiError> {
+    let raw = raw.trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<usize>()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::PreconditionFailed,
+                "If-Match does not match the current version.",
+            )
+        })
+}
+
+#[utoipa::path(
+    patch, path = "/api/v1/scores/{id}", tag = "scores",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The score"),
+        ("If-Match" = Option<String>, Header, description = "The version (ETag) the change is based on"),
+    ),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "Changed (absent fields stay, `null` clears)", body = ScoreView),
+        (status = 400, description = "Invalid fields (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A concurrent change won (E008)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match the current version (E011)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch_score(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+    if_match: Option<String>,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
+    let patch: ScoreMetadataPatch =
+        serde_json::from_value(Value::Object(body)).map_err(|error| {
+            ApiError::new(
+                ErrorCode::ValidationError,
+                format!("Invalid score fields: {error}."),
+            )
+        })?;
+    let expected = if_match
+        .as_deref()
+        .map(parse_if_match)
+        .transpose()?
+        .flatten();
+    let services = &state.services;
+    let id = score_id.to_string();
+    let update = ScoreCommand::UpdateScoreMetadata {
+        user_id: principal.user_id,
+        patch,
+    };
+    let metadata = metadata_of(&principal);
+    let committed = match expected {
+        Some(version) => {
+            services
+                .scores
+                .execute_at_version(&id, version, update, &metadata)
+                .await?
+        }
+        None => services.scores.execute(&id, update, &metadata).await?,
+    };
+    let score = services.scores.load(&id).await?;
+    let live = score.aggregate.is_owned_by(principal.user_id)
+        && score.aggregate.status() == Some(ScoreStatus::Confirmed);
+    if !live {
+        return Err(ApiError::not_found());
+    }
+    let view = ScoreView::of(
+        &score.aggregate,
+        committed.version.max(score.version),
+        metadata.occurred_at,
+    )
+    .ok_or_else(ApiError::not_found)?;
+    let mut response = warp::reply::json(&view).into_response();
+    if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
 }
 
 fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
@@ -331,6 +441,10 @@ pub async fn confirm_upload(
         .scores
         .execute(&id, confirm, &events_metadata)
         .await?;
+    if state.settings.failpoint.as_deref() == Some("after-upload-confirmed") {
+        tracing::warn!("failpoint after-upload-confirmed reached");
+        std::future::pending::<()>().await;
+    }
     // The quota saga does this too; here it makes `GET /quota` show the bytes at once.
     let confirm_quota = QuotaCommand::ConfirmQuota {
         upload_id,
