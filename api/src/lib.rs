@@ -8,6 +8,7 @@ pub mod directory;
 pub mod embedded_s3;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;

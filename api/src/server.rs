@@ -104,7 +104,8 @@ where
     let path = request.uri().path().to_owned();
     let context = Arc::new(RequestContext::new(request_id.clone(), Some(remote.ip())));
     let span = tracing::info_span!("request", request_id = %request_id);
-    let response = RequestContext::scope(Arc::clone(&context), service.call(request))
+    // Boxed: the whole route tree polls inside this future; keep it off the task stack.
+    let response = RequestContext::scope(Arc::clone(&context), Box::pin(service.call(request)))
         .instrument(span.clone())
         .await;
     let mut response = match response {

@@ -62,9 +62,9 @@ impl<P: Processor> ProcessorRunner<P> {
 
     /// Handles the next batch of events and moves the checkpoint past each one handled.
     pub async fn run_step(&self) -> Result<Step, ProjectionError> {
-        let Ok(_local) = self.local.try_lock() else {
-            return Ok(Step::Idle);
-        };
+        // Wait for a step of this process that is under way: when this one answers Idle,
+        // everything committed before the call has been handled.
+        let _local = self.local.lock().await;
         let name = self.processor.name();
         let lock = match &self.database {
             Database::Postgres(pool) => {

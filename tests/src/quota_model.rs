@@ -202,7 +202,7 @@ impl QuotaModel {
                         upload.state = UploadState::Rejected;
                     }
                     UploadState::Confirmed => expect(&[(409, Some("E008"))])?,
-                    UploadState::Expired => expect(&[(410, Some("E013")), (409, Some("E008"))])?, // TEMP
+                    UploadState::Expired => expect(&[(410, Some("E013"))])?,
                     // Two confirmations of the same bytes that are not a PDF may both be
                     // told so: the second saw the upload open and repeats the rejection.
                     UploadState::Rejected => {

@@ -24,6 +24,8 @@ use serde_json::Value;
 /// Small enough that a few uploads of up to `MAX_SIZE` bytes run into it.
 const LIMIT: u64 = 5_000;
 const MAX_SIZE: u64 = 1_500;
+/// How often an expiry step drains the processors at most (see `Run::settle_expiry`).
+const EXPIRY_DRAINS: usize = 20;
 
 /// Which upload an operation acts on.
 #[derive(Debug, Clone, Copy)]
@@ -199,7 +201,11 @@ impl Run<'_> {
         let open = |state| matches!(state, UploadState::Open { .. });
         let id = |slot: Slot| self.known[slot].ticket.upload_id.clone();
         match op {
-            ClientOp::Reserve { size, pdf } => Plan::Reserve { size, pdf },
+            ClientOp::Reserve { size, pdf } => Plan::Reserve {
+                size,
+                // Fewer bytes than `%PDF-` cannot be a PDF.
+                pdf: pdf && size >= 5,
+            },
             ClientOp::ReserveRest { extra } => {
                 // Every candidate matched `/quota`, so they agree on what is available.
                 let model = &self.candidates[0];
@@ -279,6 +285,9 @@ impl Run<'_> {
                 (done, expired, format!("client {client} ∥ timer"))
             }
         };
+        if matches!(step, Step::Expire | Step::ExpireDuring { .. }) {
+            self.settle_expiry().await;
+        }
         // Uploads made by the step get their slots in a fixed order (first, second).
         for done in [&mut done_first, &mut done_second] {
             let Ok((observed, ticket)) = done else {
@@ -335,6 +344,24 @@ impl Run<'_> {
             }
         }
         self.check(number).await
+    }
+
+    /// Drains the expiry again until no reservation is open, a bounded number of times.
+    ///
+    /// Every open upload is due, and nothing in an expiry step reserves, so none stays
+    /// open. But on PostgreSQL one drain can stop short: the log reader holds back events
+    /// younger than the oldest transaction still open (a step of the serve loop's own
+    /// background runner, say), so the expiry may miss a reservation made just before.
+    async fn settle_expiry(&self) {
+        for attempt in 0..EXPIRY_DRAINS {
+            if self.clients[0].quota().await.reserved == 0 {
+                if attempt > 0 {
+                    eprintln!("TEMP settle needed {attempt} extra drains");
+                }
+                return;
+            }
+            let _ = expire(self.app).await;
+        }
     }
 
     /// The invariants, against `GET /quota` (from alternating sessions) and its history.

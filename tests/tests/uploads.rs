@@ -618,3 +618,30 @@ async fn patching_a_score_honours_if_match() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_gets_the_first_answer() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    let user = app.signed_in_user().await;
+    let body = json!({"filename": "once.pdf", "size": 100, "mime_type": "application/pdf"});
+    let post = |body: Value| {
+        app.send(
+            app.request(reqwest::Method::POST, "/api/v1/files/upload-url")
+                .bearer_auth(&user.tokens.access)
+                .header("idempotency-key", "retry-1")
+                .json(&body),
+        )
+    };
+    let first = expect_json(post(body.clone()).await, 201).await;
+    let second = expect_json(post(body.clone()).await, 201).await;
+    assert_eq!(first, second, "the first answer, replayed");
+    assert_eq!(
+        quota(&app, &user).await["reserved_bytes"],
+        100,
+        "reserved once"
+    );
+
+    let other = json!({"filename": "other.pdf", "size": 100, "mime_type": "application/pdf"});
+    expect_problem(post(other).await, 422, "E007").await;
+    app.stop().await;
+}

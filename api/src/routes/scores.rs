@@ -156,8 +156,22 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
     let confirm = endpoint(Method::POST, "/api/v1/scores")
         .and(with_state.clone())
         .and(authenticated(state.clone()))
+        .and(warp::header::optional::<String>("idempotency-key"))
         .and(json_body())
-        .then(|_, state, principal, body| confirm_upload(state, principal, body))
+        .then(
+            |_,
+             state: AppState,
+             principal: Principal,
+             key: Option<String>,
+             body: Map<String, Value>| async move {
+                let key = crate::idempotency::parse_key(key)?;
+                let database = state.database.clone();
+                let user = principal.user_id;
+                let run = Box::pin(confirm_upload(state, principal, body.clone()));
+                crate::idempotency::once(&database, user, "POST /api/v1/scores", key, &body, run)
+                    .await
+            },
+        )
         .map(into_reply);
     let delete = endpoint(Method::DELETE, "/api/v1/scores/{id}")
         .and(with_state.clone())
@@ -318,6 +332,7 @@ fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
 #[utoipa::path(
     post, path = "/api/v1/scores", tag = "scores",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body gets the first answer again")),
     request_body = ConfirmRequest,
     responses(
         (status = 201, description = "The upload is a score now; its bytes count as used", body = ScoreView),
@@ -328,6 +343,7 @@ fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
         (status = 410, description = "The reservation expired (E013)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large (E007) or quota exceeded (E001)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used with another body (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Object store failed (E005)", body = Problem, content_type = "application/problem+json"),
     )

@@ -65,8 +65,29 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
     let create = endpoint(Method::POST, "/api/v1/files/upload-url")
         .and(with_state.clone())
         .and(authenticated(state.clone()))
+        .and(warp::header::optional::<String>("idempotency-key"))
         .and(json_body())
-        .then(|_, state, principal, body| create_upload_url(state, principal, body))
+        .then(
+            |_,
+             state: AppState,
+             principal: Principal,
+             key: Option<String>,
+             body: Map<String, Value>| async move {
+                let key = crate::idempotency::parse_key(key)?;
+                let database = state.database.clone();
+                let user = principal.user_id;
+                let run = Box::pin(create_upload_url(state, principal, body.clone()));
+                crate::idempotency::once(
+                    &database,
+                    user,
+                    "POST /api/v1/files/upload-url",
+                    key,
+                    &body,
+                    run,
+                )
+                .await
+            },
+        )
         .map(into_reply);
     let cancel = endpoint(Method::DELETE, "/api/v1/files/uploads/{upload_id}")
         .and(with_state)
@@ -91,6 +112,7 @@ fn is_sha256_hex(value: &str) -> bool {
 #[utoipa::path(
     post, path = "/api/v1/files/upload-url", tag = "files",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body gets the first answer again")),
     request_body = UploadUrlRequest,
     responses(
         (status = 201, description = "Quota reserved; PUT the file to `upload_url` with `headers` before `expires_at`", body = UploadUrl),
@@ -98,6 +120,7 @@ fn is_sha256_hex(value: &str) -> bool {
         (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Quota exceeded (E001), file above the maximum (E014) or body too large (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used with another body (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Object store failed (E005)", body = Problem, content_type = "application/problem+json"),
     )
