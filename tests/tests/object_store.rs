@@ -281,6 +281,27 @@ async fn a_presigned_put_with_a_tampered_signature_is_refused() {
 }
 
 #[tokio::test]
+async fn a_presigned_put_redirected_to_another_key_is_refused() {
+    let fixture = Fixture::start().await;
+    let (key, other) = (key(), key());
+    let body = pdf_bytes(1_000);
+    let mut presigned = fixture
+        .store
+        .presign_put(&key, PDF, body.len() as u64, TTL)
+        .await
+        .unwrap();
+    assert!(presigned.url.contains(&key));
+    presigned.url = presigned.url.replace(&key, &other);
+
+    let response = fixture.put(&presigned, &presigned.headers, body).await;
+
+    assert_eq!(response.status(), 403);
+    assert_eq!(fixture.store.head(&other).await.unwrap(), None);
+    assert_eq!(fixture.store.head(&key).await.unwrap(), None);
+    fixture.stop().await;
+}
+
+#[tokio::test]
 async fn a_presigned_put_with_another_content_type_is_refused() {
     let fixture = Fixture::start().await;
     let key = key();
