@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use aggregates::{Score, ScoreEvent};
-use cqrs_es::Aggregate;
 use eventstore::{AggregateStore, RecordedEvent};
 
 use crate::commands::classify;
+use crate::commands::score_event;
 use crate::objects::ObjectStore;
 use crate::runner::{Processor, ProcessorError};
 
@@ -22,13 +22,9 @@ impl Processor for ObjectCleanup {
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), ProcessorError> {
-        if event.aggregate_type != Score::TYPE {
+        let Some(decoded) = score_event(event)? else {
             return Ok(());
-        }
-        let decoded: ScoreEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|error| {
-                ProcessorError::Permanent(format!("undecodable score event: {error}"))
-            })?;
+        };
         let ends_the_upload = matches!(
             decoded,
             ScoreEvent::ScoreDeleted { .. }

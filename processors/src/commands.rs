@@ -1,5 +1,6 @@
 //! Turning the outcome of a command issued by a processor into a processor outcome.
 
+use aggregates::{Score, ScoreEvent};
 use eventstore::{Actor, CommandError, EventMetadata, RecordedEvent};
 
 use crate::runner::ProcessorError;
@@ -39,4 +40,14 @@ pub fn classify<E: std::error::Error>(error: CommandError<E>) -> ProcessorError 
         CommandError::VersionMismatch { .. } => ProcessorError::Permanent(error.to_string()),
         CommandError::Store(store) => ProcessorError::Transient(store.to_string()),
     }
+}
+
+/// The Score event of `event`, or `None` for other aggregates' events.
+pub fn score_event(event: &RecordedEvent) -> Result<Option<ScoreEvent>, ProcessorError> {
+    if event.aggregate_type != <Score as cqrs_es::Aggregate>::TYPE {
+        return Ok(None);
+    }
+    serde_json::from_value(event.payload.clone())
+        .map(Some)
+        .map_err(|error| ProcessorError::Permanent(format!("undecodable score event: {error}")))
 }

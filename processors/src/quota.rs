@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use aggregates::{Quota, QuotaCommand, ReleaseReason, Score, ScoreEvent, UploadId};
-use cqrs_es::Aggregate;
 use eventstore::{AggregateStore, RecordedEvent};
 
+use crate::commands::score_event;
 use crate::commands::{caused_by, classify};
 use crate::runner::{Processor, ProcessorError};
 
@@ -23,13 +23,9 @@ impl Processor for QuotaSaga {
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), ProcessorError> {
-        if event.aggregate_type != Score::TYPE {
+        let Some(decoded) = score_event(event)? else {
             return Ok(());
-        }
-        let decoded: ScoreEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|error| {
-                ProcessorError::Permanent(format!("undecodable score event: {error}"))
-            })?;
+        };
         let upload_id: UploadId = event.aggregate_id.parse().map_err(|_| {
             ProcessorError::Permanent(format!("bad score id {}", event.aggregate_id))
         })?;

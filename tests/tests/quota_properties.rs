@@ -385,10 +385,25 @@ impl Run<'_> {
         self.candidates
             .retain(|model| (model.used(), model.reserved()) == (used, reserved));
         if self.candidates.is_empty() {
-            let reason = format!(
+            let mut reason = format!(
                 "GET /quota says used {used}, reserved {reserved}; the model's \
                  (used = live confirmed sizes, reserved = open reservations) is one of {models:?}"
             );
+            if let Ok(rows) = client.quota_history().await {
+                reason.push_str("\n  /quota/history:");
+                for row in rows {
+                    let upload = row["upload_id"].as_str().unwrap_or("-");
+                    let slot = self
+                        .known
+                        .iter()
+                        .position(|known| known.ticket.upload_id == upload)
+                        .map_or_else(String::new, |slot| format!(" (#{slot})"));
+                    reason.push_str(&format!(
+                        "\n    {} {upload}{slot}: used {:+}, reserved {:+}",
+                        row["event"], row["delta_used_bytes"], row["delta_reserved_bytes"]
+                    ));
+                }
+            }
             return Err(self.fail(number, &reason));
         }
         self.trace

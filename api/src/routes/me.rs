@@ -87,6 +87,29 @@ pub async fn quota(
     Ok(warp::reply::json(&QuotaView::from(&quota)).into_response())
 }
 
+/// The quota step a command's request takes itself, so that `GET /quota` shows its effect
+/// as soon as the command answered. The quota saga takes the same step from the log, so a
+/// failure here is logged, not answered: it heals, and a step already taken (a refusal such
+/// as "already released") is no news.
+pub async fn quota_step(
+    state: &AppState,
+    user_id: UserId,
+    command: QuotaCommand,
+    metadata: &eventstore::EventMetadata,
+) {
+    match state
+        .services
+        .quotas
+        .execute(&user_id.to_string(), command, metadata)
+        .await
+    {
+        Ok(_) | Err(eventstore::CommandError::Rejected(_)) => {}
+        Err(error) => {
+            tracing::warn!(%error, ?command, "quota step failed in the request; the quota saga will take it")
+        }
+    }
+}
+
 /// The quota of `user_id`, setting the default limit first if registration could not.
 pub async fn quota_of(state: &AppState, user_id: UserId) -> Result<Quota, ApiError> {
     let quotas = &state.services.quotas;

@@ -6,7 +6,6 @@ use aggregates::{
     ScoreMetadataPatch, ScoreStatus, UploadId,
 };
 use chrono::{DateTime, Utc};
-use eventstore::CommandError;
 use processors::objects::content_disposition_attachment;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -19,6 +18,7 @@ use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::extract::{Fields, json_body};
 use crate::routes::auth::into_reply;
+use crate::routes::me::quota_step;
 use crate::routes::uploads::metadata_of;
 use crate::routing::{PathParams, endpoint};
 use crate::startup::AppState;
@@ -467,17 +467,7 @@ pub async fn confirm_upload(
         score_id: upload_id,
         actual_bytes: Bytes(head.size),
     };
-    if let Err(error) = services
-        .quotas
-        .execute(
-            &principal.user_id.to_string(),
-            confirm_quota,
-            &events_metadata,
-        )
-        .await
-    {
-        tracing::warn!(error = %error, "confirming quota in the request failed; the quota saga will");
-    }
+    quota_step(&state, principal.user_id, confirm_quota, &events_metadata).await;
     let score = services.scores.load(&id).await?;
     let view = ScoreView::of(&score.aggregate, committed.version.max(score.version), now)
         .ok_or_else(ApiError::not_found)?;
@@ -509,16 +499,7 @@ async fn reject_upload(
         upload_id,
         reason: ReleaseReason::Rejected,
     };
-    match services
-        .quotas
-        .execute(&principal.user_id.to_string(), release, &metadata)
-        .await
-    {
-        Ok(_) | Err(CommandError::Rejected(_)) => {}
-        Err(error) => {
-            tracing::warn!(error = %error, "releasing a rejected reservation failed; the quota saga will")
-        }
-    }
+    quota_step(state, principal.user_id, release, &metadata).await;
     if let Err(error) = services.objects.delete(object_key).await {
         tracing::warn!(error = %error, "deleting a rejected object failed; object cleanup will");
     }
@@ -552,16 +533,7 @@ pub async fn delete_score(
         .execute(&score_id.to_string(), delete, &metadata)
         .await?;
     let release = QuotaCommand::ReleaseQuota { score_id };
-    match services
-        .quotas
-        .execute(&principal.user_id.to_string(), release, &metadata)
-        .await
-    {
-        Ok(_) | Err(CommandError::Rejected(_)) => {}
-        Err(error) => {
-            tracing::warn!(error = %error, "releasing a deleted score's bytes failed; the quota saga will")
-        }
-    }
+    quota_step(&state, principal.user_id, release, &metadata).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -3,7 +3,7 @@
 
 use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
 use chrono::Utc;
-use eventstore::{Actor, CommandError};
+use eventstore::Actor;
 use processors::objects::score_object_key;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -17,7 +17,7 @@ use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::extract::{Fields, json_body};
 use crate::routes::auth::into_reply;
-use crate::routes::me::quota_of;
+use crate::routes::me::{quota_of, quota_step};
 use crate::routing::{PathParams, endpoint};
 use crate::startup::AppState;
 
@@ -279,15 +279,6 @@ pub async fn cancel_upload(
         upload_id,
         reason: ReleaseReason::Cancelled,
     };
-    match services
-        .quotas
-        .execute(&principal.user_id.to_string(), release, &metadata)
-        .await
-    {
-        Ok(_) | Err(CommandError::Rejected(_)) => {}
-        Err(error) => {
-            tracing::warn!(error = %error, "releasing a cancelled reservation failed; the quota saga will")
-        }
-    }
+    quota_step(&state, principal.user_id, release, &metadata).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
