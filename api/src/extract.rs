@@ -53,6 +53,33 @@ pub fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejec
         )
 }
 
+/// A JSON number that is a whole, non-negative value (`3` and `3.0` alike: JSON does not
+/// tell them apart).
+pub fn whole_number(number: &serde_json::Number) -> Option<u64> {
+    number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| {
+                value.fract() == 0.0 && *value >= 0.0 && *value <= 9_007_199_254_740_992.0
+            })
+            .map(|value| value as u64)
+    })
+}
+
+/// Rewrites whole-valued floats (`3.0`) as integers, for bodies read with serde.
+pub fn normalize_whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.as_u64().is_none() && number.as_i64().is_none() => {
+            if let Some(whole) = whole_number(number) {
+                *value = Value::from(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize_whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(normalize_whole_numbers),
+        _ => {}
+    }
+}
+
 /// Reads fields out of a JSON object, collecting every problem before answering.
 #[derive(Debug)]
 pub struct Fields {
@@ -130,7 +157,7 @@ impl Fields {
     pub fn optional_u64(&mut self, field: &str, max: u64) -> Option<u64> {
         match self.object.remove(field) {
             None | Some(Value::Null) => None,
-            Some(Value::Number(number)) => match number.as_u64() {
+            Some(Value::Number(number)) => match whole_number(&number) {
                 Some(value) if value <= max => Some(value),
                 _ => {
                     self.error(field, format!("Must be a whole number from 0 to {max}."));

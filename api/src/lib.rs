@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
+pub mod consistency;
 pub mod context;
 pub mod directory;
 pub mod embedded_s3;

@@ -33,6 +33,8 @@ use crate::routing::endpoint;
         crate::routes::scores::delete_score,
         crate::routes::scores::download,
         crate::routes::scores::patch_score,
+        crate::routes::library::list_scores,
+        crate::routes::library::get_score,
         openapi_json,
     ),
     components(schemas(crate::error::Problem)),

@@ -8,7 +8,7 @@ use aggregates::{Account, Quota, Score, Session};
 use eventstore::{AggregateStore, Database, DatabaseOptions, RetryPolicy, Storage, StoreError};
 use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
 use processors::{ObjectCleanup, ProcessorRunner, QuotaSaga, ReservationExpiry};
-use projections::{Follower, OpenReservations, ProjectionRunner, Step};
+use projections::{Follower, OpenReservations, ProjectionRunner, Scores, Step};
 use warp::Filter;
 
 use crate::embedded_s3::{EmbeddedS3, EmbeddedS3Error, load_or_generate_credentials};
@@ -36,6 +36,8 @@ pub struct Services {
     pub quotas: Arc<AggregateStore<Quota>>,
     pub scores: Arc<AggregateStore<Score>>,
     pub objects: ObjectStore,
+    /// The score read model, caught up by commands before they answer (read-your-writes).
+    pub scores_view: ProjectionRunner<Scores>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub throttle: Throttle,
@@ -73,6 +75,7 @@ impl Services {
             )),
             scores: Arc::new(AggregateStore::new(database, Storage::Events, retry)),
             objects,
+            scores_view: ProjectionRunner::new(Scores, database.clone()),
             passwords: Passwords::new()
                 .await
                 .map_err(|error| StartupError::Passwords(error.to_string()))?,
@@ -96,6 +99,7 @@ pub fn router(
     let api = routes::auth::routes(state.clone())
         .or(routes::me::routes(state.clone()))
         .or(routes::uploads::routes(state.clone()))
+        .or(routes::library::routes(state.clone()))
         .or(routes::scores::routes(state.clone()));
     let throttled_api = warp::path("api")
         .and(warp::path("v1"))
@@ -203,6 +207,7 @@ impl Background {
     pub fn new(database: &Database, services: &Services) -> Self {
         let followers: Vec<Box<dyn Follower>> = vec![
             Box::new(ProjectionRunner::new(OpenReservations, database.clone())),
+            Box::new(ProjectionRunner::new(Scores, database.clone())),
             Box::new(ProcessorRunner::new(
                 QuotaSaga {
                     scores: Arc::clone(&services.scores),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aggregates::{Quota, QuotaCommand, ReleaseReason, Score, ScoreCommand, UploadId};
+use aggregates::{Quota, QuotaCommand, ReleaseReason, Score, ScoreCommand, ScoreEvent, UploadId};
 use chrono::{DateTime, Utc};
 use eventstore::{Actor, AggregateStore, Database, EventMetadata};
 use projections::{ProjectionError, expired_reservations};
@@ -31,12 +31,26 @@ impl ReservationExpiry {
             let metadata = EventMetadata::new(Actor::System, now)
                 .with_request_id(format!("expiry-{}", uuid::Uuid::now_v7()));
             let expire = ScoreCommand::ExpireUpload { now };
-            if let Err(error) = self
+            let committed = match self
                 .scores
                 .execute(&reservation.upload_id, expire, &metadata)
                 .await
             {
-                tracing::warn!(%upload_id, error = %classify(error), "expiring the upload failed");
+                Ok(committed) => committed,
+                Err(error) => {
+                    tracing::warn!(%upload_id, error = %classify(error), "expiring the upload failed");
+                    continue;
+                }
+            };
+            let recorded_expiry = committed
+                .events
+                .iter()
+                .any(|event| matches!(event.payload, ScoreEvent::UploadExpired {}));
+            // Release only what this expiry ended, or a reservation whose upload was never
+            // requested. An upload confirmed, cancelled or rejected meanwhile keeps its bytes
+            // moving through its own path (a confirmation racing the timer must not lose them).
+            let never_requested = !recorded_expiry && committed.version == 0;
+            if !(recorded_expiry || never_requested) {
                 continue;
             }
             let release = QuotaCommand::ReleaseReservation {
@@ -48,7 +62,8 @@ impl ReservationExpiry {
                 .execute(&reservation.user_id, release, &metadata)
                 .await
             {
-                Ok(_) => expired += 1,
+                Ok(committed) if !committed.events.is_empty() => expired += 1,
+                Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(%upload_id, error = %classify(error), "releasing the reservation failed")
                 }

@@ -7,10 +7,12 @@ mod checkpoint;
 mod error;
 mod reservations;
 mod runner;
+mod scores;
 mod transaction;
 
 pub use checkpoint::{Checkpoint, read_checkpoint, write_checkpoint};
 pub use error::ProjectionError;
 pub use reservations::{ExpiredReservation, OpenReservations, expired_reservations};
 pub use runner::{Follower, Projection, ProjectionRunner, Step};
+pub use scores::{Scores, fold};
 pub use transaction::ReadModelTx;

@@ -78,6 +78,31 @@ impl<P: Projection> ProjectionRunner<P> {
         Ok(Step::Handled(events.len()))
     }
 
+    /// Steps until the checkpoint has reached `target` (read-your-writes), giving up at
+    /// `deadline`; answers whether it got there.
+    pub async fn catch_up(
+        &self,
+        target: eventstore::LogCursor,
+        deadline: std::time::Instant,
+    ) -> Result<bool, ProjectionError> {
+        loop {
+            let step = self.run_step().await?;
+            let mut tx = ReadModelTx::begin_read(&self.database).await?;
+            let reached = read_checkpoint(&mut tx, self.projection.name()).await? >= target;
+            tx.rollback().await?;
+            if reached {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            if step == Step::Idle {
+                // An older transaction elsewhere still holds the log back (PostgreSQL).
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+
     /// Steps until idle; for tests and rebuilds.
     pub async fn run_until_idle(&self) -> Result<usize, ProjectionError> {
         let mut total = 0;

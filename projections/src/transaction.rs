@@ -18,6 +18,14 @@ impl ReadModelTx {
         })
     }
 
+    /// A transaction for reading only (no write lock on SQLite).
+    pub async fn begin_read(database: &Database) -> Result<Self, sqlx::Error> {
+        Ok(match database {
+            Database::Sqlite(pool) => Self::Sqlite(pool.begin().await?),
+            Database::Postgres(pool) => Self::Postgres(pool.begin().await?),
+        })
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Self::Sqlite(transaction) => transaction.commit().await,

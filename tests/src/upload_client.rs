@@ -182,12 +182,12 @@ impl UploadClient<'_> {
         }
     }
 
-    /// Every row of `GET /api/v1/quota/history`, oldest first, walking its pages; also
-    /// checks that `count` is the number of rows served.
-    pub async fn quota_history(&self) -> Result<Vec<Value>, HistoryError> {
+    /// Every row of `GET /api/v1/quota/history`, oldest first, walking its pages of
+    /// `page_size` rows; also checks that `count` is the number of rows served.
+    pub async fn quota_history(&self, page_size: u32) -> Result<Vec<Value>, HistoryError> {
         let mut rows = Vec::new();
         for page in 1.. {
-            let path = format!("/api/v1/quota/history?page={page}&page_size=100");
+            let path = format!("/api/v1/quota/history?page={page}&page_size={page_size}");
             let answer = self.call(reqwest::Method::GET, &path, None).await;
             if answer.status == 404 && answer.body["message"] == "No such route." {
                 return Err(HistoryError::NoRoute);

@@ -24,6 +24,8 @@ use serde_json::Value;
 /// Small enough that a few uploads of up to `MAX_SIZE` bytes run into it.
 const LIMIT: u64 = 5_000;
 const MAX_SIZE: u64 = 1_500;
+/// Small, so that reading the history walks several pages.
+const HISTORY_PAGE_SIZE: u32 = 7;
 /// How often an expiry step drains the processors at most (see `Run::settle_expiry`).
 const EXPIRY_DRAINS: usize = 20;
 
@@ -285,9 +287,11 @@ impl Run<'_> {
                 (done, expired, format!("client {client} ∥ timer"))
             }
         };
-        if matches!(step, Step::Expire | Step::ExpireDuring { .. }) {
-            self.settle_expiry().await;
-        }
+        let extra_drains = if matches!(step, Step::Expire | Step::ExpireDuring { .. }) {
+            self.settle_expiry().await
+        } else {
+            0
+        };
         // Uploads made by the step get their slots in a fixed order (first, second).
         for done in [&mut done_first, &mut done_second] {
             let Ok((observed, ticket)) = done else {
@@ -329,6 +333,10 @@ impl Run<'_> {
             describe(&done_first),
             describe(&done_second)
         ));
+        if extra_drains > 0 {
+            self.trace
+                .push(format!("   (the expiry took {extra_drains} more drains)"));
+        }
         let (observed_first, observed_second) = match (done_first, done_second) {
             (Ok((first, _)), Ok((second, _))) => (first, second),
             (Err(error), _) | (_, Err(error)) => return Err(self.fail(number, &error)),
@@ -352,16 +360,15 @@ impl Run<'_> {
     /// open. But on PostgreSQL one drain can stop short: the log reader holds back events
     /// younger than the oldest transaction still open (a step of the serve loop's own
     /// background runner, say), so the expiry may miss a reservation made just before.
-    async fn settle_expiry(&self) {
+    /// Answers how many extra drains it took.
+    async fn settle_expiry(&self) -> usize {
         for attempt in 0..EXPIRY_DRAINS {
             if self.clients[0].quota().await.reserved == 0 {
-                if attempt > 0 {
-                    eprintln!("TEMP settle needed {attempt} extra drains");
-                }
-                return;
+                return attempt;
             }
             let _ = expire(self.app).await;
         }
+        EXPIRY_DRAINS
     }
 
     /// The invariants, against `GET /quota` (from alternating sessions) and its history.
@@ -389,7 +396,7 @@ impl Run<'_> {
                 "GET /quota says used {used}, reserved {reserved}; the model's \
                  (used = live confirmed sizes, reserved = open reservations) is one of {models:?}"
             );
-            if let Ok(rows) = client.quota_history().await {
+            if let Ok(rows) = client.quota_history(HISTORY_PAGE_SIZE).await {
                 reason.push_str("\n  /quota/history:");
                 for row in rows {
                     let upload = row["upload_id"].as_str().unwrap_or("-");
@@ -400,7 +407,9 @@ impl Run<'_> {
                         .map_or_else(String::new, |slot| format!(" (#{slot})"));
                     reason.push_str(&format!(
                         "\n    {} {upload}{slot}: used {:+}, reserved {:+}",
-                        row["event"], row["delta_used_bytes"], row["delta_reserved_bytes"]
+                        row["event"],
+                        row["delta_used_bytes"].as_i64().unwrap_or_default(),
+                        row["delta_reserved_bytes"].as_i64().unwrap_or_default()
                     ));
                 }
             }
@@ -420,7 +429,7 @@ impl Run<'_> {
         client: UploadClient<'_>,
         quota: QuotaBalance,
     ) -> Result<(), String> {
-        let rows = match client.quota_history().await {
+        let rows = match client.quota_history(HISTORY_PAGE_SIZE).await {
             Ok(rows) => rows,
             Err(HistoryError::NoRoute) => {
                 self.history_route = false;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod library;
 pub mod me;
 pub mod scores;
 pub mod uploads;

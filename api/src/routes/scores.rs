@@ -2,10 +2,11 @@
 //! downloading its file through a presigned GET.
 
 use aggregates::{
-    Bytes, ProcessingStatus, QuotaCommand, ReleaseReason, Score, ScoreCommand, ScoreMetadata,
-    ScoreMetadataPatch, ScoreStatus, UploadId,
+    Bytes, ProcessingStatus, QuotaCommand, ReleaseReason, Score, ScoreCommand, ScoreError,
+    ScoreMetadata, ScoreMetadataPatch, ScoreStatus, UploadId,
 };
 use chrono::{DateTime, Utc};
+use eventstore::CommandError;
 use processors::objects::content_disposition_attachment;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -72,6 +73,15 @@ pub struct ScoreView {
 
 impl ScoreView {
     fn of(score: &Score, version: usize, at: DateTime<Utc>) -> Option<Self> {
+        Self::at(score, version, at, at)
+    }
+
+    pub fn at(
+        score: &Score,
+        version: usize,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> Option<Self> {
         let metadata = score.metadata()?;
         let file = score.file()?;
         let status = score.processing_status();
@@ -107,8 +117,8 @@ impl ScoreView {
             thumbnail: score.thumbnail().map(|thumbnail| {
                 serde_json::json!({"width": thumbnail.width, "height": thumbnail.height})
             }),
-            created_at: at,
-            updated_at: at,
+            created_at,
+            updated_at,
             version,
         })
     }
@@ -124,7 +134,9 @@ pub struct ConfirmRequest {
     arranger: Option<String>,
     genre: Option<String>,
     key: Option<String>,
+    #[schema(value_type = Option<Vec<Label>>, max_items = 50)]
     instrumentation: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<Label>>, max_items = 50)]
     tags: Option<Vec<String>>,
     #[schema(minimum = 1, maximum = 5)]
     rating: Option<u8>,
@@ -135,6 +147,12 @@ pub struct ConfirmRequest {
     reference: Option<String>,
     notes: Option<String>,
 }
+
+/// A tag or an instrument: 1 to 50 characters, not only spaces.
+#[derive(Debug, ToSchema)]
+#[schema(min_length = 1, max_length = 50, pattern = "^\\s*\\S.{0,49}$")]
+#[allow(dead_code)]
+pub struct Label(String);
 
 /// A presigned download link.
 #[derive(Debug, Serialize, ToSchema)]
@@ -222,10 +240,12 @@ fn parse_if_match(raw: &str) -> Result<Option<usize>, ApiError> {
         .parse::<usize>()
         .map(Some)
         .map_err(|_| {
-            ApiError::new(
-                ErrorCode::PreconditionFailed,
-                "If-Match does not match the current version.",
-            )
+            let mut fields = crate::error::FieldMessages::new();
+            fields.insert(
+                "If-Match".to_owned(),
+                vec!["Must be a version (an ETag such as \"3\") or *.".to_owned()],
+            );
+            ApiError::validation(fields)
         })
 }
 
@@ -234,7 +254,7 @@ fn parse_if_match(raw: &str) -> Result<Option<usize>, ApiError> {
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The score"),
-        ("If-Match" = Option<String>, Header, description = "The version (ETag) the change is based on"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
     ),
     request_body = ConfirmRequest,
     responses(
@@ -257,13 +277,14 @@ pub async fn patch_score(
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
     let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
-    let patch: ScoreMetadataPatch =
-        serde_json::from_value(Value::Object(body)).map_err(|error| {
-            ApiError::new(
-                ErrorCode::ValidationError,
-                format!("Invalid score fields: {error}."),
-            )
-        })?;
+    let mut body = Value::Object(body);
+    crate::extract::normalize_whole_numbers(&mut body);
+    let patch: ScoreMetadataPatch = serde_json::from_value(body).map_err(|error| {
+        ApiError::new(
+            ErrorCode::ValidationError,
+            format!("Invalid score fields: {error}."),
+        )
+    })?;
     let expected = if_match
         .as_deref()
         .map(parse_if_match)
@@ -301,7 +322,7 @@ pub async fn patch_score(
     if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    Ok(response)
+    Ok(crate::consistency::after_score_change(&state, response).await)
 }
 
 fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
@@ -332,7 +353,7 @@ fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
 #[utoipa::path(
     post, path = "/api/v1/scores", tag = "scores",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body gets the first answer again")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "A retry with the same key and body gets the first answer again", pattern = "^[!-~]{1,255}$")),
     request_body = ConfirmRequest,
     responses(
         (status = 201, description = "The upload is a score now; its bytes count as used", body = ScoreView),
@@ -476,7 +497,7 @@ pub async fn confirm_upload(
     if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    Ok(response)
+    Ok(crate::consistency::after_score_change(&state, response).await)
 }
 
 /// The bytes are not a PDF: the upload ends for good, its reservation and object go.
@@ -491,10 +512,29 @@ async fn reject_upload(
     let reject = ScoreCommand::RejectUpload {
         reason: "the file does not start with %PDF-".to_owned(),
     };
-    services
+    match services
         .scores
         .execute(&upload_id.to_string(), reject, &metadata)
-        .await?;
+        .await
+    {
+        Ok(_) => {}
+        // The upload ended meanwhile (the expiry timer won the race): answer what it is now.
+        Err(CommandError::Rejected(ScoreError::NotPending)) => {
+            let score = services
+                .scores
+                .load(&upload_id.to_string())
+                .await?
+                .aggregate;
+            return Err(match score.status() {
+                Some(ScoreStatus::Expired) => ApiError::new(
+                    ErrorCode::UploadExpired,
+                    "The upload expired before confirmation.",
+                ),
+                _ => ApiError::not_found(),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    }
     let release = QuotaCommand::ReleaseReservation {
         upload_id,
         reason: ReleaseReason::Rejected,
@@ -534,7 +574,10 @@ pub async fn delete_score(
         .await?;
     let release = QuotaCommand::ReleaseQuota { score_id };
     quota_step(&state, principal.user_id, release, &metadata).await;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(
+        crate::consistency::after_score_change(&state, StatusCode::NO_CONTENT.into_response())
+            .await,
+    )
 }
 
 #[utoipa::path(
@@ -547,6 +590,7 @@ pub async fn delete_score(
     responses(
         (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
         (status = 302, description = "Redirect to a short-lived presigned GET of the original file"),
+        (status = 400, description = "Malformed query (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),

@@ -44,13 +44,14 @@ pub struct UploadUrlRequest {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = "^[^/\\\\\\x00-\\x1f\\x7f]+$"
+        pattern = "^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]+$"
     )]
     filename: String,
-    /// Exact size in bytes.
-    #[schema(minimum = 1)]
+    /// Exact size in bytes, at most `SCOREMATE_MAX_UPLOAD_BYTES` (default shown; more is E014).
+    #[schema(minimum = 1, maximum = 104_857_600)]
     size: u64,
-    /// `application/pdf`.
+    /// `application/pdf` (anything else is E004).
+    #[schema(pattern = "^application/pdf$")]
     mime_type: String,
     /// Lowercase hex SHA-256 of the file.
     #[schema(pattern = "^[0-9a-f]{64}$")]
@@ -112,7 +113,7 @@ fn is_sha256_hex(value: &str) -> bool {
 #[utoipa::path(
     post, path = "/api/v1/files/upload-url", tag = "files",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body gets the first answer again")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "A retry with the same key and body gets the first answer again", pattern = "^[!-~]{1,255}$")),
     request_body = UploadUrlRequest,
     responses(
         (status = 201, description = "Quota reserved; PUT the file to `upload_url` with `headers` before `expires_at`", body = UploadUrl),
@@ -138,7 +139,7 @@ pub async fn create_upload_url(
     let mime_type = fields.required_string("mime_type");
     let sha256 = fields.optional_string("sha256");
     let size = match size {
-        Some(Value::Number(number)) => match number.as_u64() {
+        Some(Value::Number(number)) => match crate::extract::whole_number(&number) {
             Some(size) if size >= 1 => Some(size),
             _ => {
                 fields.error("size", "Must be a whole number of bytes, at least 1.");

@@ -1,0 +1,229 @@
+//! `scores` (+ `score_tags`, `score_instruments`): the score library as clients list and
+//! analysts query it. The projection keeps its own copy of each Score's state and folds
+//! every event into it with the aggregate's own `apply`, so the read model can never
+//! disagree with the rules about what an event means.
+
+use aggregates::{ProcessingStatus, Score, ScoreEvent, ScoreStatus};
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use eventstore::RecordedEvent;
+use serde_json::Value;
+
+use crate::error::ProjectionError;
+use crate::runner::Projection;
+use crate::transaction::ReadModelTx;
+
+/// The projection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scores;
+
+/// Unicode-aware case folding for case-insensitive search (the databases' `lower()` is
+/// ASCII-only on SQLite and locale-dependent on PostgreSQL).
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+struct Row {
+    state: Score,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// The projection's working copy of a Score and its two timestamps.
+type StoredRow = (Value, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+async fn load(tx: &mut ReadModelTx, id: &str) -> Result<Option<Row>, ProjectionError> {
+    const QUERY: &str = "SELECT state, created_at, updated_at FROM scores WHERE id = $1";
+    let row: Option<StoredRow> = match tx {
+        ReadModelTx::Sqlite(transaction) => {
+            sqlx::query_as(QUERY)
+                .bind(id)
+                .fetch_optional(&mut **transaction)
+                .await?
+        }
+        ReadModelTx::Postgres(transaction) => {
+            sqlx::query_as(QUERY)
+                .bind(id)
+                .fetch_optional(&mut **transaction)
+                .await?
+        }
+    };
+    row.map(|(state, created_at, updated_at)| {
+        let state =
+            serde_json::from_value(state).map_err(|error| ProjectionError::Undecodable {
+                position: 0,
+                reason: format!("stored score state: {error}"),
+            })?;
+        Ok(Row {
+            state,
+            created_at,
+            updated_at,
+        })
+    })
+    .transpose()
+}
+
+fn status_name(status: ProcessingStatus) -> &'static str {
+    match status {
+        ProcessingStatus::Pending => "pending",
+        ProcessingStatus::Ready => "ready",
+        ProcessingStatus::Failed => "failed",
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Projection for Scores {
+    fn name(&self) -> &'static str {
+        "scores"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut ReadModelTx,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != Score::TYPE {
+            return Ok(());
+        }
+        let decoded: ScoreEvent =
+            serde_json::from_value(event.payload.clone()).map_err(|error| {
+                ProjectionError::Undecodable {
+                    position: event.position(),
+                    reason: error.to_string(),
+                }
+            })?;
+        let occurred_at = event
+            .metadata()
+            .map_or(event.recorded_at, |metadata| metadata.occurred_at);
+        let id = event.aggregate_id.as_str();
+        let mut row = load(tx, id).await?.unwrap_or(Row {
+            state: Score::default(),
+            created_at: None,
+            updated_at: None,
+        });
+        match &decoded {
+            ScoreEvent::UploadConfirmed { .. } => {
+                row.created_at = Some(occurred_at);
+                row.updated_at = Some(occurred_at);
+            }
+            ScoreEvent::ScoreMetadataUpdated { .. } => row.updated_at = Some(occurred_at),
+            _ => {}
+        }
+        row.state.apply(decoded);
+
+        crate::execute!(
+            tx,
+            "DELETE FROM score_tags WHERE score_id = $1",
+            id.to_owned()
+        )?;
+        crate::execute!(
+            tx,
+            "DELETE FROM score_instruments WHERE score_id = $1",
+            id.to_owned()
+        )?;
+        let lifecycle = match row.state.status() {
+            Some(ScoreStatus::Requested) => "requested",
+            Some(ScoreStatus::Confirmed) => "confirmed",
+            // Ended uploads and deleted scores leave the read model.
+            _ => {
+                crate::execute!(tx, "DELETE FROM scores WHERE id = $1", id.to_owned())?;
+                return Ok(());
+            }
+        };
+        let state = &row.state;
+        let (Some(owner), Some(file)) = (state.owner(), state.file()) else {
+            return Ok(());
+        };
+        let metadata = state.metadata().cloned().unwrap_or_default();
+        let processing_error = state.processing_failures().values().next().cloned();
+        let pdf = state
+            .pdf_info()
+            .and_then(|info| serde_json::to_value(info).ok());
+        let thumbnail = state.thumbnail().map(
+            |thumbnail| serde_json::json!({"width": thumbnail.width, "height": thumbnail.height}),
+        );
+        let state_json =
+            serde_json::to_value(state).map_err(|error| ProjectionError::Undecodable {
+                position: event.position(),
+                reason: format!("score state: {error}"),
+            })?;
+        crate::execute!(
+            tx,
+            "INSERT INTO scores (id, owner_id, lifecycle, title, composer, arranger, genre, key, \
+             instrumentation, tags, rating, difficulty, duration_seconds, reference, notes, filename, \
+             size_bytes, mime_type, processing_status, processing_error, pdf, thumbnail, title_folded, \
+             composer_folded, created_at, updated_at, version, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
+             ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, lifecycle = excluded.lifecycle, \
+             title = excluded.title, composer = excluded.composer, arranger = excluded.arranger, \
+             genre = excluded.genre, key = excluded.key, instrumentation = excluded.instrumentation, \
+             tags = excluded.tags, rating = excluded.rating, difficulty = excluded.difficulty, \
+             duration_seconds = excluded.duration_seconds, reference = excluded.reference, \
+             notes = excluded.notes, filename = excluded.filename, size_bytes = excluded.size_bytes, \
+             mime_type = excluded.mime_type, processing_status = excluded.processing_status, \
+             processing_error = excluded.processing_error, pdf = excluded.pdf, \
+             thumbnail = excluded.thumbnail, title_folded = excluded.title_folded, \
+             composer_folded = excluded.composer_folded, created_at = excluded.created_at, \
+             updated_at = excluded.updated_at, version = excluded.version, state = excluded.state",
+            id.to_owned(),
+            owner.to_string(),
+            lifecycle,
+            metadata.title.clone(),
+            metadata.composer.clone(),
+            metadata.arranger.clone(),
+            metadata.genre.clone(),
+            metadata.key.clone(),
+            serde_json::to_value(&metadata.instrumentation).unwrap_or(Value::Array(Vec::new())),
+            serde_json::to_value(&metadata.tags).unwrap_or(Value::Array(Vec::new())),
+            metadata.rating.map(i64::from),
+            metadata.difficulty.map(i64::from),
+            metadata.duration_seconds.map(i64::from),
+            metadata.reference.clone(),
+            metadata.notes.clone(),
+            file.filename.clone(),
+            to_i64(file.size_bytes.0),
+            file.mime_type.clone(),
+            status_name(state.processing_status()),
+            processing_error,
+            pdf,
+            thumbnail,
+            fold(&metadata.title),
+            metadata.composer.as_deref().map(fold),
+            row.created_at,
+            row.updated_at,
+            event.sequence,
+            state_json,
+        )?;
+        for tag in metadata
+            .tags
+            .iter()
+            .map(|tag| fold(tag))
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            crate::execute!(
+                tx,
+                "INSERT INTO score_tags (score_id, tag_folded) VALUES ($1, $2)",
+                id.to_owned(),
+                tag
+            )?;
+        }
+        for instrument in metadata
+            .instrumentation
+            .iter()
+            .map(|name| fold(name))
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            crate::execute!(
+                tx,
+                "INSERT INTO score_instruments (score_id, instrument_folded) VALUES ($1, $2)",
+                id.to_owned(),
+                instrument
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! The score library read model: `GET /scores` and `GET /scores/{id}`, read-your-writes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use integration_tests::app::{SignedIn, expect_json};
+use integration_tests::problem::expect_problem;
+use integration_tests::{TestApp, TestDatabase, spawn_app};
+use serde_json::{Value, json};
+
+/// upload-url → PUT → confirm with `metadata`; answers the score.
+async fn add_score(app: &TestApp, user: &SignedIn, metadata: Value) -> Value {
+    let bytes = format!("%PDF-1.4\n% {metadata}\n%%EOF\n").into_bytes();
+    let ticket = app
+        .send(
+            app.request(reqwest::Method::POST, "/api/v1/files/upload-url")
+                .bearer_auth(&user.tokens.access)
+                .json(&json!({"filename": "s.pdf", "size": bytes.len(), "mime_type": "application/pdf"})),
+        )
+        .await;
+    let ticket = expect_json(ticket, 201).await;
+    let mut put = reqwest::Client::new().put(ticket["upload_url"].as_str().unwrap());
+    for (name, value) in ticket["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    assert_eq!(put.body(bytes).send().await.unwrap().status(), 200);
+    let mut body = metadata;
+    body["upload_id"] = ticket["upload_id"].clone();
+    let confirmed = app
+        .send(
+            app.request(reqwest::Method::POST, "/api/v1/scores")
+                .bearer_auth(&user.tokens.access)
+                .json(&body),
+        )
+        .await;
+    expect_json(confirmed, 201).await
+}
+
+async fn list(app: &TestApp, user: &SignedIn, query: &str) -> Value {
+    expect_json(
+        app.get_authed(&format!("/api/v1/scores{query}"), &user.tokens.access)
+            .await,
+        200,
+    )
+    .await
+}
+
+fn titles(page: &Value) -> Vec<String> {
+    page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|score| score["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn library(app: &TestApp) -> SignedIn {
+    let user = app.signed_in_user().await;
+    for metadata in [
+        json!({"title": "Étude Op. 10", "composer": "Chopin", "tags": ["Piano", "romantic"], "instrumentation": ["Piano"]}),
+        json!({"title": "아리랑", "composer": "전통", "tags": ["folk"], "instrumentation": ["Voice", "Piano"]}),
+        json!({"title": "Brandenburg Concerto 3", "composer": "J. S. Bach", "tags": ["baroque", "romantic"], "instrumentation": ["Strings"]}),
+        json!({"title": "étude in C", "composer": "CHOPIN", "tags": ["piano"], "instrumentation": ["piano"]}),
+    ] {
+        add_score(app, &user, metadata).await;
+    }
+    user
+}
+
+#[tokio::test]
+async fn the_library_lists_the_callers_scores_newest_change_first() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    let user = library(&app).await;
+    let stranger = app.signed_in_user().await;
+
+    let page = list(&app, &user, "").await;
+    assert_eq!(page["count"], 4);
+    assert_eq!(
+        titles(&page),
+        [
+            "étude in C",
+            "Brandenburg Concerto 3",
+            "아리랑",
+            "Étude Op. 10"
+        ]
+    );
+    assert!(page["next"].is_null() && page["previous"].is_null());
+    assert_eq!(
+        list(&app, &stranger, "").await["count"],
+        0,
+        "other users' scores are invisible"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn filters_ignore_case_in_any_script() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    let user = library(&app).await;
+
+    assert_eq!(
+        titles(&list(&app, &user, "?search=%C3%89TUDE&ordering=title").await),
+        ["étude in C", "Étude Op. 10"]
+    );
+    assert_eq!(
+        titles(&list(&app, &user, "?search=%EC%95%84%EB%A6%AC").await),
+        ["아리랑"]
+    );
+    assert_eq!(
+        list(&app, &user, "?search=bach").await["count"],
+        1,
+        "composer matches too"
+    );
+    assert_eq!(list(&app, &user, "?composer=chopin").await["count"], 2);
+    assert_eq!(
+        list(&app, &user, "?composer=chop").await["count"],
+        0,
+        "composer is exact"
+    );
+    assert_eq!(
+        titles(&list(&app, &user, "?tags=PIANO,Romantic").await),
+        ["Étude Op. 10"]
+    );
+    assert_eq!(
+        list(&app, &user, "?instrumentation=piano").await["count"],
+        3
+    );
+    assert_eq!(list(&app, &user, "?status=pending").await["count"], 4);
+    assert_eq!(
+        list(&app, &user, "?search=100%25").await["count"],
+        0,
+        "% is literal"
+    );
+    expect_problem(
+        app.get_authed("/api/v1/scores?status=done", &user.tokens.access)
+            .await,
+        400,
+        "E007",
+    )
+    .await;
+    expect_problem(
+        app.get_authed("/api/v1/scores?ordering=size", &user.tokens.access)
+            .await,
+        400,
+        "E007",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ordering_and_pagination_are_stable() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    let user = library(&app).await;
+
+    assert_eq!(
+        titles(&list(&app, &user, "?ordering=-title").await)[0],
+        "아리랑"
+    );
+    assert_eq!(
+        titles(&list(&app, &user, "?ordering=created_at").await)[0],
+        "Étude Op. 10"
+    );
+    let first = list(&app, &user, "?ordering=title&page_size=3").await;
+    assert_eq!(first["results"].as_array().unwrap().len(), 3);
+    let next = first["next"].as_str().unwrap();
+    assert!(
+        next.starts_with("http://") && next.contains("page=2"),
+        "{next}"
+    );
+    let second = list(&app, &user, "?ordering=title&page_size=3&page=2").await;
+    assert_eq!(titles(&second), ["아리랑"]);
+    expect_problem(
+        app.get_authed("/api/v1/scores?page=3&page_size=3", &user.tokens.access)
+            .await,
+        404,
+        "E003",
+    )
+    .await;
+    expect_problem(
+        app.get_authed("/api/v1/scores?page_size=0", &user.tokens.access)
+            .await,
+        400,
+        "E007",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_score_is_readable_with_its_etag_and_reflects_changes_at_once() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    let user = app.signed_in_user().await;
+    let score = add_score(&app, &user, json!({"title": "Before", "composer": "Satie"})).await;
+    let id = score["id"].as_str().unwrap();
+
+    let response = app
+        .get_authed(&format!("/api/v1/scores/{id}"), &user.tokens.access)
+        .await;
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let read = expect_json(response, 200).await;
+    assert_eq!(read["title"], "Before");
+    assert_eq!(read["file"]["filename"], "s.pdf");
+
+    let patched = app
+        .send(
+            app.request(reqwest::Method::PATCH, &format!("/api/v1/scores/{id}"))
+                .bearer_auth(&user.tokens.access)
+                .header("if-match", "\"2\"")
+                .json(&json!({"title": "After"})),
+        )
+        .await;
+    assert!(
+        patched.headers().get("x-read-models").is_none(),
+        "caught up before answering"
+    );
+    expect_json(patched, 200).await;
+    let read = expect_json(
+        app.get_authed(&format!("/api/v1/scores/{id}"), &user.tokens.access)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (read["title"].as_str(), read["version"].as_u64()),
+        (Some("After"), Some(3))
+    );
+    assert!(read["updated_at"].as_str().unwrap() > read["created_at"].as_str().unwrap());
+
+    let stranger = app.signed_in_user().await;
+    expect_problem(
+        app.get_authed(&format!("/api/v1/scores/{id}"), &stranger.tokens.access)
+            .await,
+        404,
+        "E003",
+    )
+    .await;
+
+    let deleted = app
+        .send(
+            app.request(reqwest::Method::DELETE, &format!("/api/v1/scores/{id}"))
+                .bearer_auth(&user.tokens.access),
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    expect_problem(
+        app.get_authed(&format!("/api/v1/scores/{id}"), &user.tokens.access)
+            .await,
+        404,
+        "E003",
+    )
+    .await;
+    assert_eq!(list(&app, &user, "").await["count"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_library_works_on_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let app = spawn_app(database).await;
+    let user = library(&app).await;
+    assert_eq!(
+        titles(&list(&app, &user, "?search=%C3%89TUDE&ordering=title").await),
+        ["étude in C", "Étude Op. 10"]
+    );
+    assert_eq!(
+        titles(&list(&app, &user, "?tags=PIANO,Romantic").await),
+        ["Étude Op. 10"]
+    );
+    assert_eq!(
+        list(&app, &user, "?composer=chopin&page_size=1").await["count"],
+        2
+    );
+    app.stop().await;
+}
