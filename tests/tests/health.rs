@@ -16,10 +16,9 @@ async fn healthz_and_readyz_answer_ok_on_sqlite() {
 
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
-    assert_eq!(
-        ready.json::<serde_json::Value>().await.unwrap()["database"],
-        "ok"
-    );
+    let ready = ready.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["object_store"], "ok");
     app.stop().await;
 }
 

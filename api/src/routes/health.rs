@@ -15,6 +15,7 @@ struct Health {
 struct Readiness {
     status: &'static str,
     database: &'static str,
+    object_store: &'static str,
 }
 
 /// `GET /healthz`: the process is up and serving HTTP.
@@ -24,7 +25,7 @@ pub fn healthz() -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rej
         .map(|| warp::reply::json(&Health { status: "ok" }))
 }
 
-/// `GET /readyz`: the dependencies a request needs answer. 503 while one does not.
+/// `GET /readyz`: the database and the object store answer. 503 while one does not.
 pub fn readyz(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
@@ -32,29 +33,25 @@ pub fn readyz(
         .and(warp::get())
         .map(move || state.clone())
         .then(|state: AppState| async move {
-            let database_ok = match state.database.ping().await {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::warn!(error = %error, "readiness: database unreachable");
-                    false
-                }
+            let (database, objects) =
+                tokio::join!(state.database.ping(), state.services.objects.ping());
+            if let Err(error) = &database {
+                tracing::warn!(%error, "readiness: database unreachable");
+            }
+            if let Err(error) = &objects {
+                tracing::warn!(%error, "readiness: object store unreachable");
+            }
+            let word = |ok: bool| if ok { "ok" } else { "unreachable" };
+            let ready = database.is_ok() && objects.is_ok();
+            let body = Readiness {
+                status: if ready { "ready" } else { "unavailable" },
+                database: word(database.is_ok()),
+                object_store: word(objects.is_ok()),
             };
-            let (status, body) = if database_ok {
-                (
-                    StatusCode::OK,
-                    Readiness {
-                        status: "ready",
-                        database: "ok",
-                    },
-                )
+            let status = if ready {
+                StatusCode::OK
             } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Readiness {
-                        status: "unavailable",
-                        database: "unreachable",
-                    },
-                )
+                StatusCode::SERVICE_UNAVAILABLE
             };
             warp::reply::with_status(warp::reply::json(&body), status)
         })
