@@ -89,3 +89,10 @@ impl RequestContext {
         }
     }
 }
+
+/// Metadata for a command issued by the current request on behalf of `actor`: now, and the
+/// request's id (empty outside a request).
+pub fn command_metadata(actor: eventstore::Actor) -> eventstore::EventMetadata {
+    eventstore::EventMetadata::new(actor, chrono::Utc::now())
+        .with_request_id(RequestContext::current_request_id())
+}

@@ -2,26 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn scoremate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scoremate"));
-    // The test environment must not leak into the settings under test.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SCOREMATE_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
+mod support;
 
-fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scoremate-cli-{label}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{scoremate, temp_dir};
 
 #[test]
 fn every_subcommand_has_help() {
@@ -60,7 +46,7 @@ fn commands_that_have_not_landed_say_so_and_fail() {
 
 #[test]
 fn migrate_creates_the_embedded_database_in_the_data_dir() {
-    let dir = temp_dir("migrate");
+    let dir = temp_dir("cli-migrate");
     let output = scoremate()
         .args(["migrate"])
         .env("SCOREMATE_DATA_DIR", &dir)
@@ -102,7 +88,7 @@ fn a_bad_database_url_is_a_clear_error() {
 
 #[tokio::test]
 async fn serve_starts_on_the_embedded_default_and_stops_on_sigterm() {
-    let dir = temp_dir("serve");
+    let dir = temp_dir("cli-serve");
     let mut child = scoremate()
         .env("SCOREMATE_DATA_DIR", &dir)
         .env("SCOREMATE_BIND", "127.0.0.1:0")
@@ -159,7 +145,7 @@ async fn serve_starts_on_the_embedded_default_and_stops_on_sigterm() {
 
 #[test]
 fn granting_a_role_to_an_unknown_user_is_a_clear_error() {
-    let dir = temp_dir("admin");
+    let dir = temp_dir("cli-admin");
     let output = scoremate()
         .args(["admin", "grant-role", "nobody@example.com", "auditor"])
         .env("SCOREMATE_DATA_DIR", &dir)
@@ -192,7 +178,7 @@ fn jwt_claims(token: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_granted_role_reaches_the_token_at_the_next_login_and_leaves_at_the_next_refresh() {
-    let dir = temp_dir("roles");
+    let dir = temp_dir("cli-roles");
     let mut child = scoremate()
         .env("SCOREMATE_DATA_DIR", &dir)
         .env("SCOREMATE_BIND", "127.0.0.1:0")

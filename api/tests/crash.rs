@@ -10,31 +10,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod support;
+
+use support::{KillOnDrop, scoremate, temp_dir};
+
 struct Server {
     child: Child,
     base: String,
     lines: mpsc::Receiver<String>,
 }
 
-/// Kills the server when the test ends, also on a panic.
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 fn start(data_dir: &Path, failpoint: Option<&str>) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scoremate"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SCOREMATE_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = scoremate();
     command
         .env("SCOREMATE_DATA_DIR", data_dir)
         .env("SCOREMATE_BIND", "127.0.0.1:0")
@@ -108,7 +95,7 @@ async fn sign_in(client: &reqwest::Client, base: &str, register: bool) -> String
 
 #[tokio::test]
 async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_once() {
-    let data_dir = std::env::temp_dir().join(format!("scoremate-crash-{}", uuid::Uuid::new_v4()));
+    let data_dir = temp_dir("crash");
     let client = reqwest::Client::new();
     let pdf = b"%PDF-1.4\n% crash test\n%%EOF\n".to_vec();
 

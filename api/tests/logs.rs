@@ -7,25 +7,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod support;
+
+use support::{KillOnDrop, scoremate, temp_dir};
+
 const PASSWORD: &str = "correct horse battery staple";
-
-/// Kills the child if a test fails before stopping it.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// One request the client made, as the client saw it.
 #[derive(Debug)]
@@ -44,22 +36,6 @@ struct Session {
     lines: Vec<String>,
     sent: Vec<Sent>,
     secrets: Vec<(String, String)>,
-}
-
-fn scoremate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scoremate"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SCOREMATE_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scoremate-logs-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// What follows the last `.` of a token: a JWT's signature (the whole of an opaque token).
@@ -123,7 +99,7 @@ async fn run_a_session(dir: &Path) -> Session {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let mut running = Running(Some(child));
+    let mut running = KillOnDrop(Some(child));
     let (address_tx, address_rx) = std::sync::mpsc::channel();
     let log_reader = std::thread::spawn(move || {
         let mut lines = Vec::new();
@@ -268,7 +244,7 @@ fn parse_lines(lines: &[String]) -> Vec<Value> {
 
 #[tokio::test]
 async fn every_log_line_is_a_json_object() {
-    let dir = temp_dir();
+    let dir = temp_dir("logs");
 
     let session = run_a_session(&dir).await;
 
@@ -279,7 +255,7 @@ async fn every_log_line_is_a_json_object() {
 
 #[tokio::test]
 async fn each_request_has_exactly_one_access_log_line() {
-    let dir = temp_dir();
+    let dir = temp_dir("logs");
 
     let session = run_a_session(&dir).await;
 
@@ -333,7 +309,7 @@ async fn each_request_has_exactly_one_access_log_line() {
 
 #[tokio::test]
 async fn no_password_token_or_signature_reaches_the_log() {
-    let dir = temp_dir();
+    let dir = temp_dir("logs");
 
     let session = run_a_session(&dir).await;
 

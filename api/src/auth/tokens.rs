@@ -123,6 +123,27 @@ impl Tokens {
             .map_err(TokenError::Signing)
     }
 
+    /// An access token and the refresh token `refresh_token_id` of one session.
+    pub fn issue_pair(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        roles: Vec<String>,
+        refresh_token_id: Uuid,
+        now: DateTime<Utc>,
+        refresh_expires_at: DateTime<Utc>,
+    ) -> Result<(String, String), TokenError> {
+        let access = self.issue_access(user_id, session_id, roles, now)?;
+        let refresh = self.issue_refresh(
+            user_id,
+            session_id,
+            refresh_token_id,
+            now,
+            refresh_expires_at,
+        )?;
+        Ok((access, refresh))
+    }
+
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?

@@ -13,6 +13,7 @@ use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::context::command_metadata;
 use crate::directory::find_user_by_email;
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::extract::{Fields, json_body};
@@ -114,11 +115,6 @@ pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::repl
     result.unwrap_or_else(Reply::into_response)
 }
 
-fn request_metadata(actor: Actor) -> eventstore::EventMetadata {
-    eventstore::EventMetadata::new(actor, Utc::now())
-        .with_request_id(crate::context::RequestContext::current_request_id())
-}
-
 fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "Wrong email or password.")
 }
@@ -193,7 +189,7 @@ pub async fn register(
         .await
         .map_err(|error| ApiError::internal(&error))?;
     let user_id = UserId::from_uuid(Uuid::now_v7());
-    let metadata = request_metadata(Actor::User(user_id.into_uuid()));
+    let metadata = command_metadata(Actor::User(user_id.into_uuid()));
     let register = AccountCommand::RegisterAccount {
         user_id,
         email: email.clone(),
@@ -307,7 +303,7 @@ pub async fn login(
         refresh_token_id,
         expires_at,
     };
-    let metadata = request_metadata(Actor::User(user_id.into_uuid()));
+    let metadata = command_metadata(Actor::User(user_id.into_uuid()));
     services
         .sessions
         .execute(&session_id.to_string(), start, &metadata)
@@ -319,20 +315,19 @@ pub async fn login(
         .map(|role| role.as_str().to_owned())
         .collect();
     let tokens = &services.tokens;
-    let issue = |error| ApiError::internal(&error);
+    let (access, refresh) = tokens
+        .issue_pair(
+            user_id.into_uuid(),
+            session_id.into_uuid(),
+            roles,
+            refresh_token_id,
+            now,
+            expires_at,
+        )
+        .map_err(|error| ApiError::internal(&error))?;
     let response = LoginResponse {
-        access: tokens
-            .issue_access(user_id.into_uuid(), session_id.into_uuid(), roles, now)
-            .map_err(issue)?,
-        refresh: tokens
-            .issue_refresh(
-                user_id.into_uuid(),
-                session_id.into_uuid(),
-                refresh_token_id,
-                now,
-                expires_at,
-            )
-            .map_err(issue)?,
+        access,
+        refresh,
         token_type: "Bearer",
         expires_in: tokens.access_ttl.num_seconds(),
     };
@@ -373,7 +368,7 @@ pub async fn refresh(
         now,
         expires_at,
     };
-    let metadata = request_metadata(Actor::User(claims.sub));
+    let metadata = command_metadata(Actor::User(claims.sub));
     let committed = services
         .sessions
         .execute(&claims.sid.to_string(), rotate, &metadata)
@@ -400,17 +395,18 @@ pub async fn refresh(
         .iter()
         .map(|role| role.as_str().to_owned())
         .collect();
-    let issue = |error| ApiError::internal(&error);
-    let response = RefreshResponse {
-        access: services
-            .tokens
-            .issue_access(claims.sub, claims.sid, roles, now)
-            .map_err(issue)?,
-        refresh: services
-            .tokens
-            .issue_refresh(claims.sub, claims.sid, next_token_id, now, expires_at)
-            .map_err(issue)?,
-    };
+    let (access, refresh) = services
+        .tokens
+        .issue_pair(
+            claims.sub,
+            claims.sid,
+            roles,
+            next_token_id,
+            now,
+            expires_at,
+        )
+        .map_err(|error| ApiError::internal(&error))?;
+    let response = RefreshResponse { access, refresh };
     Ok(warp::reply::json(&response).into_response())
 }
 
@@ -441,7 +437,7 @@ pub async fn logout(
     let revoke = SessionCommand::RevokeSession {
         reason: RevocationReason::Logout,
     };
-    let metadata = request_metadata(Actor::User(claims.sub));
+    let metadata = command_metadata(Actor::User(claims.sub));
     services
         .sessions
         .execute(&claims.sid.to_string(), revoke, &metadata)

@@ -120,8 +120,7 @@ pub async fn quota_of(state: &AppState, user_id: UserId) -> Result<Quota, ApiErr
     let set_limit = QuotaCommand::SetQuotaLimit {
         limit: Bytes(state.settings.default_quota_bytes),
     };
-    let metadata = eventstore::EventMetadata::new(Actor::System, chrono::Utc::now())
-        .with_request_id(crate::context::RequestContext::current_request_id());
+    let metadata = crate::context::command_metadata(Actor::System);
     quotas
         .execute(&user_id.to_string(), set_limit, &metadata)
         .await?;

@@ -98,9 +98,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
     create.or(cancel).unify()
 }
 
+/// Metadata for a command the authenticated caller issues.
 pub fn metadata_of(principal: &Principal) -> eventstore::EventMetadata {
-    eventstore::EventMetadata::new(Actor::User(principal.user_id.into_uuid()), Utc::now())
-        .with_request_id(crate::context::RequestContext::current_request_id())
+    crate::context::command_metadata(Actor::User(principal.user_id.into_uuid()))
 }
 
 fn is_sha256_hex(value: &str) -> bool {
