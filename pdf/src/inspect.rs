@@ -253,7 +253,7 @@ fn walk_page_tree(doc: &Document, limits: &Limits) -> Result<(u32, Option<FirstP
             && !visited.insert(id)
         {
             return Err(PdfError::malformed(format!(
-                "the page tree loops back on itself at object {} {}",
+                "the page tree refers to object {} {} twice (a loop)",
                 id.0, id.1
             )));
         }

@@ -67,3 +67,33 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "unknown panic".to_owned()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_the_work_becomes_a_permanent_crash_failure() {
+        let error = guarded::<()>(|| panic!("glyph table index out of range")).unwrap_err();
+        assert_eq!(
+            error,
+            PdfError::Crashed {
+                reason: "the PDF library panicked: glyph table index out of range".to_owned()
+            }
+        );
+        assert!(error.is_permanent());
+    }
+
+    #[test]
+    fn errors_cross_the_process_boundary_unchanged() {
+        for error in [
+            PdfError::PasswordProtected,
+            PdfError::TimedOut { seconds: 3 },
+            PdfError::limit("a stream decompresses to more than 1 bytes"),
+        ] {
+            let json = serde_json::to_string(&error).unwrap_or_default();
+            assert_eq!(serde_json::from_str::<PdfError>(&json).ok(), Some(error));
+        }
+    }
+}

@@ -223,13 +223,14 @@ pub fn pdfinfo(bytes: &[u8]) -> (u32, f64, f64) {
     }
 }
 
-/// Page 1 rendered by `pdftoppm`, `width` pixels wide, as greyscale.
-pub fn pdftoppm(bytes: &[u8], width: u32) -> image::GrayImage {
+/// Page 1 rendered by `pdftoppm` (crop box, rotation applied) to fit a `longest_side`
+/// pixel square, as greyscale.
+pub fn pdftoppm(bytes: &[u8], longest_side: u32) -> image::GrayImage {
     let path = temp_file("in.pdf", bytes);
     let prefix = path.with_file_name("page");
     let output = Command::new("pdftoppm")
-        .args(["-png", "-singlefile", "-f", "1", "-l", "1"])
-        .args(["-scale-to-x", &width.to_string(), "-scale-to-y", "-1"])
+        .args(["-png", "-singlefile", "-cropbox", "-f", "1", "-l", "1"])
+        .args(["-scale-to", &longest_side.to_string()])
         .arg(&path)
         .arg(&prefix)
         .output()
@@ -270,10 +271,14 @@ pub fn mean_abs_difference(ours: &image::GrayImage, reference: &image::GrayImage
 /// Fails when our thumbnail differs from poppler's rendering by more than `tolerance`.
 pub fn assert_looks_like_poppler(bytes: &[u8], png: &[u8], tolerance: f64) {
     let ours = decode_png(png);
-    let reference = pdftoppm(bytes, ours.width());
-    let height_gap = ours.height().abs_diff(reference.height());
+    let reference = pdftoppm(bytes, ours.width().max(ours.height()));
+    let aspect = |w: u32, h: u32| f64::from(w) / f64::from(h);
+    let (ours_aspect, reference_aspect) = (
+        aspect(ours.width(), ours.height()),
+        aspect(reference.width(), reference.height()),
+    );
     assert!(
-        height_gap <= 2,
+        (ours_aspect / reference_aspect - 1.0).abs() < 0.02,
         "aspect differs: ours {}x{}, poppler {}x{}",
         ours.width(),
         ours.height(),
@@ -347,4 +352,97 @@ pub fn zlib_zeros(total: u64) -> Vec<u8> {
 /// The sandbox child binary of this crate.
 pub fn child_program() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_score-pdf-child"))
+}
+
+/// One A4 page whose content stream is `compressed` (FlateDecode).
+pub fn page_with_flate_content(compressed: Vec<u8>) -> Vec<u8> {
+    let mut doc = pages(&[PageSpec::sized(A4)]);
+    let page_id = page_ids(&doc)[0];
+    let stream = Stream::new(dictionary! { "Filter" => "FlateDecode" }, compressed);
+    let content_id = doc.add_object(stream);
+    doc.get_dictionary_mut(page_id)
+        .unwrap()
+        .set("Contents", content_id);
+    save(&mut doc)
+}
+
+/// A content stream of `gib` GiB of zeros, compressed once per test binary (~1 MB per GiB).
+pub fn bomb_gib(gib: u64) -> Vec<u8> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<u64, Vec<u8>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let mut cache = cache.lock().unwrap();
+    cache
+        .entry(gib)
+        .or_insert_with(|| zlib_zeros(gib << 30))
+        .clone()
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A page tree `depth` levels deep with one page at the bottom.
+pub fn deep_page_tree(depth: usize) -> Vec<u8> {
+    let mut doc = pages(&[PageSpec::sized(A4)]);
+    let root_id = doc
+        .catalog()
+        .unwrap()
+        .get(b"Pages")
+        .unwrap()
+        .as_reference()
+        .unwrap();
+    let page_id = page_ids(&doc)[0];
+    let mut child = page_id;
+    for _ in 0..depth {
+        let node = doc.add_object(dictionary! {
+            "Type" => "Pages", "Kids" => vec![child.into()], "Count" => 1,
+        });
+        doc.get_dictionary_mut(child).unwrap().set("Parent", node);
+        child = node;
+    }
+    let root = doc.get_dictionary_mut(root_id).unwrap();
+    root.set("Kids", vec![Object::Reference(child)]);
+    doc.get_dictionary_mut(child)
+        .unwrap()
+        .set("Parent", root_id);
+    save(&mut doc)
+}
+
+/// Page 1 draws Form 0, which draws Form 1 twice, … down to `levels`: 2^levels draws of
+/// nothing — a CPU bomb hayro's nesting limit of 50 does not stop.
+pub fn form_xobject_bomb(levels: usize) -> Vec<u8> {
+    let mut doc = pages(&[PageSpec {
+        content: Some("/X Do\n".to_owned()),
+        ..PageSpec::sized(A4)
+    }]);
+    let mut inner = doc.add_object(Stream::new(
+        dictionary! { "Type" => "XObject", "Subtype" => "Form", "BBox" => rect(A4) },
+        b"0 0 1 1 re f\n".to_vec(),
+    ));
+    for _ in 0..levels {
+        inner = doc.add_object(Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Form", "BBox" => rect(A4),
+                "Resources" => dictionary! { "XObject" => dictionary! { "X" => inner } },
+            },
+            b"/X Do /X Do\n".to_vec(),
+        ));
+    }
+    let page_id = page_ids(&doc)[0];
+    doc.get_dictionary_mut(page_id).unwrap().set(
+        "Resources",
+        dictionary! { "XObject" => dictionary! { "X" => inner } },
+    );
+    save(&mut doc)
 }
