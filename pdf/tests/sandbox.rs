@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use score_pdf::{Limits, Operation, PdfError, Sandbox};
 use support::*;
 
+/// The sandbox child binary of this crate.
+fn child_program() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_score-pdf-child"))
+}
+
 fn sandbox(limits: Limits) -> Sandbox {
     Sandbox {
         program: child_program(),

@@ -1,5 +1,5 @@
 //! Real PDFs built at test time with lopdf, poppler as the reference viewer, and image
-//! comparison. Shared by the crate's test targets.
+//! comparison. Shared by the crate's test targets and by `api/tests/pdf_cli.rs`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -347,11 +347,6 @@ pub fn zlib_zeros(total: u64) -> Vec<u8> {
         left -= n as u64;
     }
     encoder.finish().unwrap()
-}
-
-/// The sandbox child binary of this crate.
-pub fn child_program() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_score-pdf-child"))
 }
 
 /// One A4 page whose content stream is `compressed` (FlateDecode).
