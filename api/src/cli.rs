@@ -44,6 +44,9 @@ pub enum Command {
     /// Run the PDF pipeline on a local file, with the processors' sandbox and limits.
     #[command(subcommand)]
     Pdf(PdfCommand),
+    /// Internal: process one PDF from stdin as the sandbox child of `pdf` and the processors.
+    #[command(hide = true)]
+    ProcessPdf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,7 +55,8 @@ pub enum ProjectionsCommand {
     Status,
     /// Rebuild one projection (or `all`) from the start of the log.
     Rebuild {
-        /// accounts, sessions, scores, setlists, quota, quota_ledger, analytics or all.
+        /// accounts, sessions, scores, setlists, quota, quota_ledger, analytics,
+        /// open_reservations, or all.
         name: String,
     },
 }
@@ -115,9 +119,9 @@ impl Command {
     /// The issue that brings this command, while it has not landed; `None` once it works.
     pub fn pending_issue(&self) -> Option<&'static str> {
         match self {
-            Self::Serve | Self::Migrate | Self::Admin(_) => None,
-            Self::Worker | Self::Pdf(_) => Some("#6 (PDF processors)"),
-            Self::Projections(_) => Some("#5 (projections)"),
+            Self::Serve | Self::Migrate | Self::Admin(_) | Self::Projections(_) => None,
+            Self::Pdf(_) | Self::ProcessPdf => None,
+            Self::Worker => Some("#6 (PDF processors)"),
             Self::Audit(_) => Some("#7 (audit)"),
         }
     }

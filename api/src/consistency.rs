@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use eventstore::EventLog;
+use projections::{Projection, ProjectionRunner};
 use warp::http::HeaderValue;
 
 use crate::startup::AppState;
@@ -17,23 +18,48 @@ pub const LAGGING_HEADER: &str = "x-read-models";
 /// timeout the answer still succeeds and says `x-read-models: lagging`.
 pub async fn after_score_change(
     state: &AppState,
-    mut response: warp::reply::Response,
+    response: warp::reply::Response,
 ) -> warp::reply::Response {
-    let caught_up = match EventLog::new(state.database.clone()).head().await {
-        Ok(head) => state
-            .services
-            .scores_view
+    after_change(state, &state.services.scores_view, response).await
+}
+
+/// The same for the setlist read model.
+pub async fn after_setlist_change(
+    state: &AppState,
+    response: warp::reply::Response,
+) -> warp::reply::Response {
+    after_change(state, &state.services.setlists_view, response).await
+}
+
+async fn after_change<P: Projection>(
+    state: &AppState,
+    view: &ProjectionRunner<P>,
+    response: warp::reply::Response,
+) -> warp::reply::Response {
+    let caught_up = caught_up(state, view).await;
+    mark_lagging(response, caught_up)
+}
+
+/// Steps `view` until it has applied everything committed so far, for at most the bounded
+/// wait; answers whether it got there.
+pub async fn caught_up<P: Projection>(state: &AppState, view: &ProjectionRunner<P>) -> bool {
+    match EventLog::new(state.database.clone()).head().await {
+        Ok(head) => view
             .catch_up(head, Instant::now() + WAIT)
             .await
             .unwrap_or_else(|error| {
-                tracing::warn!(%error, "catching the score read model up failed");
+                tracing::warn!(%error, "catching a read model up failed");
                 false
             }),
         Err(error) => {
             tracing::warn!(%error, "reading the log head failed");
             false
         }
-    };
+    }
+}
+
+/// Says `x-read-models: lagging` on an answer the read models had not caught up with.
+pub fn mark_lagging(mut response: warp::reply::Response, caught_up: bool) -> warp::reply::Response {
     if !caught_up {
         response
             .headers_mut()

@@ -313,7 +313,7 @@ pub async fn recover(rejection: Rejection) -> Result<ApiError, Infallible> {
 /// Domain and storage errors → API errors: one exhaustive match per error type, no
 /// catch-all arm, so a new variant forces a decision here.
 pub mod mapping {
-    use aggregates::{AccountError, QuotaError, ScoreError, SessionError};
+    use aggregates::{AccountError, QuotaError, ScoreError, SessionError, SetlistError};
     use eventstore::{CommandError, StoreError};
     use processors::objects::ObjectStoreError;
 
@@ -390,6 +390,27 @@ pub mod mapping {
                 }
                 ScoreError::InvalidMetadata(fields) => Self::validation(fields.0),
                 ScoreError::InvalidProcessingResult(_) => Self::internal(&error),
+            }
+        }
+    }
+
+    impl From<SetlistError> for ApiError {
+        fn from(error: SetlistError) -> Self {
+            let message = error.to_string();
+            let field = |name: &str| {
+                let mut fields = super::FieldMessages::new();
+                fields.insert(name.to_owned(), vec![message.clone()]);
+                Self::validation(fields)
+            };
+            match error {
+                SetlistError::NotFound | SetlistError::ItemNotFound { .. } => Self::not_found(),
+                // Ids are minted by the server: a collision is ours.
+                SetlistError::AlreadyCreated | SetlistError::DuplicateItemId { .. } => {
+                    Self::internal(&error)
+                }
+                SetlistError::InvalidDetails(fields) => Self::validation(fields.0),
+                SetlistError::InvalidPosition { .. } => field("position"),
+                SetlistError::NotAPermutation => field("item_ids"),
             }
         }
     }

@@ -102,6 +102,18 @@ impl Fields {
             .push(message.into());
     }
 
+    /// Adds the domain's verdict on fields read so far, so one answer names them all.
+    pub fn merge(&mut self, errors: aggregates::FieldErrors) {
+        for (field, messages) in errors.into_inner() {
+            self.errors.entry(field).or_default().extend(messages);
+        }
+    }
+
+    /// The raw value of a field with rules of its own (absent → `None`).
+    pub fn take(&mut self, field: &str) -> Option<Value> {
+        self.object.remove(field)
+    }
+
     /// A string that must be present.
     pub fn required_string(&mut self, field: &str) -> Option<String> {
         match self.object.remove(field) {

@@ -15,6 +15,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.settings.log_format, &cli.settings.log);
     let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::ProcessPdf) {
+        return scoremate::pdf_cli::process_pdf();
+    }
     if let Some(issue) = command.pending_issue() {
         eprintln!("scoremate: this command is not available yet; it arrives with issue {issue}.");
         return ExitCode::from(NOT_YET_AVAILABLE);
@@ -22,6 +25,8 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Migrate => migrate(&cli.settings).await,
         Command::Admin(admin) => run_admin(&cli.settings, &admin).await,
+        Command::Pdf(pdf) => scoremate::pdf_cli::run(&pdf).await,
+        Command::Projections(projections) => run_projections(&cli.settings, &projections).await,
         _ => serve(cli.settings).await,
     };
     match result {
@@ -64,4 +69,17 @@ async fn run_admin(
     database.close().await;
     println!("{}", outcome?);
     Ok(())
+}
+
+async fn run_projections(
+    settings: &Settings,
+    command: &scoremate::cli::ProjectionsCommand,
+) -> anyhow::Result<()> {
+    let database = startup::connect_database(settings)
+        .await
+        .context("connecting to the database")?;
+    database.migrate().await.context("applying migrations")?;
+    let outcome = scoremate::projections_cli::run(&database, command).await;
+    database.close().await;
+    outcome
 }

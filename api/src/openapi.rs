@@ -35,11 +35,19 @@ use crate::routing::endpoint;
         crate::routes::scores::patch_score,
         crate::routes::library::list_scores,
         crate::routes::library::get_score,
+        crate::routes::setlists::create_setlist,
+        crate::routes::setlists::list_setlists,
+        crate::routes::setlists::get_setlist,
+        crate::routes::setlists::patch_setlist,
+        crate::routes::setlists::delete_setlist,
+        crate::routes::setlists::add_item,
+        crate::routes::setlists::remove_item,
+        crate::routes::setlists::reorder_items,
         openapi_json,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts and sessions"), (name = "files", description = "Uploads straight to the object store"), (name = "scores", description = "Scores"), (name = "quota", description = "Storage quota"), (name = "meta", description = "This document"))
+    tags((name = "auth", description = "Accounts and sessions"), (name = "files", description = "Uploads straight to the object store"), (name = "scores", description = "Scores"), (name = "setlists", description = "Setlists for concerts"), (name = "quota", description = "Storage quota"), (name = "meta", description = "This document"))
 )]
 pub struct ApiDoc;
 

@@ -25,6 +25,8 @@ pub struct Page {
     pub number: u64,
     pub size: u64,
     base_url: String,
+    /// `&search=…&ordering=…` of the request, repeated in the links.
+    filters: String,
 }
 
 /// A page of a list.
@@ -82,6 +84,7 @@ impl Page {
             number,
             size,
             base_url: format!("{scheme}://{host}{path}"),
+            filters: String::new(),
         })
     }
 
@@ -89,8 +92,22 @@ impl Page {
         (self.number - 1).saturating_mul(self.size)
     }
 
+    /// Makes the `next`/`previous` links repeat the list's filters and ordering.
+    #[must_use]
+    pub fn keeping<Q: Serialize>(mut self, filters: &Q) -> Self {
+        if let Ok(encoded) = serde_urlencoded::to_string(filters)
+            && !encoded.is_empty()
+        {
+            self.filters = format!("&{encoded}");
+        }
+        self
+    }
+
     fn link(&self, number: u64) -> String {
-        format!("{}?page={number}&page_size={}", self.base_url, self.size)
+        format!(
+            "{}?page={number}&page_size={}{}",
+            self.base_url, self.size, self.filters
+        )
     }
 
     /// Wraps one page of `count` items; a page past the end answers 404 E003 (page 1 of an

@@ -4,11 +4,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aggregates::{Account, Quota, Score, Session};
+use aggregates::{Account, Quota, Score, Session, Setlist};
 use eventstore::{AggregateStore, Database, DatabaseOptions, RetryPolicy, Storage, StoreError};
 use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
-use processors::{ObjectCleanup, ProcessorRunner, QuotaSaga, ReservationExpiry};
-use projections::{Follower, OpenReservations, ProjectionRunner, Scores, Step};
+use processors::{ObjectCleanup, ProcessorRunner, QuotaSaga, ReservationExpiry, SetlistCleanup};
+use projections::{
+    Accounts, Analytics, Follower, OpenReservations, ProjectionRunner, QuotaBalances, QuotaLedger,
+    Scores, Sessions, Setlists, Step,
+};
 use warp::Filter;
 
 use crate::embedded_s3::{EmbeddedS3, EmbeddedS3Error, load_or_generate_credentials};
@@ -38,6 +41,9 @@ pub struct Services {
     pub objects: ObjectStore,
     /// The score read model, caught up by commands before they answer (read-your-writes).
     pub scores_view: ProjectionRunner<Scores>,
+    /// The setlist read model, likewise.
+    pub setlists_view: ProjectionRunner<Setlists>,
+    pub setlists: Arc<AggregateStore<Setlist>>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub throttle: Throttle,
@@ -76,6 +82,8 @@ impl Services {
             scores: Arc::new(AggregateStore::new(database, Storage::Events, retry)),
             objects,
             scores_view: ProjectionRunner::new(Scores, database.clone()),
+            setlists_view: ProjectionRunner::new(Setlists, database.clone()),
+            setlists: Arc::new(AggregateStore::new(database, Storage::Events, retry)),
             passwords: Passwords::new()
                 .await
                 .map_err(|error| StartupError::Passwords(error.to_string()))?,
@@ -100,7 +108,8 @@ pub fn router(
         .or(routes::me::routes(state.clone()))
         .or(routes::uploads::routes(state.clone()))
         .or(routes::library::routes(state.clone()))
-        .or(routes::scores::routes(state.clone()));
+        .or(routes::scores::routes(state.clone()))
+        .or(routes::setlists::routes(state.clone()));
     let throttled_api = warp::path("api")
         .and(warp::path("v1"))
         .and(crate::throttle::throttled(state.clone()))
@@ -208,10 +217,24 @@ impl Background {
         let followers: Vec<Box<dyn Follower>> = vec![
             Box::new(ProjectionRunner::new(OpenReservations, database.clone())),
             Box::new(ProjectionRunner::new(Scores, database.clone())),
+            Box::new(ProjectionRunner::new(Setlists, database.clone())),
+            Box::new(ProjectionRunner::new(QuotaBalances, database.clone())),
+            Box::new(ProjectionRunner::new(QuotaLedger, database.clone())),
+            Box::new(ProjectionRunner::new(Accounts, database.clone())),
+            Box::new(ProjectionRunner::new(Sessions, database.clone())),
+            Box::new(ProjectionRunner::new(Analytics, database.clone())),
             Box::new(ProcessorRunner::new(
                 QuotaSaga {
                     scores: Arc::clone(&services.scores),
                     quotas: Arc::clone(&services.quotas),
+                },
+                database.clone(),
+            )),
+            Box::new(ProcessorRunner::new(
+                SetlistCleanup {
+                    database: database.clone(),
+                    scores: Arc::clone(&services.scores),
+                    setlists: Arc::clone(&services.setlists),
                 },
                 database.clone(),
             )),

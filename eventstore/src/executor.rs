@@ -189,6 +189,17 @@ where
                 .await
                 .map_err(CommandError::from_aggregate)?;
             let version = context.current_sequence;
+            // Decide on a copy: the store folds the new events into the loaded state itself
+            // when it writes a snapshot, and must not see them twice.
+            let mut decided = context.aggregate.clone();
+            let sink = EventSink::default();
+            // The rules answer first: a command refused anyway (someone else's aggregate is
+            // "not found") gets that answer whatever version it was based on, so a stale
+            // If-Match never reveals that an aggregate exists.
+            decided
+                .handle(command.clone(), &(), &sink)
+                .await
+                .map_err(CommandError::Rejected)?;
             if let Some(expected) = expected_version
                 && expected != version
             {
@@ -197,14 +208,6 @@ where
                     actual: version,
                 });
             }
-            // Decide on a copy: the store folds the new events into the loaded state itself
-            // when it writes a snapshot, and must not see them twice.
-            let mut decided = context.aggregate.clone();
-            let sink = EventSink::default();
-            decided
-                .handle(command.clone(), &(), &sink)
-                .await
-                .map_err(CommandError::Rejected)?;
             let events = sink.collect().await;
             if events.is_empty() {
                 return Ok(Committed {

@@ -155,6 +155,28 @@ impl EventLog {
         }
     }
 
+    /// How many committed events lie after `cursor` (a follower's lag).
+    pub async fn count_after(&self, cursor: LogCursor) -> Result<i64, StoreError> {
+        Ok(match &self.database {
+            Database::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM events \
+                     WHERE (transaction_id, position) > ($1::bigint::text::xid8, $2)",
+                )
+                .bind(cursor.transaction_id)
+                .bind(cursor.position)
+                .fetch_one(pool)
+                .await?
+            }
+            Database::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE position > $1")
+                    .bind(cursor.position)
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+
     /// The cursor of the last event committed so far (`START` when the log is empty). A
     /// follower whose checkpoint has reached it has seen everything committed before the
     /// call.

@@ -7,8 +7,10 @@ pub mod expiry;
 pub mod objects;
 pub mod quota;
 pub mod runner;
+pub mod setlists;
 
 pub use cleanup::ObjectCleanup;
 pub use expiry::ReservationExpiry;
 pub use quota::QuotaSaga;
 pub use runner::{Processor, ProcessorError, ProcessorRunner};
+pub use setlists::SetlistCleanup;

@@ -8,7 +8,10 @@ pub type Checkpoint = LogCursor;
 /// Reads (creating if missing) the checkpoint of `name`, locking it for this transaction
 /// on PostgreSQL so that two instances never apply the same events: the second waits,
 /// then continues from where the first left off.
-pub async fn read_checkpoint(tx: &mut ReadModelTx, name: &str) -> Result<Checkpoint, sqlx::Error> {
+pub async fn read_checkpoint(
+    tx: &mut ReadModelTx<'_>,
+    name: &str,
+) -> Result<Checkpoint, sqlx::Error> {
     const ENSURE: &str = "INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
     let row: (i64, i64) = match tx {
         ReadModelTx::Sqlite(transaction) => {
@@ -41,7 +44,7 @@ pub async fn read_checkpoint(tx: &mut ReadModelTx, name: &str) -> Result<Checkpo
 }
 
 pub async fn write_checkpoint(
-    tx: &mut ReadModelTx,
+    tx: &mut ReadModelTx<'_>,
     name: &str,
     checkpoint: Checkpoint,
 ) -> Result<(), sqlx::Error> {

@@ -11,4 +11,7 @@ pub enum ProjectionError {
     /// missing upcaster, never skipped silently.
     #[error("event at position {position} does not decode: {reason}")]
     Undecodable { position: i64, reason: String },
+    /// An operator named a projection that does not exist.
+    #[error("no projection is named {name:?}; the names are {known}")]
+    Unknown { name: String, known: String },
 }

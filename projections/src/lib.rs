@@ -3,16 +3,29 @@
 //! them and moves the checkpoint, all in one transaction, so `kill -9` never loses or
 //! doubles an event.
 
+mod accounts;
+mod analytics;
+mod catalog;
 mod checkpoint;
+mod decode;
 mod error;
+mod quota;
+mod rebuild;
 mod reservations;
 mod runner;
 mod scores;
+mod setlists;
 mod transaction;
 
+pub use accounts::{Accounts, Sessions};
+pub use analytics::Analytics;
+pub use catalog::{PROJECTION_NAMES, ProjectionStatus, projection_name, rebuild_named, status};
 pub use checkpoint::{Checkpoint, read_checkpoint, write_checkpoint};
 pub use error::ProjectionError;
+pub use quota::{QuotaBalances, QuotaLedger};
+pub use rebuild::{RebuildProgress, RebuildReport, rebuild};
 pub use reservations::{ExpiredReservation, OpenReservations, expired_reservations};
-pub use runner::{Follower, Projection, ProjectionRunner, Step};
+pub use runner::{Follower, Projection, ProjectionRunner, Step, step_in};
 pub use scores::{Scores, fold};
+pub use setlists::Setlists;
 pub use transaction::ReadModelTx;

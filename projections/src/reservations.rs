@@ -18,21 +18,19 @@ impl Projection for OpenReservations {
         "open_reservations"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["open_reservations"]
+    }
+
     async fn apply(
         &self,
-        tx: &mut ReadModelTx,
+        tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         if event.aggregate_type != <Quota as cqrs_es::Aggregate>::TYPE {
             return Ok(());
         }
-        let decoded: QuotaEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|error| {
-                ProjectionError::Undecodable {
-                    position: event.position(),
-                    reason: error.to_string(),
-                }
-            })?;
+        let decoded: QuotaEvent = crate::decode::decode(event)?;
         match decoded {
             QuotaEvent::QuotaReserved {
                 upload_id,

@@ -21,12 +21,20 @@ pub enum Step {
 /// `apply` must be idempotent per event only in the sense that it is never asked twice:
 /// the transaction makes each event count exactly once.
 pub trait Projection: Send + Sync + 'static {
-    /// The checkpoint key, stable forever.
+    /// The name operators use (`projections rebuild NAME`) and the tracing span.
     fn name(&self) -> &'static str;
+
+    /// The checkpoint key, stable forever; the name unless that is taken by a processor.
+    fn checkpoint_key(&self) -> &'static str {
+        self.name()
+    }
+
+    /// The tables it owns, parents before children; a rebuild recreates exactly these.
+    fn tables(&self) -> &'static [&'static str];
 
     fn apply(
         &self,
-        tx: &mut ReadModelTx,
+        tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
 }
@@ -35,6 +43,33 @@ pub trait Projection: Send + Sync + 'static {
 pub trait Follower: Send + Sync {
     fn name(&self) -> &'static str;
     fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>>;
+}
+
+/// One batch inside `tx`: lock the checkpoint, read the next events, apply them, move the
+/// checkpoint. The caller commits.
+pub async fn step_in<P: Projection>(
+    projection: &P,
+    tx: &mut ReadModelTx<'_>,
+    batch: u32,
+) -> Result<Step, ProjectionError> {
+    let name = projection.checkpoint_key();
+    let checkpoint = read_checkpoint(tx, name).await?;
+    let events = match tx {
+        ReadModelTx::Sqlite(transaction) => {
+            read_after_sqlite(transaction, checkpoint, batch).await?
+        }
+        ReadModelTx::Postgres(transaction) => {
+            read_after_postgres(transaction, checkpoint, batch).await?
+        }
+    };
+    let Some(last) = events.last().map(|event| event.cursor) else {
+        return Ok(Step::Idle);
+    };
+    for event in &events {
+        projection.apply(tx, event).await?;
+    }
+    write_checkpoint(tx, name, last).await?;
+    Ok(Step::Handled(events.len()))
 }
 
 /// Drives one projection over the log, a batch per step.
@@ -53,29 +88,19 @@ impl<P: Projection> ProjectionRunner<P> {
         }
     }
 
+    pub const fn projection(&self) -> &P {
+        &self.projection
+    }
+
     /// Lock checkpoint → read the next events → apply → save checkpoint → commit.
     pub async fn run_step(&self) -> Result<Step, ProjectionError> {
-        let name = self.projection.name();
         let mut tx = ReadModelTx::begin(&self.database).await?;
-        let checkpoint = read_checkpoint(&mut tx, name).await?;
-        let events = match &mut tx {
-            ReadModelTx::Sqlite(transaction) => {
-                read_after_sqlite(transaction, checkpoint, self.batch).await?
-            }
-            ReadModelTx::Postgres(transaction) => {
-                read_after_postgres(transaction, checkpoint, self.batch).await?
-            }
-        };
-        let Some(last) = events.last().map(|event| event.cursor) else {
-            tx.rollback().await?;
-            return Ok(Step::Idle);
-        };
-        for event in &events {
-            self.projection.apply(&mut tx, event).await?;
+        let step = step_in(&self.projection, &mut tx, self.batch).await?;
+        match step {
+            Step::Handled(_) => tx.commit().await?,
+            Step::Idle => tx.rollback().await?,
         }
-        write_checkpoint(&mut tx, name, last).await?;
-        tx.commit().await?;
-        Ok(Step::Handled(events.len()))
+        Ok(step)
     }
 
     /// Steps until the checkpoint has reached `target` (read-your-writes), giving up at
@@ -88,7 +113,8 @@ impl<P: Projection> ProjectionRunner<P> {
         loop {
             let step = self.run_step().await?;
             let mut tx = ReadModelTx::begin_read(&self.database).await?;
-            let reached = read_checkpoint(&mut tx, self.projection.name()).await? >= target;
+            let reached =
+                read_checkpoint(&mut tx, self.projection.checkpoint_key()).await? >= target;
             tx.rollback().await?;
             if reached {
                 return Ok(true);

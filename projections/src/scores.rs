@@ -9,6 +9,7 @@ use cqrs_es::Aggregate;
 use eventstore::RecordedEvent;
 use serde_json::Value;
 
+use crate::decode::{decode, occurred_at, stored_state, to_i64};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
 use crate::transaction::ReadModelTx;
@@ -32,7 +33,7 @@ struct Row {
 /// The projection's working copy of a Score and its two timestamps.
 type StoredRow = (Value, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
-async fn load(tx: &mut ReadModelTx, id: &str) -> Result<Option<Row>, ProjectionError> {
+async fn load(tx: &mut ReadModelTx<'_>, id: &str) -> Result<Option<Row>, ProjectionError> {
     const QUERY: &str = "SELECT state, created_at, updated_at FROM scores WHERE id = $1";
     let row: Option<StoredRow> = match tx {
         ReadModelTx::Sqlite(transaction) => {
@@ -49,11 +50,7 @@ async fn load(tx: &mut ReadModelTx, id: &str) -> Result<Option<Row>, ProjectionE
         }
     };
     row.map(|(state, created_at, updated_at)| {
-        let state =
-            serde_json::from_value(state).map_err(|error| ProjectionError::Undecodable {
-                position: 0,
-                reason: format!("stored score state: {error}"),
-            })?;
+        let state = stored_state(state, "score")?;
         Ok(Row {
             state,
             created_at,
@@ -71,33 +68,25 @@ fn status_name(status: ProcessingStatus) -> &'static str {
     }
 }
 
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 impl Projection for Scores {
     fn name(&self) -> &'static str {
         "scores"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["scores", "score_tags", "score_instruments"]
+    }
+
     async fn apply(
         &self,
-        tx: &mut ReadModelTx,
+        tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         if event.aggregate_type != Score::TYPE {
             return Ok(());
         }
-        let decoded: ScoreEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|error| {
-                ProjectionError::Undecodable {
-                    position: event.position(),
-                    reason: error.to_string(),
-                }
-            })?;
-        let occurred_at = event
-            .metadata()
-            .map_or(event.recorded_at, |metadata| metadata.occurred_at);
+        let decoded: ScoreEvent = decode(event)?;
+        let occurred_at = occurred_at(event);
         let id = event.aggregate_id.as_str();
         let mut row = load(tx, id).await?.unwrap_or(Row {
             state: Score::default(),

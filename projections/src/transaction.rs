@@ -1,13 +1,15 @@
 use eventstore::Database;
 use sqlx::{Postgres, Sqlite, Transaction};
 
-/// A transaction on whichever backend holds the read models.
-pub enum ReadModelTx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
+/// A transaction on whichever backend holds the read models: on a pooled connection
+/// (`'static`), or on one dedicated connection (rebuilds, whose temporary tables live on
+/// that connection only).
+pub enum ReadModelTx<'c> {
+    Sqlite(Transaction<'c, Sqlite>),
+    Postgres(Transaction<'c, Postgres>),
 }
 
-impl ReadModelTx {
+impl ReadModelTx<'static> {
     /// Begins a transaction that may write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a read-then-write inside it never fails half-way on a
     /// stale snapshot.
@@ -25,7 +27,9 @@ impl ReadModelTx {
             Database::Postgres(pool) => Self::Postgres(pool.begin().await?),
         })
     }
+}
 
+impl ReadModelTx<'_> {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Self::Sqlite(transaction) => transaction.commit().await,
@@ -52,6 +56,21 @@ macro_rules! execute {
             }
             $crate::ReadModelTx::Postgres(transaction) => {
                 sqlx::query($sql)$(.bind($bind))*.execute(&mut **transaction).await.map(|_| ())
+            }
+        }
+    };
+}
+
+/// Reads at most one row as `$row` with the same SQL and binds on either backend.
+#[macro_export]
+macro_rules! fetch_optional {
+    ($tx:expr, $row:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $tx {
+            $crate::ReadModelTx::Sqlite(transaction) => {
+                sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_optional(&mut **transaction).await
+            }
+            $crate::ReadModelTx::Postgres(transaction) => {
+                sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_optional(&mut **transaction).await
             }
         }
     };

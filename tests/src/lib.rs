@@ -8,6 +8,7 @@ pub mod log;
 pub mod moto;
 pub mod problem;
 pub mod quota_model;
+pub mod read_models;
 pub mod tally;
 pub mod upload_client;
 

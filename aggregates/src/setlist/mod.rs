@@ -34,6 +34,31 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
 pub const MAX_NOTE_CHARS: usize = 500;
 
+/// The rules for a setlist's name and description, each checked when present: for callers
+/// that report every bad field of a request at once.
+#[must_use]
+pub fn details_errors(name: Option<&str>, description: Option<&str>) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    if let Some(name) = name {
+        check_required(
+            &mut errors,
+            "name",
+            &trimmed(name.to_owned()),
+            MAX_NAME_CHARS,
+        );
+    }
+    if let Some(description) = description {
+        let description = trimmed_optional(Some(description.to_owned()));
+        check_optional(
+            &mut errors,
+            "description",
+            description.as_deref(),
+            MAX_DESCRIPTION_CHARS,
+        );
+    }
+    errors
+}
+
 /// Why an item left a setlist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

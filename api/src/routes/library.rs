@@ -4,11 +4,11 @@
 use aggregates::Score;
 use chrono::{DateTime, Utc};
 use eventstore::Database;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::IntoParams;
 use uuid::Uuid;
-use warp::http::{HeaderMap, Method, header};
+use warp::http::{HeaderMap, Method};
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
@@ -17,10 +17,11 @@ use crate::pagination::{Page, PageQuery, Paginated};
 use crate::routes::auth::into_reply;
 use crate::routes::scores::ScoreView;
 use crate::routing::{PathParams, endpoint};
+use crate::sql::{Args, contains_pattern};
 use crate::startup::AppState;
 
 /// Filters and ordering of `GET /scores`.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
 pub struct LibraryQuery {
     /// Case-insensitive substring of the title or the composer.
     pub search: Option<String>,
@@ -34,25 +35,6 @@ pub struct LibraryQuery {
     pub status: Option<String>,
     /// `created_at`, `updated_at` or `title`, `-` for descending (default `-updated_at`).
     pub ordering: Option<String>,
-}
-
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-/// `%` and `_` match themselves in a search.
-fn like_pattern(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 2);
-    escaped.push('%');
-    for c in projections::fold(text).chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped.push('%');
-    escaped
 }
 
 fn order_by(ordering: Option<&str>) -> Result<&'static str, ApiError> {
@@ -77,18 +59,17 @@ fn order_by(ordering: Option<&str>) -> Result<&'static str, ApiError> {
     })
 }
 
-/// The WHERE clause and its arguments ($1 is the owner).
-fn filters(owner: &str, query: &LibraryQuery) -> Result<(String, Vec<Arg>), ApiError> {
-    let mut sql = String::from("owner_id = $1 AND lifecycle = 'confirmed'");
-    let mut args = vec![Arg::Text(owner.to_owned())];
-    let push = |args: &mut Vec<Arg>, arg: Arg| {
-        args.push(arg);
-        args.len()
-    };
+/// The WHERE clause over `scores`, its arguments starting with the owner.
+fn filters(owner: &str, query: &LibraryQuery) -> Result<(String, Args), ApiError> {
+    let mut args = Args::new();
+    let mut sql = format!(
+        "owner_id = {} AND lifecycle = 'confirmed'",
+        args.text(owner)
+    );
     if let Some(search) = query.search.as_deref().filter(|search| !search.is_empty()) {
-        let n = push(&mut args, Arg::Text(like_pattern(search)));
+        let n = args.text(contains_pattern(search));
         sql.push_str(&format!(
-            " AND (title_folded LIKE ${n} ESCAPE '\\' OR composer_folded LIKE ${n} ESCAPE '\\')"
+            " AND (title_folded LIKE {n} ESCAPE '\\' OR composer_folded LIKE {n} ESCAPE '\\')"
         ));
     }
     if let Some(composer) = query
@@ -96,17 +77,17 @@ fn filters(owner: &str, query: &LibraryQuery) -> Result<(String, Vec<Arg>), ApiE
         .as_deref()
         .filter(|composer| !composer.is_empty())
     {
-        let n = push(&mut args, Arg::Text(projections::fold(composer.trim())));
-        sql.push_str(&format!(" AND composer_folded = ${n}"));
+        let n = args.text(projections::fold(composer.trim()));
+        sql.push_str(&format!(" AND composer_folded = {n}"));
     }
     if let Some(instrument) = query
         .instrumentation
         .as_deref()
         .filter(|value| !value.is_empty())
     {
-        let n = push(&mut args, Arg::Text(projections::fold(instrument.trim())));
+        let n = args.text(projections::fold(instrument.trim()));
         sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM score_instruments i WHERE i.score_id = scores.id AND i.instrument_folded = ${n})"
+            " AND EXISTS (SELECT 1 FROM score_instruments i WHERE i.score_id = scores.id AND i.instrument_folded = {n})"
         ));
     }
     for tag in query
@@ -117,9 +98,9 @@ fn filters(owner: &str, query: &LibraryQuery) -> Result<(String, Vec<Arg>), ApiE
         .map(str::trim)
         .filter(|tag| !tag.is_empty())
     {
-        let n = push(&mut args, Arg::Text(projections::fold(tag)));
+        let n = args.text(projections::fold(tag));
         sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM score_tags t WHERE t.score_id = scores.id AND t.tag_folded = ${n})"
+            " AND EXISTS (SELECT 1 FROM score_tags t WHERE t.score_id = scores.id AND t.tag_folded = {n})"
         ));
     }
     if let Some(status) = query.status.as_deref().filter(|status| !status.is_empty()) {
@@ -131,68 +112,13 @@ fn filters(owner: &str, query: &LibraryQuery) -> Result<(String, Vec<Arg>), ApiE
             );
             return Err(ApiError::validation(fields));
         }
-        let n = push(&mut args, Arg::Text(status.to_owned()));
-        sql.push_str(&format!(" AND processing_status = ${n}"));
+        let n = args.text(status);
+        sql.push_str(&format!(" AND processing_status = {n}"));
     }
     Ok((sql, args))
 }
 
 type ScoreRow = (Value, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-macro_rules! bind_all {
-    ($query:expr, $args:expr) => {{
-        let mut query = $query;
-        for arg in $args {
-            query = match arg {
-                Arg::Text(text) => query.bind(text.clone()),
-                Arg::Int(value) => query.bind(*value),
-            };
-        }
-        query
-    }};
-}
-
-async fn count_and_rows(
-    database: &Database,
-    where_sql: &str,
-    args: &[Arg],
-    order: &str,
-) -> Result<(i64, Vec<ScoreRow>), sqlx::Error> {
-    let count_sql = format!("SELECT count(*) FROM scores WHERE {where_sql}");
-    let n = args.len();
-    let rows_sql = format!(
-        "SELECT state, version, created_at, updated_at FROM scores WHERE {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
-        n - 1,
-        n
-    );
-    let (filter_args, page_args) = args.split_at(n - 2);
-    match database {
-        Database::Sqlite(pool) => {
-            let count: i64 = bind_all!(sqlx::query_scalar(&count_sql), filter_args)
-                .fetch_one(pool)
-                .await?;
-            let rows = bind_all!(
-                sqlx::query_as(&rows_sql),
-                filter_args.iter().chain(page_args)
-            )
-            .fetch_all(pool)
-            .await?;
-            Ok((count, rows))
-        }
-        Database::Postgres(pool) => {
-            let count: i64 = bind_all!(sqlx::query_scalar(&count_sql), filter_args)
-                .fetch_one(pool)
-                .await?;
-            let rows = bind_all!(
-                sqlx::query_as(&rows_sql),
-                filter_args.iter().chain(page_args)
-            )
-            .fetch_all(pool)
-            .await?;
-            Ok((count, rows))
-        }
-    }
-}
 
 fn view(row: ScoreRow) -> Result<ScoreView, ApiError> {
     let (state, version, created_at, updated_at) = row;
@@ -249,14 +175,28 @@ pub async fn list_scores(
     query: LibraryQuery,
     headers: HeaderMap,
 ) -> Result<warp::reply::Response, ApiError> {
-    let page = Page::from_query(&page, &headers, "/api/v1/scores")?;
+    let page = Page::from_query(&page, &headers, "/api/v1/scores")?.keeping(&query);
     let order = order_by(query.ordering.as_deref())?;
     let (where_sql, mut args) = filters(&principal.user_id.to_string(), &query)?;
-    args.push(Arg::Int(i64::try_from(page.size).unwrap_or(100)));
-    args.push(Arg::Int(i64::try_from(page.offset()).unwrap_or(i64::MAX)));
-    let (count, rows) = count_and_rows(&state.database, &where_sql, &args, order)
-        .await
-        .map_err(|error| ApiError::internal(&error))?;
+    let count = crate::sql::fetch_count(
+        &state.database,
+        &format!("SELECT count(*) FROM scores WHERE {where_sql}"),
+        &args,
+    )
+    .await
+    .map_err(|error| ApiError::internal(&error))?;
+    let limit = args.int(i64::try_from(page.size).unwrap_or(100));
+    let offset = args.int(i64::try_from(page.offset()).unwrap_or(i64::MAX));
+    let rows: Vec<ScoreRow> = crate::sql::fetch_all(
+        &state.database,
+        &format!(
+            "SELECT state, version, created_at, updated_at FROM scores WHERE {where_sql} \
+             ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        ),
+        &args,
+    )
+    .await
+    .map_err(|error| ApiError::internal(&error))?;
     let results = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
     let body = page.wrap(u64::try_from(count).unwrap_or_default(), results)?;
     Ok(warp::reply::json(&body).into_response())
@@ -300,9 +240,8 @@ pub async fn get_score(
     }
     .map_err(|error| ApiError::internal(&error))?;
     let view = view(row.ok_or_else(ApiError::not_found)?)?;
-    let mut response = warp::reply::json(&view).into_response();
-    if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    Ok(response)
+    Ok(crate::versioning::with_etag(
+        warp::reply::json(&view).into_response(),
+        view.version,
+    ))
 }

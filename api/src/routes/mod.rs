@@ -5,4 +5,5 @@ pub mod health;
 pub mod library;
 pub mod me;
 pub mod scores;
+pub mod setlists;
 pub mod uploads;

@@ -229,26 +229,6 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .unify()
 }
 
-/// `If-Match: "3"`, `W/"3"` or `3` → 3; `*` matches any version.
-fn parse_if_match(raw: &str) -> Result<Option<usize>, ApiError> {
-    let raw = raw.trim();
-    if raw == "*" {
-        return Ok(None);
-    }
-    raw.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<usize>()
-        .map(Some)
-        .map_err(|_| {
-            let mut fields = crate::error::FieldMessages::new();
-            fields.insert(
-                "If-Match".to_owned(),
-                vec!["Must be a version (an ETag such as \"3\") or *.".to_owned()],
-            );
-            ApiError::validation(fields)
-        })
-}
-
 #[utoipa::path(
     patch, path = "/api/v1/scores/{id}", tag = "scores",
     security(("bearer" = [])),
@@ -287,7 +267,7 @@ pub async fn patch_score(
     })?;
     let expected = if_match
         .as_deref()
-        .map(parse_if_match)
+        .map(crate::versioning::parse_if_match)
         .transpose()?
         .flatten();
     let services = &state.services;
@@ -318,10 +298,8 @@ pub async fn patch_score(
         metadata.occurred_at,
     )
     .ok_or_else(ApiError::not_found)?;
-    let mut response = warp::reply::json(&view).into_response();
-    if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
+    let response =
+        crate::versioning::with_etag(warp::reply::json(&view).into_response(), view.version);
     Ok(crate::consistency::after_score_change(&state, response).await)
 }
 

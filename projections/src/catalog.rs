@@ -1,0 +1,114 @@
+//! Every projection by name, for operators: where each stands (`projections status`) and
+//! rebuilding one or all (`projections rebuild NAME|all`).
+
+use eventstore::{Database, EventLog, LogCursor};
+
+use crate::checkpoint::read_checkpoint;
+use crate::error::ProjectionError;
+use crate::rebuild::{RebuildProgress, RebuildReport, rebuild};
+use crate::runner::Projection;
+use crate::transaction::ReadModelTx;
+use crate::{
+    Accounts, Analytics, OpenReservations, QuotaBalances, QuotaLedger, Scores, Sessions, Setlists,
+};
+
+/// The projections' names, in the order `rebuild all` takes them.
+pub const PROJECTION_NAMES: [&str; 8] = [
+    "accounts",
+    "sessions",
+    "scores",
+    "setlists",
+    "quota",
+    "quota_ledger",
+    "analytics",
+    "open_reservations",
+];
+
+/// One projection's place in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectionStatus {
+    pub name: &'static str,
+    /// The position of the last event applied (0: none yet).
+    pub checkpoint: i64,
+    /// The position of the last event committed.
+    pub head: i64,
+    /// Committed events not applied yet.
+    pub lag: i64,
+}
+
+/// Where every projection stands.
+pub async fn status(database: &Database) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+    let log = EventLog::new(database.clone());
+    let head = log.head().await?;
+    let mut statuses = Vec::with_capacity(PROJECTION_NAMES.len());
+    for name in PROJECTION_NAMES {
+        let checkpoint = checkpoint_of(database, checkpoint_key(name)?).await?;
+        statuses.push(ProjectionStatus {
+            name,
+            checkpoint: checkpoint.position,
+            head: head.position,
+            lag: log.count_after(checkpoint).await?,
+        });
+    }
+    Ok(statuses)
+}
+
+async fn checkpoint_of(database: &Database, name: &str) -> Result<LogCursor, ProjectionError> {
+    let mut tx = ReadModelTx::begin_read(database).await?;
+    let checkpoint = read_checkpoint(&mut tx, name).await?;
+    tx.commit().await?;
+    Ok(checkpoint)
+}
+
+/// The canonical `&'static` name, if `name` is one.
+pub fn projection_name(name: &str) -> Result<&'static str, ProjectionError> {
+    PROJECTION_NAMES
+        .into_iter()
+        .find(|known| *known == name)
+        .ok_or_else(|| ProjectionError::Unknown {
+            name: name.to_owned(),
+            known: PROJECTION_NAMES.join(", "),
+        })
+}
+
+/// The checkpoint key of the projection called `name`.
+fn checkpoint_key(name: &str) -> Result<&'static str, ProjectionError> {
+    Ok(match name {
+        "accounts" => Accounts.checkpoint_key(),
+        "sessions" => Sessions.checkpoint_key(),
+        "scores" => Scores.checkpoint_key(),
+        "setlists" => Setlists.checkpoint_key(),
+        "quota" => QuotaBalances.checkpoint_key(),
+        "quota_ledger" => QuotaLedger.checkpoint_key(),
+        "analytics" => Analytics.checkpoint_key(),
+        "open_reservations" => OpenReservations.checkpoint_key(),
+        other => {
+            return Err(ProjectionError::Unknown {
+                name: other.to_owned(),
+                known: PROJECTION_NAMES.join(", "),
+            });
+        }
+    })
+}
+
+/// Rebuilds the projection called `name` (see [`rebuild`]).
+pub async fn rebuild_named(
+    name: &str,
+    database: &Database,
+    progress: impl FnMut(RebuildProgress),
+) -> Result<RebuildReport, ProjectionError> {
+    match name {
+        "accounts" => rebuild(&Accounts, database, progress).await,
+        "sessions" => rebuild(&Sessions, database, progress).await,
+        "scores" => rebuild(&Scores, database, progress).await,
+        "setlists" => rebuild(&Setlists, database, progress).await,
+        "quota" => rebuild(&QuotaBalances, database, progress).await,
+        "quota_ledger" => rebuild(&QuotaLedger, database, progress).await,
+        "analytics" => rebuild(&Analytics, database, progress).await,
+        "open_reservations" => rebuild(&OpenReservations, database, progress).await,
+        other => Err(ProjectionError::Unknown {
+            name: other.to_owned(),
+            known: PROJECTION_NAMES.join(", "),
+        }),
+    }
+}
