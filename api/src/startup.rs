@@ -12,6 +12,7 @@ use projections::{
     Accounts, Analytics, Follower, OpenReservations, ProjectionRunner, QuotaBalances, QuotaLedger,
     Scores, Sessions, Setlists, Step,
 };
+use tokio::sync::Notify;
 use warp::Filter;
 
 use crate::embedded_s3::{EmbeddedS3, EmbeddedS3Error, load_or_generate_credentials};
@@ -44,6 +45,8 @@ pub struct Services {
     /// The setlist read model, likewise.
     pub setlists_view: ProjectionRunner<Setlists>,
     pub setlists: Arc<AggregateStore<Setlist>>,
+    /// Signalled after every append by this process: wakes the background followers.
+    pub appended: Arc<Notify>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub throttle: Throttle,
@@ -71,19 +74,28 @@ impl Services {
                 path: settings.jwt_secret_path().display().to_string(),
                 source,
             })?;
+        let appended = Arc::new(Notify::new());
         Ok(Self {
-            accounts: AggregateStore::new(database, Storage::Events, retry),
-            sessions: AggregateStore::new(database, Storage::Events, retry),
-            quotas: Arc::new(AggregateStore::new(
-                database,
-                Storage::Snapshot(QUOTA_SNAPSHOT_EVERY),
-                retry,
-            )),
-            scores: Arc::new(AggregateStore::new(database, Storage::Events, retry)),
+            accounts: AggregateStore::new(database, Storage::Events, retry)
+                .notifying(Arc::clone(&appended)),
+            sessions: AggregateStore::new(database, Storage::Events, retry)
+                .notifying(Arc::clone(&appended)),
+            quotas: Arc::new(
+                AggregateStore::new(database, Storage::Snapshot(QUOTA_SNAPSHOT_EVERY), retry)
+                    .notifying(Arc::clone(&appended)),
+            ),
+            scores: Arc::new(
+                AggregateStore::new(database, Storage::Events, retry)
+                    .notifying(Arc::clone(&appended)),
+            ),
             objects,
             scores_view: ProjectionRunner::new(Scores, database.clone()),
             setlists_view: ProjectionRunner::new(Setlists, database.clone()),
-            setlists: Arc::new(AggregateStore::new(database, Storage::Events, retry)),
+            setlists: Arc::new(
+                AggregateStore::new(database, Storage::Events, retry)
+                    .notifying(Arc::clone(&appended)),
+            ),
+            appended,
             passwords: Passwords::new()
                 .await
                 .map_err(|error| StartupError::Passwords(error.to_string()))?,
@@ -210,6 +222,8 @@ pub async fn connect_object_store(
 pub struct Background {
     followers: Vec<Box<dyn Follower>>,
     expiry: ReservationExpiry,
+    database: Database,
+    appended: Arc<Notify>,
 }
 
 impl Background {
@@ -251,7 +265,12 @@ impl Background {
             scores: Arc::clone(&services.scores),
             quotas: Arc::clone(&services.quotas),
         };
-        Self { followers, expiry }
+        Self {
+            followers,
+            expiry,
+            database: database.clone(),
+            appended: Arc::clone(&services.appended),
+        }
     }
 
     /// Steps every follower until none has work, then runs the expiry timer once; again
@@ -285,14 +304,55 @@ impl Background {
         }
     }
 
-    /// Polls for work every `interval` (a wake-up on commit comes with the projections).
+    /// Runs whenever events are appended (by this process, or — on PostgreSQL — by any
+    /// process, through `LISTEN scoremate_events`), and at least every `interval` for the
+    /// expiry timer and as a fallback for lost wake-ups.
     pub async fn run_forever(self: Arc<Self>, interval: std::time::Duration) {
+        // Aborted with this task (the server aborts it on shutdown).
+        let _listener = match &self.database {
+            Database::Postgres(pool) => Some(AbortOnDrop(tokio::spawn(forward_notifications(
+                pool.clone(),
+                Arc::clone(&self.appended),
+            )))),
+            Database::Sqlite(_) => None,
+        };
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = self.appended.notified() => {}
+            }
             self.run_until_idle(chrono::Utc::now()).await;
         }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Turns PostgreSQL notifications of other processes' appends into local wake-ups.
+async fn forward_notifications(pool: sqlx::PgPool, appended: Arc<Notify>) {
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(error) = listener.listen("scoremate_events").await {
+                    tracing::warn!(%error, "LISTEN failed; polling only until it works");
+                } else {
+                    // `recv` reconnects by itself; an error means it gave up for now.
+                    while listener.recv().await.is_ok() {
+                        appended.notify_one();
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for new events; polling"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }
 

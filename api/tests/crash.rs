@@ -2,73 +2,14 @@
 //! restart: the quota saga confirms the bytes, exactly once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod support;
 
-use support::{KillOnDrop, scoremate, temp_dir};
-
-struct Server {
-    child: Child,
-    base: String,
-    lines: mpsc::Receiver<String>,
-}
-
-fn start(data_dir: &Path, failpoint: Option<&str>) -> Server {
-    let mut command = scoremate();
-    command
-        .env("SCOREMATE_DATA_DIR", data_dir)
-        .env("SCOREMATE_BIND", "127.0.0.1:0")
-        .env("SCOREMATE_EMBEDDED_S3_BIND", "127.0.0.1:0")
-        .env("SCOREMATE_THROTTLE_ANON_PER_HOUR", "0")
-        .env("SCOREMATE_THROTTLE_USER_PER_HOUR", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(failpoint) = failpoint {
-        command.env("SCOREMATE_FAILPOINT", failpoint);
-    }
-    let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let address = wait_for(&lines, "serving")["addr"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    Server {
-        child,
-        base: format!("http://{address}/api/v1"),
-        lines,
-    }
-}
-
-/// The first log line whose message is `message`.
-fn wait_for(lines: &mpsc::Receiver<String>, message: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no {message:?} log line"));
-        if let Ok(entry) = serde_json::from_str::<Value>(&line)
-            && entry["message"] == message
-        {
-            return entry;
-        }
-    }
-}
+use support::{KillOnDrop, start, temp_dir, wait_for};
 
 async fn sign_in(client: &reqwest::Client, base: &str, register: bool) -> String {
     let credentials = json!({"email": "crash@example.com", "password": "a long enough password"});
@@ -99,7 +40,10 @@ async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_o
     let client = reqwest::Client::new();
     let pdf = b"%PDF-1.4\n% crash test\n%%EOF\n".to_vec();
 
-    let first = start(&data_dir, Some("after-upload-confirmed"));
+    let first = start(
+        &data_dir,
+        &[("SCOREMATE_FAILPOINT", "after-upload-confirmed")],
+    );
     let mut first_guard = KillOnDrop(Some(first.child));
     let access = sign_in(&client, &first.base, true).await;
     let ticket: Value = client
@@ -173,7 +117,7 @@ async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_o
     );
     database.close().await;
 
-    let second = start(&data_dir, None);
+    let second = start(&data_dir, &[]);
     let _second_guard = KillOnDrop(Some(second.child));
     let access = sign_in(&client, &second.base, false).await;
     // The restarted server's quota saga picks the confirmation up from the log; it runs
@@ -227,4 +171,228 @@ async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_o
     assert_eq!(quota["used_bytes"], pdf.len());
     drop(_second_guard);
     let _ = std::fs::remove_dir_all(data_dir);
+}
+
+/// Where the burst test keeps its data: the embedded SQLite default, or a fresh
+/// PostgreSQL database (dropped at the end).
+enum Store {
+    Sqlite,
+    Postgres { admin_url: String, name: String },
+}
+
+impl Store {
+    async fn postgres() -> Option<Self> {
+        use sqlx::Connection;
+        let admin_url = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(admin) => admin,
+            Err(error) if std::env::var_os("CI").is_none() => {
+                eprintln!(
+                    "NOTICE: PostgreSQL unreachable ({error}); skipping (CI=1 makes this a failure)"
+                );
+                return None;
+            }
+            Err(error) => panic!("PostgreSQL is required in CI: {error}"),
+        };
+        let name = format!("scoremate_crash_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        Some(Self::Postgres { admin_url, name })
+    }
+
+    fn url(&self, data_dir: &std::path::Path) -> String {
+        match self {
+            Self::Sqlite => format!("sqlite://{}", data_dir.join("scoremate.db").display()),
+            Self::Postgres { name, .. } => format!("postgres://postgres@127.0.0.1:5432/{name}"),
+        }
+    }
+
+    async fn drop_database(self) {
+        use sqlx::Connection;
+        if let Self::Postgres { admin_url, name } = self {
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+}
+
+/// What the clients of the burst were told: setlists created, and the description each
+/// was last acknowledged to have.
+#[derive(Default)]
+struct Acknowledged {
+    created: Vec<(String, String)>,
+    described: Vec<(String, String)>,
+}
+
+async fn burst(client: reqwest::Client, base: String, access: String, lane: usize) -> Acknowledged {
+    let mut acknowledged = Acknowledged::default();
+    for n in 0.. {
+        let name = format!("burst {lane}-{n}");
+        let Ok(response) = client
+            .post(format!("{base}/setlists"))
+            .bearer_auth(&access)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+        else {
+            break;
+        };
+        if response.status() != 201 {
+            break;
+        }
+        let Ok(body) = response.json::<Value>().await else {
+            break;
+        };
+        let id = body["id"].as_str().unwrap().to_owned();
+        acknowledged.created.push((id.clone(), name));
+        let description = format!("described {lane}-{n}");
+        let Ok(response) = client
+            .patch(format!("{base}/setlists/{id}"))
+            .bearer_auth(&access)
+            .json(&json!({"description": description}))
+            .send()
+            .await
+        else {
+            break;
+        };
+        if response.status() != 200 {
+            break;
+        }
+        acknowledged.described.push((id, description));
+    }
+    acknowledged
+}
+
+async fn a_kill_during_a_burst_loses_nothing_acknowledged(store: Store) {
+    let data_dir = temp_dir("crash-burst");
+    let url = store.url(&data_dir);
+    let settings = [("SCOREMATE_DATABASE_URL", url.as_str())];
+    let client = reqwest::Client::new();
+
+    let first = start(&data_dir, &settings);
+    let mut first_guard = KillOnDrop(Some(first.child));
+    let access = sign_in(&client, &first.base, true).await;
+    let lanes: Vec<_> = (0..4)
+        .map(|lane| {
+            tokio::spawn(burst(
+                client.clone(),
+                first.base.clone(),
+                access.clone(),
+                lane,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut first_child = first_guard.0.take().unwrap();
+    let pid = first_child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = first_child.wait();
+    let mut acknowledged = Acknowledged::default();
+    for lane in lanes {
+        let lane = lane.await.unwrap();
+        acknowledged.created.extend(lane.created);
+        acknowledged.described.extend(lane.described);
+    }
+    assert!(
+        acknowledged.created.len() >= 4,
+        "the burst got going before the kill"
+    );
+
+    // After the restart every acknowledged command is there.
+    let second = start(&data_dir, &settings);
+    let mut second_guard = KillOnDrop(Some(second.child));
+    let access = sign_in(&client, &second.base, false).await;
+    let mut listed = std::collections::HashMap::new();
+    let mut next = Some(format!("{}/setlists?page_size=100", second.base));
+    while let Some(url) = next {
+        let page: Value = client
+            .get(&url)
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for setlist in page["results"].as_array().unwrap() {
+            listed.insert(
+                setlist["id"].as_str().unwrap().to_owned(),
+                (setlist["name"].clone(), setlist["description"].clone()),
+            );
+        }
+        next = page["next"].as_str().map(str::to_owned);
+    }
+    for (id, name) in &acknowledged.created {
+        assert_eq!(
+            listed.get(id).map(|(name, _)| name),
+            Some(&json!(name)),
+            "{id}"
+        );
+    }
+    for (id, description) in &acknowledged.described {
+        assert_eq!(listed[id].1, json!(description), "{id}");
+    }
+
+    // Once the restarted server has caught up, its read models equal a rebuild from
+    // scratch, row for row.
+    let database = eventstore::Database::connect(&url, &eventstore::DatabaseOptions::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while projections::status(&database)
+        .await
+        .unwrap()
+        .iter()
+        .any(|status| status.lag > 0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the projections did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut second_child = second_guard.0.take().unwrap();
+    let _ = second_child.kill();
+    let _ = second_child.wait();
+    let live = projections::dump_read_models(&database).await.unwrap();
+    let rebuilt = support::scoremate()
+        .env("SCOREMATE_DATA_DIR", &data_dir)
+        .env("SCOREMATE_DATABASE_URL", &url)
+        .args(["projections", "rebuild", "all"])
+        .output()
+        .unwrap();
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let fresh = projections::dump_read_models(&database).await.unwrap();
+    for (table, rows) in &live {
+        assert_eq!(rows, &fresh[table], "{table} differs from its rebuild");
+    }
+    database.close().await;
+    store.drop_database().await;
+    let _ = std::fs::remove_dir_all(data_dir);
+}
+
+#[tokio::test]
+async fn a_kill_during_a_burst_loses_nothing_acknowledged_on_sqlite() {
+    a_kill_during_a_burst_loses_nothing_acknowledged(Store::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_kill_during_a_burst_loses_nothing_acknowledged_on_postgres() {
+    if let Some(store) = Store::postgres().await {
+        a_kill_during_a_burst_loses_nothing_acknowledged(store).await;
+    }
 }

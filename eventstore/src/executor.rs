@@ -1,5 +1,8 @@
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
@@ -79,6 +82,8 @@ pub struct Committed<A: Aggregate> {
 pub struct AggregateStore<A: Aggregate> {
     store: PersistedEventStore<AnyEventRepository, A>,
     retry: RetryPolicy,
+    /// Told after every append, to wake this process's projections at once.
+    appended: Option<Arc<Notify>>,
     _aggregate: PhantomData<A>,
 }
 
@@ -96,8 +101,16 @@ where
         Self {
             store,
             retry,
+            appended: None,
             _aggregate: PhantomData,
         }
+    }
+
+    /// Signals `appended` after every commit that appended events.
+    #[must_use]
+    pub fn notifying(mut self, appended: Arc<Notify>) -> Self {
+        self.appended = Some(appended);
+        self
     }
 
     /// The current state of one aggregate (the default state if it has no events).
@@ -218,6 +231,9 @@ where
             }
             match self.store.commit(events, context, metadata.clone()).await {
                 Ok(envelopes) => {
+                    if let Some(appended) = &self.appended {
+                        appended.notify_one();
+                    }
                     let version = envelopes
                         .last()
                         .map_or(version, |envelope| envelope.sequence);

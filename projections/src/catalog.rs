@@ -24,6 +24,21 @@ pub const PROJECTION_NAMES: [&str; 8] = [
     "open_reservations",
 ];
 
+/// Every projection's tables, in `PROJECTION_NAMES` order.
+pub fn read_model_tables() -> Vec<&'static str> {
+    [
+        Accounts.tables(),
+        Sessions.tables(),
+        Scores.tables(),
+        Setlists.tables(),
+        QuotaBalances.tables(),
+        QuotaLedger.tables(),
+        Analytics.tables(),
+        OpenReservations.tables(),
+    ]
+    .concat()
+}
+
 /// One projection's place in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ProjectionStatus {

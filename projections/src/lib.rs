@@ -8,6 +8,7 @@ mod analytics;
 mod catalog;
 mod checkpoint;
 mod decode;
+mod dump;
 mod error;
 mod quota;
 mod rebuild;
@@ -19,8 +20,11 @@ mod transaction;
 
 pub use accounts::{Accounts, Sessions};
 pub use analytics::Analytics;
-pub use catalog::{PROJECTION_NAMES, ProjectionStatus, projection_name, rebuild_named, status};
+pub use catalog::{
+    PROJECTION_NAMES, ProjectionStatus, projection_name, read_model_tables, rebuild_named, status,
+};
 pub use checkpoint::{Checkpoint, read_checkpoint, write_checkpoint};
+pub use dump::dump_read_models;
 pub use error::ProjectionError;
 pub use quota::{QuotaBalances, QuotaLedger};
 pub use rebuild::{RebuildProgress, RebuildReport, rebuild};

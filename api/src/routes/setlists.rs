@@ -90,7 +90,7 @@ pub struct SetlistRequest {
     #[schema(max_length = 2000)]
     description: Option<String>,
     /// `YYYY-MM-DD`.
-    #[schema(format = Date)]
+    #[schema(format = Date, pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$")]
     event_date: Option<String>,
 }
 
@@ -103,7 +103,7 @@ pub struct SetlistPatch {
     #[schema(max_length = 2000)]
     description: Option<String>,
     /// `YYYY-MM-DD`; `null` clears it.
-    #[schema(format = Date)]
+    #[schema(format = Date, pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$")]
     event_date: Option<String>,
 }
 
@@ -1025,6 +1025,31 @@ mod tests {
             5,
             "still past the end"
         );
+    }
+
+    #[test]
+    fn the_documented_date_pattern_agrees_with_the_parser() {
+        let documented = regex::Regex::new(r"^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$").unwrap_or_else(|error| panic!("{error}"));
+        let pattern = |date: &str| documented.is_match(date);
+        for date in [
+            "2026-12-31",
+            "2024-02-29",
+            "2000-02-29",
+            "0000-02-29",
+            "2026-04-30",
+        ] {
+            assert!(parse_date(date).is_some() && pattern(date), "{date}");
+        }
+        for date in [
+            "2026-02-29",
+            "1900-02-29",
+            "2026-04-31",
+            "2026-13-01",
+            "2026-00-10",
+            "",
+        ] {
+            assert!(parse_date(date).is_none() && !pattern(date), "{date}");
+        }
     }
 
     #[test]

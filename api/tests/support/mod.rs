@@ -2,8 +2,13 @@
 //! dir, and a guard that never leaves a server running after a failed test.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// `scoremate` with no `SCOREMATE_*` variable of the test environment leaking into the
 /// settings under test.
@@ -32,6 +37,66 @@ impl Drop for KillOnDrop {
         if let Some(child) = &mut self.0 {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// A `scoremate serve` child and its log lines.
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT/api/v1`
+    pub base: String,
+    pub lines: mpsc::Receiver<String>,
+}
+
+/// Starts `scoremate serve` on free ports over `data_dir`, with extra `SCOREMATE_*`
+/// settings, and waits for its `serving` line.
+pub fn start(data_dir: &Path, settings: &[(&str, &str)]) -> Server {
+    let mut command = scoremate();
+    command
+        .env("SCOREMATE_DATA_DIR", data_dir)
+        .env("SCOREMATE_BIND", "127.0.0.1:0")
+        .env("SCOREMATE_EMBEDDED_S3_BIND", "127.0.0.1:0")
+        .env("SCOREMATE_THROTTLE_ANON_PER_HOUR", "0")
+        .env("SCOREMATE_THROTTLE_USER_PER_HOUR", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in settings {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let address = wait_for(&lines, "serving")["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Server {
+        child,
+        base: format!("http://{address}/api/v1"),
+        lines,
+    }
+}
+
+/// The first log line whose message is `message`.
+pub fn wait_for(lines: &mpsc::Receiver<String>, message: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no {message:?} log line"));
+        if let Ok(entry) = serde_json::from_str::<Value>(&line)
+            && entry["message"] == message
+        {
+            return entry;
         }
     }
 }
