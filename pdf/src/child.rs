@@ -85,8 +85,14 @@ pub(crate) fn rlimits(limits: &Limits) -> [(rlimit::Resource, u64, u64); 5] {
             limits.cpu_secs,
             limits.cpu_secs.saturating_add(1),
         ),
-        // The child writes no files; its stdout is a pipe, which this does not limit.
-        (Resource::FSIZE, 0, 0),
+        // The child writes no files. Its stdout is a pipe, which this does not limit,
+        // unless someone runs it by hand with stdout redirected to a file: then the
+        // response must still fit.
+        (
+            Resource::FSIZE,
+            crate::protocol::max_response_bytes(limits),
+            crate::protocol::max_response_bytes(limits),
+        ),
         (Resource::NOFILE, 64, 64),
         (Resource::CORE, 0, 0),
     ]

@@ -157,7 +157,7 @@ fn killed_by(signal: i32, stderr: &str, limits: &Limits) -> PdfError {
             "processing was killed (SIGKILL): it exceeded the CPU limit of {} s or the machine ran out of memory",
             limits.cpu_secs
         )),
-        SIGXFSZ => PdfError::limit("processing tried to write a file"),
+        SIGXFSZ => PdfError::limit("processing tried to write too much"),
         _ if stderr.contains("memory allocation of") => memory(),
         _ if stderr.contains("overflowed its stack") => {
             PdfError::limit("the PDF is nested too deeply: processing ran out of stack")

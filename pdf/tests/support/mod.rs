@@ -148,9 +148,10 @@ pub fn page_ids(doc: &Document) -> Vec<ObjectId> {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
+    // Through `..` so that other crates' tests can include this module too.
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
+            .join("../pdf/tests/fixtures")
             .join(name),
     )
     .unwrap()
