@@ -359,6 +359,7 @@ macro_rules! suite {
                 reading_after_a_checkpoint_resumes_where_it_left_off,
                 stored_events_cannot_be_changed,
                 fifty_concurrent_reservations_admit_exactly_what_the_limit_allows,
+                an_append_wakes_the_followers,
             );
         }
     };
@@ -372,6 +373,49 @@ macro_rules! suite {
             }
         )*
     };
+}
+
+/// An append wakes this process's followers at once, and on PostgreSQL every other
+/// process listening on `scoremate_events` too (delivered at commit).
+async fn an_append_wakes_the_followers(database: Database) {
+    let appended = Arc::new(tokio::sync::Notify::new());
+    let store = tally_store(&database).notifying(Arc::clone(&appended));
+    let mut listener = match &database {
+        Database::Postgres(pool) => {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+                .await
+                .unwrap();
+            listener.listen("scoremate_events").await.unwrap();
+            Some(listener)
+        }
+        Database::Sqlite(_) => None,
+    };
+    let woken = appended.notified();
+    store
+        .execute("t-wake", add(1), &user_metadata())
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), woken)
+        .await
+        .expect("the in-process signal");
+    if let Some(listener) = &mut listener {
+        let notification = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+            .await
+            .expect("a notification from the trigger")
+            .unwrap();
+        assert_eq!(notification.channel(), "scoremate_events");
+    }
+    // A command that appends nothing wakes nobody.
+    let quiet = appended.notified();
+    store
+        .execute("t-wake", TallyCommand::AddMany { n: 0 }, &user_metadata())
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), quiet)
+            .await
+            .is_err()
+    );
 }
 
 async fn some_sqlite() -> Option<TestDatabase> {
