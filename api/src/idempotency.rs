@@ -3,7 +3,13 @@
 //! with another body is refused (422). Only successful answers are kept: an error such
 //! as "upload incomplete" must not stick to the key, the client is meant to retry it.
 
+use crate::auth::{Principal, authenticated};
+use crate::extract::json_body;
+use crate::routing::endpoint;
+use crate::startup::AppState;
 use std::future::Future;
+use warp::http::Method;
+use warp::{Filter, Rejection};
 
 use aggregates::UserId;
 use eventstore::Database;
@@ -138,7 +144,7 @@ pub fn parse_key(raw: Option<String>) -> Result<Option<String>, ApiError> {
 pub async fn once<F>(
     database: &Database,
     user: UserId,
-    route: &'static str,
+    route: &str,
     key: Option<String>,
     body: &Map<String, Value>,
     handler: F,
@@ -209,4 +215,51 @@ where
         }
     }
     Ok(warp::reply::Response::from_parts(parts, bytes.into()))
+}
+
+/// `POST template` with a JSON body, authenticated, answered once per `Idempotency-Key`:
+/// a retry with the same key and body gets the first answer.
+pub fn post<H, Fut>(
+    state: AppState,
+    template: &'static str,
+    handler: H,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone
+where
+    H: Fn(AppState, Principal, Map<String, Value>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<warp::reply::Response, ApiError>> + Send + 'static,
+{
+    let with_state = warp::any().map({
+        let state = state.clone();
+        move || state.clone()
+    });
+    endpoint(Method::POST, template)
+        .and(with_state)
+        .and(authenticated(state))
+        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(json_body())
+        .then(
+            move |_,
+                  state: AppState,
+                  principal: Principal,
+                  key: Option<String>,
+                  body: Map<String, Value>| {
+                let handler = handler.clone();
+                async move {
+                    let key = parse_key(key)?;
+                    let database = state.database.clone();
+                    let user = principal.user_id;
+                    let run = Box::pin(handler(state, principal, body.clone()));
+                    once(
+                        &database,
+                        user,
+                        &format!("POST {template}"),
+                        key,
+                        &body,
+                        run,
+                    )
+                    .await
+                }
+            },
+        )
+        .map(crate::routes::auth::into_reply)
 }

@@ -226,6 +226,39 @@ impl TestApp {
         }
     }
 
+    /// upload-url → PUT → confirm, with `metadata` as the confirmation's fields: a live
+    /// score of `user`, as the server answered it.
+    pub async fn add_score(&self, user: &SignedIn, metadata: Value) -> Value {
+        let bytes = format!("%PDF-1.4\n% {metadata}\n%%EOF\n").into_bytes();
+        let ticket = self
+            .send(
+                self.request(reqwest::Method::POST, "/api/v1/files/upload-url")
+                    .bearer_auth(&user.tokens.access)
+                    .json(&serde_json::json!({"filename": "s.pdf", "size": bytes.len(), "mime_type": "application/pdf"})),
+            )
+            .await;
+        let ticket = expect_json(ticket, 201).await;
+        let url = ticket["upload_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no upload_url in {ticket}"));
+        let mut put = self.client.put(url);
+        for (name, value) in ticket["headers"].as_object().into_iter().flatten() {
+            put = put.header(name.as_str(), value.as_str().unwrap_or_default());
+        }
+        let stored = self.send(put.body(bytes)).await;
+        assert_eq!(stored.status(), 200, "PUT to the object store");
+        let mut body = metadata;
+        body["upload_id"] = ticket["upload_id"].clone();
+        let confirmed = self
+            .send(
+                self.request(reqwest::Method::POST, "/api/v1/scores")
+                    .bearer_auth(&user.tokens.access)
+                    .json(&body),
+            )
+            .await;
+        expect_json(confirmed, 201).await
+    }
+
     /// Stops the server gracefully and removes its database and data dir.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

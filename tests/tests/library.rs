@@ -6,34 +6,6 @@ use integration_tests::problem::expect_problem;
 use integration_tests::{TestApp, TestDatabase, spawn_app};
 use serde_json::{Value, json};
 
-/// upload-url → PUT → confirm with `metadata`; answers the score.
-async fn add_score(app: &TestApp, user: &SignedIn, metadata: Value) -> Value {
-    let bytes = format!("%PDF-1.4\n% {metadata}\n%%EOF\n").into_bytes();
-    let ticket = app
-        .send(
-            app.request(reqwest::Method::POST, "/api/v1/files/upload-url")
-                .bearer_auth(&user.tokens.access)
-                .json(&json!({"filename": "s.pdf", "size": bytes.len(), "mime_type": "application/pdf"})),
-        )
-        .await;
-    let ticket = expect_json(ticket, 201).await;
-    let mut put = reqwest::Client::new().put(ticket["upload_url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().unwrap() {
-        put = put.header(name.as_str(), value.as_str().unwrap());
-    }
-    assert_eq!(put.body(bytes).send().await.unwrap().status(), 200);
-    let mut body = metadata;
-    body["upload_id"] = ticket["upload_id"].clone();
-    let confirmed = app
-        .send(
-            app.request(reqwest::Method::POST, "/api/v1/scores")
-                .bearer_auth(&user.tokens.access)
-                .json(&body),
-        )
-        .await;
-    expect_json(confirmed, 201).await
-}
-
 async fn list(app: &TestApp, user: &SignedIn, query: &str) -> Value {
     expect_json(
         app.get_authed(&format!("/api/v1/scores{query}"), &user.tokens.access)
@@ -60,7 +32,7 @@ async fn library(app: &TestApp) -> SignedIn {
         json!({"title": "Brandenburg Concerto 3", "composer": "J. S. Bach", "tags": ["baroque", "romantic"], "instrumentation": ["Strings"]}),
         json!({"title": "étude in C", "composer": "CHOPIN", "tags": ["piano"], "instrumentation": ["piano"]}),
     ] {
-        add_score(app, &user, metadata).await;
+        app.add_score(&user, metadata).await;
     }
     user
 }
@@ -189,7 +161,9 @@ async fn ordering_and_pagination_are_stable() {
 async fn a_score_is_readable_with_its_etag_and_reflects_changes_at_once() {
     let app = spawn_app(TestDatabase::sqlite().await).await;
     let user = app.signed_in_user().await;
-    let score = add_score(&app, &user, json!({"title": "Before", "composer": "Satie"})).await;
+    let score = app
+        .add_score(&user, json!({"title": "Before", "composer": "Satie"}))
+        .await;
     let id = score["id"].as_str().unwrap();
 
     let response = app

@@ -106,36 +106,8 @@ fn item_ids(setlist: &Value) -> Vec<String> {
     items(setlist).iter().map(id_of).collect()
 }
 
-/// upload-url → PUT → confirm with `metadata`; answers the score.
-async fn add_score(app: &TestApp, user: &SignedIn, metadata: Value) -> Value {
-    let bytes = format!("%PDF-1.4\n% {metadata}\n%%EOF\n").into_bytes();
-    let ticket = app
-        .send(
-            app.request(Method::POST, "/api/v1/files/upload-url")
-                .bearer_auth(&user.tokens.access)
-                .json(&json!({"filename": "s.pdf", "size": bytes.len(), "mime_type": "application/pdf"})),
-        )
-        .await;
-    let ticket = expect_json(ticket, 201).await;
-    let mut put = reqwest::Client::new().put(ticket["upload_url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().unwrap() {
-        put = put.header(name.as_str(), value.as_str().unwrap());
-    }
-    assert_eq!(put.body(bytes).send().await.unwrap().status(), 200);
-    let mut body = metadata;
-    body["upload_id"] = ticket["upload_id"].clone();
-    let confirmed = app
-        .send(
-            app.request(Method::POST, "/api/v1/scores")
-                .bearer_auth(&user.tokens.access)
-                .json(&body),
-        )
-        .await;
-    expect_json(confirmed, 201).await
-}
-
 async fn score_id(app: &TestApp, user: &SignedIn, title: &str) -> String {
-    id_of(&add_score(app, user, json!({"title": title})).await)
+    id_of(&app.add_score(user, json!({"title": title})).await)
 }
 
 /// One user's view of the API.
@@ -632,15 +604,16 @@ async fn items_append_insert_at_a_position_and_may_repeat_a_score(database: Test
     let user = app.signed_in_user().await;
     let api = Api::of(&app, &user);
     let satie = id_of(
-        &add_score(
-            &app,
+        &app.add_score(
             &user,
             json!({"title": "Gymnopédie No. 1", "composer": "Erik Satie"}),
         )
         .await,
     );
-    let arirang =
-        id_of(&add_score(&app, &user, json!({"title": "아리랑", "composer": "전통"})).await);
+    let arirang = id_of(
+        &app.add_score(&user, json!({"title": "아리랑", "composer": "전통"}))
+            .await,
+    );
     let clair = score_id(&app, &user, "Clair de lune").await;
     let setlist = id_of(&api.create(&json!({"name": "Recital"})).await);
     let items = items_path(&setlist);

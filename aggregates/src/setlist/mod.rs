@@ -39,6 +39,17 @@ pub const MAX_NOTE_CHARS: usize = 500;
 #[must_use]
 pub fn details_errors(name: Option<&str>, description: Option<&str>) -> FieldErrors {
     let mut errors = FieldErrors::new();
+    // The documented limits hold for the text as sent, before trimming, too.
+    let too_long = |errors: &mut FieldErrors, field: &str, text: &str, max: usize| {
+        let long = text.chars().count() > max;
+        if long {
+            errors.add(field, format!("At most {max} characters."));
+        }
+        long
+    };
+    let name = name.filter(|name| !too_long(&mut errors, "name", name, MAX_NAME_CHARS));
+    let description = description
+        .filter(|text| !too_long(&mut errors, "description", text, MAX_DESCRIPTION_CHARS));
     if let Some(name) = name {
         check_required(
             &mut errors,

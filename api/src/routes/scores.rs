@@ -171,26 +171,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         let state = state.clone();
         move || state.clone()
     });
-    let confirm = endpoint(Method::POST, "/api/v1/scores")
-        .and(with_state.clone())
-        .and(authenticated(state.clone()))
-        .and(warp::header::optional::<String>("idempotency-key"))
-        .and(json_body())
-        .then(
-            |_,
-             state: AppState,
-             principal: Principal,
-             key: Option<String>,
-             body: Map<String, Value>| async move {
-                let key = crate::idempotency::parse_key(key)?;
-                let database = state.database.clone();
-                let user = principal.user_id;
-                let run = Box::pin(confirm_upload(state, principal, body.clone()));
-                crate::idempotency::once(&database, user, "POST /api/v1/scores", key, &body, run)
-                    .await
-            },
-        )
-        .map(into_reply);
+    let confirm = crate::idempotency::post(state.clone(), "/api/v1/scores", confirm_upload);
     let delete = endpoint(Method::DELETE, "/api/v1/scores/{id}")
         .and(with_state.clone())
         .and(authenticated(state.clone()))

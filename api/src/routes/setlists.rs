@@ -97,7 +97,7 @@ pub struct SetlistRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct SetlistPatch {
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S", nullable = false)]
     name: Option<String>,
     /// `null` clears it.
     #[schema(max_length = 2000)]
@@ -383,27 +383,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         let state = state.clone();
         move || state.clone()
     });
-    let auth = authenticated(state);
-    let create = endpoint(Method::POST, "/api/v1/setlists")
-        .and(with_state.clone())
-        .and(auth.clone())
-        .and(warp::header::optional::<String>("idempotency-key"))
-        .and(json_body())
-        .then(
-            |_,
-             state: AppState,
-             principal: Principal,
-             key: Option<String>,
-             body: Map<String, Value>| async move {
-                let key = crate::idempotency::parse_key(key)?;
-                let database = state.database.clone();
-                let user = principal.user_id;
-                let run = Box::pin(create_setlist(state, principal, body.clone()));
-                crate::idempotency::once(&database, user, "POST /api/v1/setlists", key, &body, run)
-                    .await
-            },
-        )
-        .map(into_reply);
+    let auth = authenticated(state.clone());
+    let create = crate::idempotency::post(state, "/api/v1/setlists", create_setlist);
     let list = endpoint(Method::GET, "/api/v1/setlists")
         .and(with_state.clone())
         .and(auth.clone())
@@ -813,6 +794,18 @@ pub async fn add_item(
         .optional_u64("position", 100_000)
         .and_then(|position| usize::try_from(position).ok());
     let note = fields.optional_string("note");
+    if note
+        .as_deref()
+        .is_some_and(|note| note.chars().count() > aggregates::setlist::MAX_NOTE_CHARS)
+    {
+        fields.error(
+            "note",
+            format!(
+                "At most {} characters.",
+                aggregates::setlist::MAX_NOTE_CHARS
+            ),
+        );
+    }
     fields.finish()?;
     let Some(score_id) = score_id else {
         return Err(field_error("score_id", "This field is required."));

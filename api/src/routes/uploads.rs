@@ -15,7 +15,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, ErrorCode, Problem};
-use crate::extract::{Fields, json_body};
+use crate::extract::Fields;
 use crate::routes::auth::into_reply;
 use crate::routes::me::{quota_of, quota_step};
 use crate::routing::{PathParams, endpoint};
@@ -63,33 +63,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         let state = state.clone();
         move || state.clone()
     });
-    let create = endpoint(Method::POST, "/api/v1/files/upload-url")
-        .and(with_state.clone())
-        .and(authenticated(state.clone()))
-        .and(warp::header::optional::<String>("idempotency-key"))
-        .and(json_body())
-        .then(
-            |_,
-             state: AppState,
-             principal: Principal,
-             key: Option<String>,
-             body: Map<String, Value>| async move {
-                let key = crate::idempotency::parse_key(key)?;
-                let database = state.database.clone();
-                let user = principal.user_id;
-                let run = Box::pin(create_upload_url(state, principal, body.clone()));
-                crate::idempotency::once(
-                    &database,
-                    user,
-                    "POST /api/v1/files/upload-url",
-                    key,
-                    &body,
-                    run,
-                )
-                .await
-            },
-        )
-        .map(into_reply);
+    let create =
+        crate::idempotency::post(state.clone(), "/api/v1/files/upload-url", create_upload_url);
     let cancel = endpoint(Method::DELETE, "/api/v1/files/uploads/{upload_id}")
         .and(with_state)
         .and(authenticated(state))
