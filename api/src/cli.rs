@@ -120,8 +120,7 @@ impl Command {
     pub fn pending_issue(&self) -> Option<&'static str> {
         match self {
             Self::Serve | Self::Migrate | Self::Admin(_) | Self::Projections(_) => None,
-            Self::Pdf(_) | Self::ProcessPdf => None,
-            Self::Worker => Some("#6 (PDF processors)"),
+            Self::Pdf(_) | Self::ProcessPdf | Self::Worker => None,
             Self::Audit(_) => Some("#7 (audit)"),
         }
     }

@@ -32,6 +32,7 @@ use crate::routing::endpoint;
         crate::routes::scores::confirm_upload,
         crate::routes::scores::delete_score,
         crate::routes::scores::download,
+        crate::routes::scores::thumbnail,
         crate::routes::scores::patch_score,
         crate::routes::library::list_scores,
         crate::routes::library::get_score,

@@ -23,6 +23,19 @@ pub fn sandbox(limits: Limits) -> anyhow::Result<Sandbox> {
     })
 }
 
+/// The processors' sandbox: `child` when set (a program speaking the protocol by itself),
+/// else this binary's [`CHILD_SUBCOMMAND`].
+pub fn processing_sandbox(child: Option<&Path>) -> anyhow::Result<Sandbox> {
+    match child {
+        Some(program) => Ok(Sandbox {
+            program: program.to_owned(),
+            args: Vec::new(),
+            limits: Limits::default(),
+        }),
+        None => sandbox(Limits::default()),
+    }
+}
+
 /// `scoremate process-pdf`: one request on stdin, one framed answer on stdout.
 pub fn process_pdf() -> ExitCode {
     score_pdf::child::run_stdio()

@@ -146,6 +146,11 @@ pub struct Settings {
     )]
     pub jwt_secret: Option<Secret>,
 
+    /// A program speaking the PDF sandbox protocol on stdin/stdout, run once per PDF job
+    /// [default: this binary itself, as its sandbox child].
+    #[arg(long, env = "SCOREMATE_PDF_CHILD", global = true)]
+    pub pdf_child: Option<PathBuf>,
+
     /// Largest file a client may upload, in bytes.
     #[arg(
         long,

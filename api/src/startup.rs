@@ -4,10 +4,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aggregates::{Account, Quota, Score, Session, Setlist};
+use aggregates::{Account, ProcessingStage, Quota, Score, Session, Setlist};
 use eventstore::{AggregateStore, Database, DatabaseOptions, RetryPolicy, Storage, StoreError};
 use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
-use processors::{ObjectCleanup, ProcessorRunner, QuotaSaga, ReservationExpiry, SetlistCleanup};
+use processors::{
+    ObjectCleanup, PdfProcessing, ProcessorRunner, QuotaSaga, ReservationExpiry, SetlistCleanup,
+};
 use projections::{
     Accounts, Analytics, Follower, OpenReservations, ProjectionRunner, QuotaBalances, QuotaLedger,
     Scores, Sessions, Setlists, Step,
@@ -47,6 +49,8 @@ pub struct Services {
     pub setlists: Arc<AggregateStore<Setlist>>,
     /// Signalled after every append by this process: wakes the background followers.
     pub appended: Arc<Notify>,
+    /// The child process every PDF job runs in.
+    pub pdf_sandbox: Arc<score_pdf::Sandbox>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub throttle: Throttle,
@@ -96,6 +100,10 @@ impl Services {
                     .notifying(Arc::clone(&appended)),
             ),
             appended,
+            pdf_sandbox: Arc::new(
+                crate::pdf_cli::processing_sandbox(settings.pdf_child.as_deref())
+                    .map_err(|error| StartupError::PdfSandbox(format!("{error:#}")))?,
+            ),
             passwords: Passwords::new()
                 .await
                 .map_err(|error| StartupError::Passwords(error.to_string()))?,
@@ -141,6 +149,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not prepare the PDF sandbox: {0}")]
+    PdfSandbox(String),
     #[error("could not prepare password hashing: {0}")]
     Passwords(String),
     #[error("could not start the embedded S3 endpoint")]
@@ -218,6 +228,16 @@ pub async fn connect_object_store(
     Ok((objects, embedded))
 }
 
+fn pdf_stage(stage: ProcessingStage, services: &Services) -> PdfProcessing {
+    PdfProcessing {
+        stage,
+        scores: Arc::clone(&services.scores),
+        objects: services.objects.clone(),
+        sandbox: Arc::clone(&services.pdf_sandbox),
+        thumbnail_width: score_pdf::DEFAULT_THUMBNAIL_WIDTH,
+    }
+}
+
 /// The projections and processors of this process, stepped in order.
 pub struct Background {
     followers: Vec<Box<dyn Follower>>,
@@ -250,6 +270,14 @@ impl Background {
                     scores: Arc::clone(&services.scores),
                     setlists: Arc::clone(&services.setlists),
                 },
+                database.clone(),
+            )),
+            Box::new(ProcessorRunner::new(
+                pdf_stage(ProcessingStage::PdfInfo, services),
+                database.clone(),
+            )),
+            Box::new(ProcessorRunner::new(
+                pdf_stage(ProcessingStage::Thumbnail, services),
                 database.clone(),
             )),
             Box::new(ProcessorRunner::new(
@@ -362,6 +390,8 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     background: Arc<Background>,
+    /// Whether `run_until` also runs the background loop (tests drain it themselves).
+    run_background: bool,
     embedded_s3: Option<EmbeddedS3>,
 }
 
@@ -392,8 +422,18 @@ impl Application {
                 services,
             },
             background,
+            run_background: true,
             embedded_s3,
         })
+    }
+
+    /// Serves without the background loop: the caller steps the projections and
+    /// processors itself (`background().run_until_idle`), so tests see each step happen
+    /// exactly when they ask for it.
+    #[must_use]
+    pub fn without_background_loop(mut self) -> Self {
+        self.run_background = false;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -412,9 +452,11 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let routes = router(self.state.clone());
-        let background = tokio::spawn(
-            Arc::clone(&self.background).run_forever(std::time::Duration::from_millis(250)),
-        );
+        let background = self.run_background.then(|| {
+            tokio::spawn(
+                Arc::clone(&self.background).run_forever(std::time::Duration::from_millis(250)),
+            )
+        });
         let services = Arc::clone(&self.state.services);
         let housekeeping = tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -426,7 +468,9 @@ impl Application {
         tracing::info!(addr = %self.local_addr, backend = self.state.database.backend().name(), "serving");
         crate::server::serve(self.listener, warp::service(routes), shutdown).await;
         housekeeping.abort();
-        background.abort();
+        if let Some(background) = background {
+            background.abort();
+        }
         if let Some(embedded) = self.embedded_s3 {
             embedded.shutdown().await;
         }
@@ -435,30 +479,65 @@ impl Application {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
+/// `scoremate worker`: the projections and processors without the HTTP API, until
+/// `shutdown`. Several workers (and `serve` instances) may share one PostgreSQL database:
+/// each follower runs in one process at a time (its checkpoint row or advisory lock), and
+/// every command it issues takes effect once.
+pub async fn run_worker(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let database = connect_database(&settings).await?;
+    database.migrate().await?;
+    let (objects, embedded_s3) = connect_object_store(&settings).await?;
+    let services = Arc::new(Services::build(&database, &settings, objects).await?);
+    let background = Arc::new(Background::new(&database, &services));
+    tracing::info!(backend = database.backend().name(), "working");
+    let work = tokio::spawn(background.run_forever(std::time::Duration::from_millis(250)));
+    shutdown.await;
+    work.abort();
+    if let Some(embedded) = embedded_s3 {
+        embedded.shutdown().await;
     }
+    database.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+///
+/// The handlers are installed when this is called, not when the future is first polled:
+/// a signal arriving right after the server says it is serving must not find the default
+/// action (termination) still in place.
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |listener: std::io::Result<tokio::signal::unix::Signal>, name: &'static str| async move {
+            match listener {
+                Ok(mut listener) => {
+                    listener.recv().await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for {name}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            () = wait(interrupt, "SIGINT") => tracing::info!("SIGINT: shutting down"),
+            () = wait(terminate, "SIGTERM") => tracing::info!("SIGTERM: shutting down"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub async fn shutdown_signal() {
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::error!(%error, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+    tracing::info!("Ctrl-C: shutting down");
 }

@@ -270,6 +270,22 @@ impl TestApp {
     }
 }
 
+/// This package's `pdf-child` binary (cargo builds it for the package's tests, next to
+/// the `deps` folder that holds the test executables).
+pub fn pdf_child() -> std::path::PathBuf {
+    let test_binary = std::env::current_exe().unwrap_or_else(|error| panic!("{error}"));
+    let child = test_binary
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("pdf-child"))
+        .unwrap_or_else(|| panic!("no folder above {test_binary:?}"));
+    assert!(
+        child.exists(),
+        "{child:?} missing: build the integration-tests package's bins"
+    );
+    child
+}
+
 /// Starts the application on `127.0.0.1:0` over `database`, configured the way an
 /// operator would: through the same settings parser, with a private data dir. Throttling
 /// is off; see `spawn_app_with` to turn it on.
@@ -282,8 +298,11 @@ pub async fn spawn_app(database: TestDatabase) -> TestApp {
 pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
     let data_dir = std::env::temp_dir().join(format!("scoremate-app-{}", uuid::Uuid::new_v4()));
     let data_dir_arg = data_dir.display().to_string();
+    let pdf_child = pdf_child().display().to_string();
     let mut args = vec![
         "scoremate",
+        "--pdf-child",
+        &pdf_child,
         "--bind",
         "127.0.0.1:0",
         "--data-dir",
@@ -300,9 +319,11 @@ pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
     args.extend_from_slice(extra);
     args.push("serve");
     let cli = Cli::try_parse_from(args).unwrap_or_else(|error| panic!("test settings: {error}"));
+    // Tests step the projections and processors themselves (`run_processors_until_idle`).
     let app = Application::build(cli.settings)
         .await
-        .unwrap_or_else(|error| panic!("building the app: {error:?}"));
+        .unwrap_or_else(|error| panic!("building the app: {error:?}"))
+        .without_background_loop();
     let address = app.local_addr();
     let background = app.background();
     let (shutdown, stopped) = oneshot::channel::<()>();

@@ -192,6 +192,19 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
             )
         })
         .map(into_reply);
+    let thumbnail_route = endpoint(Method::GET, "/api/v1/scores/{id}/thumbnail")
+        .and(with_state_patch.clone())
+        .and(authenticated(state_patch.clone()))
+        .and(warp::query::<RedirectQuery>())
+        .then(|params, state, principal, query: RedirectQuery| {
+            thumbnail(
+                state,
+                principal,
+                params,
+                query.redirect.as_deref() != Some("false"),
+            )
+        })
+        .map(into_reply);
     let patch = endpoint(Method::PATCH, "/api/v1/scores/{id}")
         .and(with_state_patch)
         .and(authenticated(state_patch))
@@ -207,6 +220,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .or(file)
         .unify()
         .or(patch)
+        .unify()
+        .or(thumbnail_route)
         .unify()
 }
 
@@ -562,6 +577,50 @@ pub async fn download(
     params: PathParams,
     redirect: bool,
 ) -> Result<warp::reply::Response, ApiError> {
+    link_to(state, principal, params, redirect, StoredObject::File).await
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/scores/{id}/thumbnail", tag = "scores",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The score"),
+        ("redirect" = Option<bool>, Query, description = "`false` answers the link as JSON instead of redirecting"),
+    ),
+    responses(
+        (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
+        (status = 302, description = "Redirect to a short-lived presigned GET of the PNG thumbnail (page 1, 300 px wide)"),
+        (status = 400, description = "Malformed query (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such score of the caller, or no thumbnail yet (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Object store failed (E005)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn thumbnail(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+    redirect: bool,
+) -> Result<warp::reply::Response, ApiError> {
+    link_to(state, principal, params, redirect, StoredObject::Thumbnail).await
+}
+
+/// Which of a score's stored objects a link is for.
+#[derive(Clone, Copy)]
+enum StoredObject {
+    File,
+    Thumbnail,
+}
+
+/// A presigned GET of one of the caller's live score's objects: a redirect, or the link.
+async fn link_to(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+    redirect: bool,
+    object: StoredObject,
+) -> Result<warp::reply::Response, ApiError> {
     let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let score = state
         .services
@@ -571,18 +630,30 @@ pub async fn download(
         .aggregate;
     let live =
         score.is_owned_by(principal.user_id) && score.status() == Some(ScoreStatus::Confirmed);
-    let file = score
-        .file()
-        .filter(|_| live)
-        .ok_or_else(ApiError::not_found)?;
+    if !live {
+        return Err(ApiError::not_found());
+    }
+    let (key, disposition) = match object {
+        StoredObject::File => {
+            let file = score.file().ok_or_else(ApiError::not_found)?;
+            (
+                file.object_key.clone(),
+                Some(content_disposition_attachment(&file.filename)),
+            )
+        }
+        // 404 until the thumbnail processor has stored it.
+        StoredObject::Thumbnail => (
+            score
+                .thumbnail_object_key()
+                .ok_or_else(ApiError::not_found)?
+                .to_owned(),
+            None,
+        ),
+    };
     let presigned = state
         .services
         .objects
-        .presign_get(
-            &file.object_key,
-            DOWNLOAD_URL_TTL,
-            Some(content_disposition_attachment(&file.filename)),
-        )
+        .presign_get(&key, DOWNLOAD_URL_TTL, disposition)
         .await?;
     if redirect {
         let mut response = StatusCode::FOUND.into_response();

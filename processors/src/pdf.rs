@@ -1,0 +1,147 @@
+//! The `pdf_info` and `thumbnail` processors: on `UploadConfirmed`, the score's file is read
+//! from the object store and handed to the PDF sandbox (a child process under CPU, memory
+//! and wall-clock limits); the result is recorded on the Score as `PdfInfoExtracted` or
+//! `ThumbnailGenerated` (the PNG stored next to the original), or, when the file cannot be
+//! processed, as `ProcessingFailed { stage, reason }`. Re-running a step records nothing new:
+//! the Score refuses to record a result twice, so every job takes effect once.
+
+use std::sync::Arc;
+
+use aggregates::{PdfInfo, ProcessingStage, Score, ScoreCommand, ScoreEvent, ScoreStatus};
+use eventstore::{AggregateStore, RecordedEvent};
+use score_pdf::{Operation, Sandbox};
+
+use crate::commands::{caused_by, classify, score_event};
+use crate::objects::{ObjectStore, ObjectStoreError, thumbnail_object_key};
+use crate::runner::{Processor, ProcessorError};
+
+/// One processing stage over the sandbox.
+pub struct PdfProcessing {
+    pub stage: ProcessingStage,
+    pub scores: Arc<AggregateStore<Score>>,
+    pub objects: ObjectStore,
+    pub sandbox: Arc<Sandbox>,
+    /// Thumbnail width in pixels.
+    pub thumbnail_width: u32,
+}
+
+fn from_store(error: ObjectStoreError) -> Result<Option<String>, ProcessorError> {
+    match error {
+        error if error.is_transient() => Err(ProcessorError::Transient(error.to_string())),
+        // The file is gone or unusable: a reason for the user, not a retry.
+        ObjectStoreError::NotFound { .. } => Ok(Some("the uploaded file is missing".to_owned())),
+        ObjectStoreError::TooLarge { max_bytes, .. } => Ok(Some(format!(
+            "the file is larger than the {max_bytes} bytes that are processed"
+        ))),
+        other => Err(ProcessorError::Transient(other.to_string())),
+    }
+}
+
+impl PdfProcessing {
+    fn operation(&self) -> Operation {
+        match self.stage {
+            ProcessingStage::PdfInfo => Operation::Info,
+            ProcessingStage::Thumbnail => Operation::Thumbnail {
+                width: self.thumbnail_width,
+            },
+        }
+    }
+
+    /// Runs the stage on `bytes`: the command recording its result, or why it failed.
+    async fn process(
+        &self,
+        score: &Score,
+        bytes: &[u8],
+    ) -> Result<Result<ScoreCommand, String>, ProcessorError> {
+        let outcome = match self.sandbox.run(bytes, self.operation()).await {
+            Ok(outcome) => outcome,
+            Err(error) if error.is_permanent() => return Ok(Err(error.reason())),
+            Err(error) => return Err(ProcessorError::Transient(error.reason())),
+        };
+        match self.stage {
+            ProcessingStage::PdfInfo => {
+                let Some(info) = outcome.info else {
+                    return Ok(Err("the PDF sandbox answered without PDF info".to_owned()));
+                };
+                Ok(Ok(ScoreCommand::RecordPdfInfo {
+                    info: PdfInfo {
+                        page_count: info.page_count,
+                        page_width_pt: info.page_width_pt,
+                        page_height_pt: info.page_height_pt,
+                        title: info.title,
+                        author: info.author,
+                        subject: info.subject,
+                        keywords: info.keywords,
+                        encrypted: info.encrypted,
+                    },
+                }))
+            }
+            ProcessingStage::Thumbnail => {
+                let Some(thumbnail) = outcome.thumbnail else {
+                    return Ok(Err(
+                        "the PDF sandbox answered without a thumbnail".to_owned()
+                    ));
+                };
+                let (Some(owner), Some(score_id)) = (score.owner(), score.upload_id()) else {
+                    return Ok(Err("the score has no owner".to_owned()));
+                };
+                let key = thumbnail_object_key(owner.into_uuid(), score_id.into_uuid());
+                self.objects
+                    .put(&key, thumbnail.png, "image/png")
+                    .await
+                    .map_err(|error| ProcessorError::Transient(error.to_string()))?;
+                Ok(Ok(ScoreCommand::RecordThumbnail {
+                    object_key: key,
+                    width: thumbnail.width,
+                    height: thumbnail.height,
+                }))
+            }
+        }
+    }
+}
+
+impl Processor for PdfProcessing {
+    fn name(&self) -> &'static str {
+        self.stage.as_str()
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<(), ProcessorError> {
+        let Some(ScoreEvent::UploadConfirmed { .. }) = score_event(event)? else {
+            return Ok(());
+        };
+        let loaded = self
+            .scores
+            .load(&event.aggregate_id)
+            .await
+            .map_err(classify)?;
+        let score = &loaded.aggregate;
+        let done = match self.stage {
+            ProcessingStage::PdfInfo => score.pdf_info().is_some(),
+            ProcessingStage::Thumbnail => score.thumbnail().is_some(),
+        };
+        // Deleted meanwhile, or done by an earlier attempt: nothing left to do.
+        if score.status() != Some(ScoreStatus::Confirmed) || done {
+            return Ok(());
+        }
+        let Some(key) = score.object_key() else {
+            return Ok(());
+        };
+        let limit = self.sandbox.limits.max_input_bytes;
+        let command = match self.objects.get(key, limit).await {
+            Ok(bytes) => self.process(score, &bytes).await?,
+            Err(error) => match from_store(error)? {
+                Some(reason) => Err(reason),
+                None => return Ok(()),
+            },
+        };
+        let command = command.unwrap_or_else(|reason| ScoreCommand::RecordProcessingFailure {
+            stage: self.stage,
+            reason,
+        });
+        self.scores
+            .execute(&event.aggregate_id, command, &caused_by(event))
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}

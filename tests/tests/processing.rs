@@ -1,0 +1,212 @@
+//! PDF processing end to end: a confirmed upload is read by the `pdf_info` and `thumbnail`
+//! processors in their sandbox, the score turns `ready` with its PDF facts and a 300 px PNG
+//! served through `GET /scores/{id}/thumbnail`; a file that cannot be processed turns
+//! `failed` with a readable reason, and the server carries on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use integration_tests::app::{SignedIn, expect_json};
+use integration_tests::problem::expect_problem;
+use integration_tests::{TestApp, TestDatabase, spawn_app};
+use serde_json::{Value, json};
+
+/// A real scanned page (bilevel CCITT G4), made by tiff2pdf; see pdf/tests/fixtures.
+const SCANNED: &[u8] = include_bytes!("../../pdf/tests/fixtures/ccitt-g4.pdf");
+/// Locked by a user password (qpdf).
+const LOCKED: &[u8] = include_bytes!("../../pdf/tests/fixtures/user-password-aes256.pdf");
+
+async fn upload(app: &TestApp, user: &SignedIn, bytes: &[u8], title: &str) -> String {
+    let ticket = expect_json(
+        app.send(
+            app.request(reqwest::Method::POST, "/api/v1/files/upload-url")
+                .bearer_auth(&user.tokens.access)
+                .json(&json!({"filename": "score.pdf", "size": bytes.len(), "mime_type": "application/pdf"})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let mut put = app.client.put(ticket["upload_url"].as_str().unwrap());
+    for (name, value) in ticket["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    assert_eq!(put.body(bytes.to_vec()).send().await.unwrap().status(), 200);
+    let score = expect_json(
+        app.send(
+            app.request(reqwest::Method::POST, "/api/v1/scores")
+                .bearer_auth(&user.tokens.access)
+                .json(&json!({"upload_id": ticket["upload_id"], "title": title})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    score["id"].as_str().unwrap().to_owned()
+}
+
+async fn score(app: &TestApp, user: &SignedIn, id: &str) -> Value {
+    expect_json(
+        app.get_authed(&format!("/api/v1/scores/{id}"), &user.tokens.access)
+            .await,
+        200,
+    )
+    .await
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let field = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (field(16), field(20))
+}
+
+async fn a_real_pdf_becomes_ready_with_its_facts_and_thumbnail(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let user = app.signed_in_user().await;
+    let id = upload(&app, &user, SCANNED, "Scanned étude").await;
+
+    let pending = score(&app, &user, &id).await;
+    assert_eq!(pending["processing"]["status"], "pending");
+    assert_eq!(pending["pdf"], Value::Null);
+    let not_yet = app
+        .get_authed(
+            &format!("/api/v1/scores/{id}/thumbnail"),
+            &user.tokens.access,
+        )
+        .await;
+    expect_problem(not_yet, 404, "E003").await;
+
+    app.run_processors_until_idle().await;
+    let ready = score(&app, &user, &id).await;
+    assert_eq!(ready["processing"]["status"], "ready", "{ready}");
+    assert_eq!(ready["processing"]["error"], Value::Null);
+    assert_eq!(ready["pdf"]["page_count"], 1, "{ready}");
+    assert!(ready["pdf"]["page_width_pt"].as_f64().unwrap() > 0.0);
+    assert_eq!(ready["pdf"]["encrypted"], false);
+    assert_eq!(ready["thumbnail"]["width"], 300);
+
+    let link = expect_json(
+        app.get_authed(
+            &format!("/api/v1/scores/{id}/thumbnail?redirect=false"),
+            &user.tokens.access,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let png = app
+        .client
+        .get(link["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (width, height) = png_size(&png);
+    assert_eq!(width, 300);
+    assert_eq!(json!(height), ready["thumbnail"]["height"]);
+    let redirect = app
+        .send(
+            app.request(
+                reqwest::Method::GET,
+                &format!("/api/v1/scores/{id}/thumbnail"),
+            )
+            .bearer_auth(&user.tokens.access),
+        )
+        .await;
+    assert_eq!(
+        redirect.status(),
+        200,
+        "the client follows the 302 to the PNG"
+    );
+
+    // Another user sees no thumbnail of it.
+    let stranger = app.signed_in_user().await;
+    let hidden = app
+        .get_authed(
+            &format!("/api/v1/scores/{id}/thumbnail"),
+            &stranger.tokens.access,
+        )
+        .await;
+    expect_problem(hidden, 404, "E003").await;
+
+    // Processing again changes nothing: one event per step.
+    app.run_processors_until_idle().await;
+    assert_eq!(score(&app, &user, &id).await["version"], ready["version"]);
+    app.stop().await;
+}
+
+async fn unprocessable_files_fail_with_a_reason_and_the_next_one_still_works(
+    database: TestDatabase,
+) {
+    let app = spawn_app(database).await;
+    let user = app.signed_in_user().await;
+    let locked = upload(&app, &user, LOCKED, "Locked").await;
+    let noise = upload(
+        &app,
+        &user,
+        b"%PDF-1.7\n\x00\xff random bytes, no objects",
+        "Noise",
+    )
+    .await;
+    let fine = upload(&app, &user, SCANNED, "Fine").await;
+    app.run_processors_until_idle().await;
+
+    for id in [&locked, &noise] {
+        let failed = score(&app, &user, id).await;
+        assert_eq!(failed["processing"]["status"], "failed", "{failed}");
+        let reason = failed["processing"]["error"].as_str().unwrap();
+        assert!(!reason.is_empty());
+        let thumbnail = app
+            .get_authed(
+                &format!("/api/v1/scores/{id}/thumbnail"),
+                &user.tokens.access,
+            )
+            .await;
+        expect_problem(thumbnail, 404, "E003").await;
+    }
+    let reason = score(&app, &user, &locked).await["processing"]["error"].clone();
+    assert!(
+        reason.as_str().unwrap().contains("password"),
+        "a readable reason: {reason}"
+    );
+    assert_eq!(
+        score(&app, &user, &fine).await["processing"]["status"],
+        "ready"
+    );
+    let failed_list = expect_json(
+        app.get_authed("/api/v1/scores?status=failed", &user.tokens.access)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(failed_list["count"], 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_real_pdf_becomes_ready_with_its_facts_and_thumbnail_on_sqlite() {
+    a_real_pdf_becomes_ready_with_its_facts_and_thumbnail(TestDatabase::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_real_pdf_becomes_ready_with_its_facts_and_thumbnail_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        a_real_pdf_becomes_ready_with_its_facts_and_thumbnail(database).await;
+    }
+}
+
+#[tokio::test]
+async fn unprocessable_files_fail_with_a_reason_and_the_next_one_still_works_on_sqlite() {
+    unprocessable_files_fail_with_a_reason_and_the_next_one_still_works(
+        TestDatabase::sqlite().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unprocessable_files_fail_with_a_reason_and_the_next_one_still_works_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        unprocessable_files_fail_with_a_reason_and_the_next_one_still_works(database).await;
+    }
+}
