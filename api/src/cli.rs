@@ -35,6 +35,9 @@ pub enum Command {
     /// Inspect or rebuild the read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Operate the processors.
+    #[command(subcommand)]
+    Processors(ProcessorsCommand),
     /// Replay quota history from the event store.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -58,6 +61,16 @@ pub enum ProjectionsCommand {
         /// accounts, sessions, scores, setlists, quota, quota_ledger, analytics,
         /// open_reservations, or all.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProcessorsCommand {
+    /// Run a score's failed PDF steps again (after a fix, or a transient cause), recording
+    /// the new outcome on the score.
+    Retry {
+        /// The score's id.
+        score: String,
     },
 }
 
@@ -120,7 +133,7 @@ impl Command {
     pub fn pending_issue(&self) -> Option<&'static str> {
         match self {
             Self::Serve | Self::Migrate | Self::Admin(_) | Self::Projections(_) => None,
-            Self::Pdf(_) | Self::ProcessPdf | Self::Worker => None,
+            Self::Pdf(_) | Self::ProcessPdf | Self::Worker | Self::Processors(_) => None,
             Self::Audit(_) => Some("#7 (audit)"),
         }
     }

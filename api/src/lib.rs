@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod pdf_cli;
+pub mod processors_cli;
 pub mod projections_cli;
 pub mod routes;
 pub mod routing;

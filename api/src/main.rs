@@ -27,6 +27,9 @@ async fn main() -> ExitCode {
         Command::Admin(admin) => run_admin(&cli.settings, &admin).await,
         Command::Pdf(pdf) => scoremate::pdf_cli::run(&pdf).await,
         Command::Projections(projections) => run_projections(&cli.settings, &projections).await,
+        Command::Processors(command) => scoremate::processors_cli::run(cli.settings, &command)
+            .await
+            .context("running the processors command"),
         Command::Worker => startup::run_worker(cli.settings, startup::shutdown_signal())
             .await
             .context("running the worker"),

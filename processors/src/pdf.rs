@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use aggregates::{PdfInfo, ProcessingStage, Score, ScoreCommand, ScoreEvent, ScoreStatus};
-use eventstore::{AggregateStore, RecordedEvent};
+use eventstore::{AggregateStore, EventMetadata, RecordedEvent};
 use score_pdf::{Operation, Sandbox};
 
 use crate::commands::{caused_by, classify, score_event};
@@ -25,14 +25,15 @@ pub struct PdfProcessing {
     pub thumbnail_width: u32,
 }
 
-fn from_store(error: ObjectStoreError) -> Result<Option<String>, ProcessorError> {
+/// Why the file cannot be processed, or a transient failure worth retrying.
+fn from_store(error: ObjectStoreError) -> Result<String, ProcessorError> {
     match error {
         error if error.is_transient() => Err(ProcessorError::Transient(error.to_string())),
         // The file is gone or unusable: a reason for the user, not a retry.
-        ObjectStoreError::NotFound { .. } => Ok(Some("the uploaded file is missing".to_owned())),
-        ObjectStoreError::TooLarge { max_bytes, .. } => Ok(Some(format!(
+        ObjectStoreError::NotFound { .. } => Ok("the uploaded file is missing".to_owned()),
+        ObjectStoreError::TooLarge { max_bytes, .. } => Ok(format!(
             "the file is larger than the {max_bytes} bytes that are processed"
-        ))),
+        )),
         other => Err(ProcessorError::Transient(other.to_string())),
     }
 }
@@ -109,11 +110,19 @@ impl Processor for PdfProcessing {
         let Some(ScoreEvent::UploadConfirmed { .. }) = score_event(event)? else {
             return Ok(());
         };
-        let loaded = self
-            .scores
-            .load(&event.aggregate_id)
-            .await
-            .map_err(classify)?;
+        self.run_on(&event.aggregate_id, &caused_by(event)).await
+    }
+}
+
+impl PdfProcessing {
+    /// Runs this stage on one score unless it is done (or the score is gone), recording
+    /// the result with `metadata`. Also how an operator retries a failed stage.
+    pub async fn run_on(
+        &self,
+        score_id: &str,
+        metadata: &EventMetadata,
+    ) -> Result<(), ProcessorError> {
+        let loaded = self.scores.load(score_id).await.map_err(classify)?;
         let score = &loaded.aggregate;
         let done = match self.stage {
             ProcessingStage::PdfInfo => score.pdf_info().is_some(),
@@ -129,17 +138,14 @@ impl Processor for PdfProcessing {
         let limit = self.sandbox.limits.max_input_bytes;
         let command = match self.objects.get(key, limit).await {
             Ok(bytes) => self.process(score, &bytes).await?,
-            Err(error) => match from_store(error)? {
-                Some(reason) => Err(reason),
-                None => return Ok(()),
-            },
+            Err(error) => Err(from_store(error)?),
         };
         let command = command.unwrap_or_else(|reason| ScoreCommand::RecordProcessingFailure {
             stage: self.stage,
             reason,
         });
         self.scores
-            .execute(&event.aggregate_id, command, &caused_by(event))
+            .execute(score_id, command, metadata)
             .await
             .map_err(classify)?;
         Ok(())

@@ -210,3 +210,66 @@ async fn unprocessable_files_fail_with_a_reason_and_the_next_one_still_works_on_
         unprocessable_files_fail_with_a_reason_and_the_next_one_still_works(database).await;
     }
 }
+
+/// A step that failed for a cause since removed runs again with `processors retry`.
+async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let user = app.signed_in_user().await;
+    let id = upload(&app, &user, SCANNED, "Misplaced").await;
+    // The file vanishes from the (embedded) store before processing: a permanent failure.
+    let user_id = &user.id;
+    let stored = app.data_dir.join(format!(
+        "objects/scoremate/{user_id}/scores/{id}/original.pdf"
+    ));
+    let bytes = std::fs::read(&stored).unwrap();
+    std::fs::remove_file(&stored).unwrap();
+    app.run_processors_until_idle().await;
+    let failed = score(&app, &user, &id).await;
+    assert_eq!(failed["processing"]["status"], "failed", "{failed}");
+    assert_eq!(
+        failed["processing"]["error"],
+        "the uploaded file is missing"
+    );
+
+    std::fs::write(&stored, bytes).unwrap();
+    let data_dir = app.data_dir.display().to_string();
+    let pdf_child = integration_tests::app::pdf_child().display().to_string();
+    let cli = <scoremate::cli::Cli as clap::Parser>::try_parse_from([
+        "scoremate",
+        "--data-dir",
+        &data_dir,
+        "--database-url",
+        &app.database.url,
+        "--pdf-child",
+        &pdf_child,
+        "processors",
+        "retry",
+        &id,
+    ])
+    .unwrap();
+    let Some(scoremate::cli::Command::Processors(command)) = &cli.command else {
+        panic!("parsed {:?}", cli.command);
+    };
+    scoremate::processors_cli::run(cli.settings.clone(), command)
+        .await
+        .unwrap();
+    app.run_processors_until_idle().await;
+    let ready = score(&app, &user, &id).await;
+    assert_eq!(ready["processing"]["status"], "ready", "{ready}");
+    assert_eq!(ready["processing"]["error"], Value::Null);
+    assert_eq!(ready["pdf"]["page_count"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed_on_sqlite() {
+    a_failed_step_succeeds_when_retried_after_its_cause_is_fixed(TestDatabase::sqlite().await)
+        .await;
+}
+
+#[tokio::test]
+async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        a_failed_step_succeeds_when_retried_after_its_cause_is_fixed(database).await;
+    }
+}

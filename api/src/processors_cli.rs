@@ -1,0 +1,97 @@
+//! `scoremate processors retry SCORE_ID`: runs a score's failed PDF steps again.
+
+use std::sync::Arc;
+
+use aggregates::{ProcessingStage, Score};
+use anyhow::{Context, bail};
+use eventstore::{Actor, AggregateStore, EventMetadata};
+use processors::PdfProcessing;
+
+use crate::cli::ProcessorsCommand;
+use crate::settings::Settings;
+use crate::startup::{self, Services};
+
+pub async fn run(mut settings: Settings, command: &ProcessorsCommand) -> anyhow::Result<()> {
+    let ProcessorsCommand::Retry { score } = command;
+    let score_id: uuid::Uuid = score
+        .parse()
+        .with_context(|| format!("{score:?} is not a score id"))?;
+    // With the embedded object store, `serve` may hold its port: this command serves the
+    // same files on a port of its own.
+    settings.embedded_s3_bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let database = startup::connect_database(&settings)
+        .await
+        .context("connecting to the database")?;
+    database.migrate().await.context("applying migrations")?;
+    let (objects, embedded) = startup::connect_object_store(&settings)
+        .await
+        .context("connecting to the object store")?;
+    let services = Services::build(&database, &settings, objects)
+        .await
+        .context("preparing the services")?;
+    let outcome = retry(&services, &score_id.to_string()).await;
+    if let Some(embedded) = embedded {
+        embedded.shutdown().await;
+    }
+    database.close().await;
+    for line in outcome? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+async fn retry(services: &Services, score_id: &str) -> anyhow::Result<Vec<String>> {
+    let scores: &Arc<AggregateStore<Score>> = &services.scores;
+    let before = scores.load(score_id).await?.aggregate;
+    if before.status().is_none() {
+        bail!("no score {score_id}");
+    }
+    let failed: Vec<ProcessingStage> = [ProcessingStage::PdfInfo, ProcessingStage::Thumbnail]
+        .into_iter()
+        .filter(|stage| {
+            let done = match stage {
+                ProcessingStage::PdfInfo => before.pdf_info().is_some(),
+                ProcessingStage::Thumbnail => before.thumbnail().is_some(),
+            };
+            !done && before.processing_failure(*stage).is_some()
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(vec![format!(
+            "{score_id}: no failed step to retry (processing is {})",
+            before.processing_status().as_str()
+        )]);
+    }
+    let metadata = EventMetadata::new(Actor::System, chrono::Utc::now())
+        .with_request_id(format!("cli-retry-{}", uuid::Uuid::now_v7()));
+    let mut lines = Vec::new();
+    for stage in failed {
+        let processing = PdfProcessing {
+            stage,
+            scores: Arc::clone(&services.scores),
+            objects: services.objects.clone(),
+            sandbox: Arc::clone(&services.pdf_sandbox),
+            thumbnail_width: score_pdf::DEFAULT_THUMBNAIL_WIDTH,
+        };
+        processing
+            .run_on(score_id, &metadata)
+            .await
+            .map_err(|error| anyhow::anyhow!("{stage}: {error}"))?;
+        let after = scores.load(score_id).await?.aggregate;
+        let done = match stage {
+            ProcessingStage::PdfInfo => after.pdf_info().is_some(),
+            ProcessingStage::Thumbnail => after.thumbnail().is_some(),
+        };
+        lines.push(if done {
+            format!("{score_id}: {stage} succeeded")
+        } else {
+            format!(
+                "{score_id}: {stage} failed again: {}",
+                after
+                    .processing_failure(stage)
+                    .unwrap_or("no reason recorded")
+            )
+        });
+    }
+    Ok(lines)
+}
