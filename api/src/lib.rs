@@ -10,6 +10,7 @@ pub mod embedded_s3;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod pdf_cli;

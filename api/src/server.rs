@@ -126,6 +126,12 @@ where
         .route()
         .map_or_else(|| unmatched_route(&path), str::to_owned);
     let user_id = context.user_id().map(|id| id.to_string());
+    crate::metrics::record_request(
+        method.as_str(),
+        context.route(),
+        response.status().as_u16(),
+        latency.as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             target: "scoremate::access",

@@ -135,7 +135,8 @@ pub fn router(
         .and(crate::throttle::throttled(state.clone()))
         .and(crate::openapi::routes().or(api));
     routes::health::healthz()
-        .or(routes::health::readyz(state))
+        .or(routes::health::readyz(state.clone()))
+        .or(crate::metrics::route(state))
         .or(throttled_api)
         .or(crate::openapi::routes())
         .recover(crate::error::recover)
@@ -398,6 +399,8 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds; binding before serving lets tests use port 0.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Installed before anything records.
+        crate::metrics::handle();
         let database = connect_database(&settings).await?;
         database.migrate().await?;
         let listener = tokio::net::TcpListener::bind(settings.bind)

@@ -181,9 +181,25 @@ where
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let span = tracing::info_span!("command", aggregate = A::TYPE, aggregate_id);
-        self.execute_with_retries(retry, expected_version, aggregate_id, command, metadata)
+        let result = self
+            .execute_with_retries(retry, expected_version, aggregate_id, command, metadata)
             .instrument(span)
-            .await
+            .await;
+        let outcome = match &result {
+            Ok(committed) if committed.events.is_empty() => "unchanged",
+            Ok(_) => "ok",
+            Err(CommandError::Rejected(_)) => "rejected",
+            Err(CommandError::Conflict { .. }) => "conflict",
+            Err(CommandError::VersionMismatch { .. }) => "version_mismatch",
+            Err(CommandError::Store(_)) => "store_error",
+        };
+        metrics::counter!("scoremate_commands_total", "aggregate" => A::TYPE, "outcome" => outcome)
+            .increment(1);
+        if let Ok(committed) = &result {
+            metrics::counter!("scoremate_events_appended_total", "aggregate" => A::TYPE)
+                .increment(committed.events.len() as u64);
+        }
+        result
     }
 
     async fn execute_with_retries(
@@ -245,6 +261,8 @@ where
                 }
                 Err(AggregateError::AggregateConflict) => {
                     tracing::debug!(attempt, "append lost a race; deciding again");
+                    metrics::counter!("scoremate_command_conflict_retries_total", "aggregate" => A::TYPE)
+                        .increment(1);
                     if attempt < retry.max_attempts {
                         tokio::time::sleep(retry.delay_before(attempt)).await;
                     }

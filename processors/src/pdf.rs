@@ -136,10 +136,21 @@ impl PdfProcessing {
             return Ok(());
         };
         let limit = self.sandbox.limits.max_input_bytes;
+        let started = std::time::Instant::now();
         let command = match self.objects.get(key, limit).await {
-            Ok(bytes) => self.process(score, &bytes).await?,
-            Err(error) => Err(from_store(error)?),
+            Ok(bytes) => self.process(score, &bytes).await,
+            Err(error) => from_store(error).map(Err),
         };
+        let outcome = match &command {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "failed",
+            Err(_) => "transient_error",
+        };
+        metrics::counter!("scoremate_pdf_jobs_total", "stage" => self.stage.as_str(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("scoremate_pdf_job_duration_seconds", "stage" => self.stage.as_str())
+            .record(started.elapsed().as_secs_f64());
+        let command = command?;
         let command = command.unwrap_or_else(|reason| ScoreCommand::RecordProcessingFailure {
             stage: self.stage,
             reason,

@@ -1,0 +1,111 @@
+//! `GET /metrics`: Prometheus text. Counters and histograms are recorded where things
+//! happen (requests in the server, commands in the event store, PDF jobs in the
+//! processors); lags are measured from the checkpoints when scraped.
+
+use std::sync::OnceLock;
+
+use eventstore::{EventLog, LogCursor};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use projections::{ReadModelTx, read_checkpoint};
+use warp::Filter;
+use warp::http::header;
+
+use crate::startup::AppState;
+
+/// The processors' checkpoint names, whose lag is reported beside the projections'.
+const PROCESSOR_NAMES: [&str; 5] = [
+    "quota",
+    "object_cleanup",
+    "setlist_cleanup",
+    "pdf_info",
+    "thumbnail",
+];
+
+/// The process's recorder, installed on first use. Several servers in one process (tests)
+/// share it; should another recorder already be installed, metrics render empty.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+        }
+        handle
+    })
+}
+
+/// Sets the lag gauges (committed events not yet handled) of every follower.
+async fn measure_lags(state: &AppState) {
+    match projections::status(&state.database).await {
+        Ok(statuses) => {
+            for status in statuses {
+                metrics::gauge!("scoremate_projection_lag_events", "projection" => status.name)
+                    .set(status.lag as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "measuring projection lag failed"),
+    }
+    let log = EventLog::new(state.database.clone());
+    for name in PROCESSOR_NAMES {
+        let checkpoint = match checkpoint_of(state, name).await {
+            Ok(checkpoint) => checkpoint,
+            Err(error) => {
+                tracing::warn!(%error, "measuring processor lag failed");
+                continue;
+            }
+        };
+        if let Ok(lag) = log.count_after(checkpoint).await {
+            metrics::gauge!("scoremate_processor_lag_events", "processor" => name).set(lag as f64);
+        }
+    }
+}
+
+async fn checkpoint_of(state: &AppState, name: &str) -> Result<LogCursor, sqlx::Error> {
+    let mut tx = ReadModelTx::begin_read(&state.database).await?;
+    let checkpoint = read_checkpoint(&mut tx, name).await?;
+    tx.commit().await?;
+    Ok(checkpoint)
+}
+
+/// `GET /metrics`.
+pub fn route(
+    state: AppState,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+    warp::path!("metrics")
+        .and(warp::get())
+        .map(move || state.clone())
+        .then(|state: AppState| async move {
+            measure_lags(&state).await;
+            let mut response = warp::reply::Response::new(handle().render().into());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        })
+}
+
+/// One request's figures, by route template (never the raw path) and status.
+pub fn record_request(method: &str, route: Option<&str>, status: u16, seconds: f64) {
+    let route = route.unwrap_or("unmatched").to_owned();
+    let method = method.to_owned();
+    metrics::counter!(
+        "scoremate_http_requests_total",
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(
+        "scoremate_http_request_duration_seconds",
+        "method" => method,
+        "route" => route
+    )
+    .record(seconds);
+}
