@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use eventstore::{EventLog, LogCursor};
+use eventstore::{Database, EventLog, LogCursor};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use projections::{ReadModelTx, read_checkpoint};
 use warp::Filter;
@@ -13,7 +13,7 @@ use warp::http::header;
 use crate::startup::AppState;
 
 /// The processors' checkpoint names, whose lag is reported beside the projections'.
-const PROCESSOR_NAMES: [&str; 5] = [
+pub const PROCESSOR_NAMES: [&str; 5] = [
     "quota",
     "object_cleanup",
     "setlist_cleanup",
@@ -40,34 +40,63 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Sets the lag gauges (committed events not yet handled) of every follower.
-async fn measure_lags(state: &AppState) {
-    match projections::status(&state.database).await {
-        Ok(statuses) => {
-            for status in statuses {
-                metrics::gauge!("scoremate_projection_lag_events", "projection" => status.name)
-                    .set(status.lag as f64);
-            }
-        }
-        Err(error) => tracing::warn!(%error, "measuring projection lag failed"),
-    }
-    let log = EventLog::new(state.database.clone());
+/// Every follower's lag (committed events it has not handled): projections by name, then
+/// processors.
+pub async fn lags(database: &Database) -> Result<Vec<Lag>, projections::ProjectionError> {
+    let mut lags: Vec<Lag> = projections::status(database)
+        .await?
+        .into_iter()
+        .map(|status| Lag {
+            kind: "projection",
+            name: status.name,
+            events: status.lag,
+        })
+        .collect();
+    let log = EventLog::new(database.clone());
     for name in PROCESSOR_NAMES {
-        let checkpoint = match checkpoint_of(state, name).await {
-            Ok(checkpoint) => checkpoint,
-            Err(error) => {
-                tracing::warn!(%error, "measuring processor lag failed");
-                continue;
+        let checkpoint = checkpoint_of(database, name).await?;
+        lags.push(Lag {
+            kind: "processor",
+            name,
+            events: log.count_after(checkpoint).await?,
+        });
+    }
+    Ok(lags)
+}
+
+/// One follower's lag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// `projection` or `processor`.
+    pub kind: &'static str,
+    pub name: &'static str,
+    pub events: i64,
+}
+
+/// Sets the lag gauges of every follower.
+async fn measure_lags(state: &AppState) {
+    match lags(&state.database).await {
+        Ok(lags) => {
+            for lag in lags {
+                let events = lag.events as f64;
+                match lag.kind {
+                    "projection" => {
+                        metrics::gauge!("scoremate_projection_lag_events", "projection" => lag.name)
+                            .set(events);
+                    }
+                    _ => {
+                        metrics::gauge!("scoremate_processor_lag_events", "processor" => lag.name)
+                            .set(events);
+                    }
+                }
             }
-        };
-        if let Ok(lag) = log.count_after(checkpoint).await {
-            metrics::gauge!("scoremate_processor_lag_events", "processor" => name).set(lag as f64);
         }
+        Err(error) => tracing::warn!(%error, "measuring lags failed"),
     }
 }
 
-async fn checkpoint_of(state: &AppState, name: &str) -> Result<LogCursor, sqlx::Error> {
-    let mut tx = ReadModelTx::begin_read(&state.database).await?;
+async fn checkpoint_of(database: &Database, name: &str) -> Result<LogCursor, sqlx::Error> {
+    let mut tx = ReadModelTx::begin_read(database).await?;
     let checkpoint = read_checkpoint(&mut tx, name).await?;
     tx.commit().await?;
     Ok(checkpoint)

@@ -82,8 +82,24 @@ impl TestApp {
         self.background.run_until_idle(chrono::Utc::now()).await
     }
 
+    ///
+    /// Until every follower has handled every committed event: on PostgreSQL "idle" alone
+    /// is not enough, as any write transaction still open in the cluster (another test's)
+    /// holds the log back for a moment. Gives up waiting after 10 s (a follower failing on
+    /// purpose never catches up) and answers what was handled.
     pub async fn run_processors_until_idle_at(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
-        self.background.run_until_idle(now).await
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut total = 0;
+        loop {
+            total += self.background.run_until_idle(now).await;
+            let caught_up = scoremate::metrics::lags(&self.database.database)
+                .await
+                .is_ok_and(|lags| lags.iter().all(|lag| lag.events == 0));
+            if caught_up || std::time::Instant::now() >= deadline {
+                return total;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
