@@ -79,7 +79,7 @@ impl TestApp {
     /// Drains the projections and processors (as of now, or of a later instant to let
     /// reservations expire without waiting).
     pub async fn run_processors_until_idle(&self) -> usize {
-        self.background.run_until_idle(chrono::Utc::now()).await
+        self.run_processors_until_idle_at(chrono::Utc::now()).await
     }
 
     ///
