@@ -4,9 +4,8 @@
 
 use std::sync::OnceLock;
 
-use eventstore::{Database, EventLog, LogCursor};
+use eventstore::{Database, EventLog};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use projections::{ReadModelTx, read_checkpoint};
 use warp::Filter;
 use warp::http::header;
 
@@ -54,7 +53,7 @@ pub async fn lags(database: &Database) -> Result<Vec<Lag>, projections::Projecti
         .collect();
     let log = EventLog::new(database.clone());
     for name in PROCESSOR_NAMES {
-        let checkpoint = checkpoint_of(database, name).await?;
+        let checkpoint = projections::checkpoint_of(database, name).await?;
         lags.push(Lag {
             kind: "processor",
             name,
@@ -93,13 +92,6 @@ async fn measure_lags(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "measuring lags failed"),
     }
-}
-
-async fn checkpoint_of(database: &Database, name: &str) -> Result<LogCursor, sqlx::Error> {
-    let mut tx = ReadModelTx::begin_read(database).await?;
-    let checkpoint = read_checkpoint(&mut tx, name).await?;
-    tx.commit().await?;
-    Ok(checkpoint)
 }
 
 /// `GET /metrics`.

@@ -48,13 +48,7 @@ async fn retry(services: &Services, score_id: &str) -> anyhow::Result<Vec<String
     }
     let failed: Vec<ProcessingStage> = [ProcessingStage::PdfInfo, ProcessingStage::Thumbnail]
         .into_iter()
-        .filter(|stage| {
-            let done = match stage {
-                ProcessingStage::PdfInfo => before.pdf_info().is_some(),
-                ProcessingStage::Thumbnail => before.thumbnail().is_some(),
-            };
-            !done && before.processing_failure(*stage).is_some()
-        })
+        .filter(|stage| !before.has_result(*stage) && before.processing_failure(*stage).is_some())
         .collect();
     if failed.is_empty() {
         return Ok(vec![format!(
@@ -78,11 +72,7 @@ async fn retry(services: &Services, score_id: &str) -> anyhow::Result<Vec<String
             .await
             .map_err(|error| anyhow::anyhow!("{stage}: {error}"))?;
         let after = scores.load(score_id).await?.aggregate;
-        let done = match stage {
-            ProcessingStage::PdfInfo => after.pdf_info().is_some(),
-            ProcessingStage::Thumbnail => after.thumbnail().is_some(),
-        };
-        lines.push(if done {
+        lines.push(if after.has_result(stage) {
             format!("{score_id}: {stage} succeeded")
         } else {
             format!(

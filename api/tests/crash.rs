@@ -2,14 +2,13 @@
 //! restart: the quota saga confirms the bytes, exactly once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod support;
 
-use support::{KillOnDrop, start, temp_dir, wait_for};
+use support::{FreshPostgres, KillOnDrop, kill_9, start, temp_dir, wait_for};
 
 async fn sign_in(client: &reqwest::Client, base: &str, register: bool) -> String {
     let credentials = json!({"email": "crash@example.com", "password": "a long enough password"});
@@ -76,16 +75,7 @@ async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_o
         }
     });
     let _lines = paused.await.unwrap();
-    let mut first_child = first_guard.0.take().unwrap();
-    let pid = first_child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let _ = first_child.wait();
+    kill_9(first_guard.0.take().unwrap());
     assert!(
         confirming.await.unwrap().is_err(),
         "the client saw the connection die"
@@ -174,48 +164,23 @@ async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_o
 }
 
 /// Where the burst test keeps its data: the embedded SQLite default, or a fresh
-/// PostgreSQL database (dropped at the end).
+/// PostgreSQL database.
 enum Store {
     Sqlite,
-    Postgres { admin_url: String, name: String },
+    Postgres(FreshPostgres),
 }
 
 impl Store {
-    async fn postgres() -> Option<Self> {
-        use sqlx::Connection;
-        let admin_url = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
-        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-            Ok(admin) => admin,
-            Err(error) if std::env::var_os("CI").is_none() => {
-                eprintln!(
-                    "NOTICE: PostgreSQL unreachable ({error}); skipping (CI=1 makes this a failure)"
-                );
-                return None;
-            }
-            Err(error) => panic!("PostgreSQL is required in CI: {error}"),
-        };
-        let name = format!("scoremate_crash_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        Some(Self::Postgres { admin_url, name })
-    }
-
     fn url(&self, data_dir: &std::path::Path) -> String {
         match self {
             Self::Sqlite => format!("sqlite://{}", data_dir.join("scoremate.db").display()),
-            Self::Postgres { name, .. } => format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            Self::Postgres(database) => database.url(),
         }
     }
 
     async fn drop_database(self) {
-        use sqlx::Connection;
-        if let Self::Postgres { admin_url, name } = self {
-            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
+        if let Self::Postgres(database) = self {
+            database.drop_database().await;
         }
     }
 }
@@ -287,16 +252,7 @@ async fn a_kill_during_a_burst_loses_nothing_acknowledged(store: Store) {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let mut first_child = first_guard.0.take().unwrap();
-    let pid = first_child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let _ = first_child.wait();
+    kill_9(first_guard.0.take().unwrap());
     let mut acknowledged = Acknowledged::default();
     for lane in lanes {
         let lane = lane.await.unwrap();
@@ -392,7 +348,8 @@ async fn a_kill_during_a_burst_loses_nothing_acknowledged_on_sqlite() {
 
 #[tokio::test]
 async fn a_kill_during_a_burst_loses_nothing_acknowledged_on_postgres() {
-    if let Some(store) = Store::postgres().await {
+    if let Some(database) = FreshPostgres::create("crash").await {
+        let store = Store::Postgres(database);
         a_kill_during_a_burst_loses_nothing_acknowledged(store).await;
     }
 }

@@ -27,56 +27,12 @@ use sqlx::Connection;
 
 mod support;
 
-use support::{KillOnDrop, scoremate, start, temp_dir, wait_for};
+use support::{FreshPostgres, KillOnDrop, scoremate, start, temp_dir, wait_for};
 
 const UPLOADS: usize = 50;
 const PDF: &[u8] = include_bytes!("../../pdf/tests/fixtures/ccitt-g4.pdf");
 /// The processors `serve` must not run (`ProcessingStage::as_str`).
 const PDF_PROCESSORS: [&str; 2] = ["pdf_info", "thumbnail"];
-
-/// A fresh PostgreSQL database, dropped by [`Database::drop_database`]; `None` (skip)
-/// when PostgreSQL is unreachable outside CI.
-struct Database {
-    admin_url: String,
-    name: String,
-}
-
-impl Database {
-    async fn create() -> Option<Self> {
-        let admin_url = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
-        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-            Ok(admin) => admin,
-            Err(error) if std::env::var_os("CI").is_none() => {
-                eprintln!(
-                    "NOTICE: PostgreSQL unreachable ({error}); skipping (CI=1 makes this a failure)"
-                );
-                return None;
-            }
-            Err(error) => panic!("PostgreSQL is required in CI: {error}"),
-        };
-        let name = format!("scoremate_workers_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        Some(Self { admin_url, name })
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-
-    async fn drop_database(self) {
-        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
-        let _ = sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await;
-    }
-}
 
 /// A `scoremate worker` child and its log lines, once it has logged `working`.
 struct Worker {
@@ -179,7 +135,7 @@ async fn count(pool: &sqlx::PgPool, event_type: &str) -> i64 {
 
 #[tokio::test]
 async fn two_workers_process_every_upload_exactly_once() {
-    let Some(database) = Database::create().await else {
+    let Some(database) = FreshPostgres::create("workers").await else {
         return;
     };
     let started = Instant::now();

@@ -124,12 +124,8 @@ impl PdfProcessing {
     ) -> Result<(), ProcessorError> {
         let loaded = self.scores.load(score_id).await.map_err(classify)?;
         let score = &loaded.aggregate;
-        let done = match self.stage {
-            ProcessingStage::PdfInfo => score.pdf_info().is_some(),
-            ProcessingStage::Thumbnail => score.thumbnail().is_some(),
-        };
         // Deleted meanwhile, or done by an earlier attempt: nothing left to do.
-        if score.status() != Some(ScoreStatus::Confirmed) || done {
+        if score.status() != Some(ScoreStatus::Confirmed) || score.has_result(self.stage) {
             return Ok(());
         }
         let Some(key) = score.object_key() else {

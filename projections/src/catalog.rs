@@ -68,7 +68,8 @@ pub async fn status(database: &Database) -> Result<Vec<ProjectionStatus>, Projec
     Ok(statuses)
 }
 
-async fn checkpoint_of(database: &Database, name: &str) -> Result<LogCursor, ProjectionError> {
+/// Where the follower whose checkpoint key is `name` stands (projection or processor).
+pub async fn checkpoint_of(database: &Database, name: &str) -> Result<LogCursor, ProjectionError> {
     let mut tx = ReadModelTx::begin_read(database).await?;
     let checkpoint = read_checkpoint(&mut tx, name).await?;
     tx.commit().await?;

@@ -36,24 +36,3 @@ pub fn assert_same_read_models(
         }
     }
 }
-
-/// Waits (bounded) until every projection has applied every committed event. On PostgreSQL
-/// the log is held back by any write transaction still open in the cluster (another test's,
-/// say), so "idle" alone does not mean "caught up".
-pub async fn wait_until_caught_up(app: &crate::TestApp, database: &Database) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        app.run_processors_until_idle().await;
-        let statuses = projections::status(database)
-            .await
-            .unwrap_or_else(|error| panic!("projection status: {error}"));
-        if statuses.iter().all(|status| status.lag == 0) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the read models did not catch up: {statuses:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}

@@ -3,9 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration_tests::app::{SignedIn, expect_json};
-use integration_tests::read_models::{
-    assert_same_read_models, dump_read_models, wait_until_caught_up,
-};
+use integration_tests::read_models::{assert_same_read_models, dump_read_models};
 use integration_tests::upload_client::{Ticket, UploadClient, pdf_bytes_of_size};
 use integration_tests::{TestApp, TestDatabase, spawn_app};
 use reqwest::Method;
@@ -191,7 +189,7 @@ async fn rebuild_all_equals_the_live_read_models(database: TestDatabase) {
     let app = spawn_app(database).await;
     mixed_history(&app).await;
     let database = app.database.connect_again().await;
-    wait_until_caught_up(&app, &database).await;
+    app.run_processors_until_idle().await;
     let live = dump_read_models(&database).await;
     for table in [
         "scores",
@@ -255,7 +253,7 @@ async fn a_rebuild_under_writes_loses_nothing(database: TestDatabase) {
     .await;
     assert_eq!(listed["count"], 12, "{listed}");
     let database = app.database.connect_again().await;
-    wait_until_caught_up(&app, &database).await;
+    app.run_processors_until_idle().await;
     let live = dump_read_models(&database).await;
     assert_eq!(
         live["setlists"].len(),

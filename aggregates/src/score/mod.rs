@@ -345,6 +345,15 @@ impl Score {
         self.metadata.as_ref()
     }
 
+    /// Whether `stage` has recorded its result (a failure does not count).
+    #[must_use]
+    pub const fn has_result(&self, stage: ProcessingStage) -> bool {
+        match stage {
+            ProcessingStage::PdfInfo => self.pdf_info.is_some(),
+            ProcessingStage::Thumbnail => self.thumbnail.is_some(),
+        }
+    }
+
     #[must_use]
     pub const fn pdf_info(&self) -> Option<&PdfInfo> {
         self.pdf_info.as_ref()
@@ -487,12 +496,8 @@ impl Score {
                 if !self.accepts_processing_results()? {
                     return Ok(vec![]);
                 }
-                let succeeded = match stage {
-                    ProcessingStage::PdfInfo => self.pdf_info.is_some(),
-                    ProcessingStage::Thumbnail => self.thumbnail.is_some(),
-                };
                 // A success stands: a late failure comes from a duplicate, outdated attempt.
-                if succeeded || self.failures.get(&stage) == Some(&reason) {
+                if self.has_result(stage) || self.failures.get(&stage) == Some(&reason) {
                     return Ok(vec![]);
                 }
                 Ok(vec![ScoreEvent::ProcessingFailed { stage, reason }])

@@ -100,3 +100,63 @@ pub fn wait_for(lines: &mpsc::Receiver<String>, message: &str) -> Value {
         }
     }
 }
+
+/// `kill -9` of a child, then its reaping: a crash, not a shutdown.
+pub fn kill_9(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = child.wait();
+}
+
+/// A fresh PostgreSQL database for one test, dropped by [`FreshPostgres::drop_database`].
+pub struct FreshPostgres {
+    admin_url: String,
+    name: String,
+}
+
+impl FreshPostgres {
+    /// `None` (skip, with a notice) when PostgreSQL is unreachable outside CI; in CI
+    /// (`CI` set) that is a failure.
+    pub async fn create(label: &str) -> Option<Self> {
+        use sqlx::Connection;
+        let admin_url = "postgres://postgres@127.0.0.1:5432/postgres".to_owned();
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(admin) => admin,
+            Err(error) if std::env::var_os("CI").is_none() => {
+                eprintln!(
+                    "NOTICE: PostgreSQL unreachable ({error}); skipping (CI=1 makes this a failure)"
+                );
+                return None;
+            }
+            Err(error) => panic!("PostgreSQL is required in CI: {error}"),
+        };
+        let name = format!("scoremate_{label}_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let _ = admin.close().await;
+        Some(Self { admin_url, name })
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
+    pub async fn drop_database(self) {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await;
+    }
+}
