@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text. Counters and histograms are recorded where things
 //! happen (requests in the server, commands in the event store, PDF jobs in the
-//! processors); lags are measured from the checkpoints when scraped.
+//! processors); lags are measured from the checkpoints, and the PDF job queue's depth from
+//! its table, when scraped.
 
 use std::sync::OnceLock;
 
@@ -94,6 +95,26 @@ async fn measure_lags(state: &AppState) {
     }
 }
 
+/// Sets the gauge of unfinished PDF jobs by stage and state (`queued`, `running`); a pair
+/// with no job reads 0.
+async fn measure_job_queue(state: &AppState) {
+    match processors::jobs::queue_depth(&state.database).await {
+        Ok(depths) => {
+            for stage in ["pdf_info", "thumbnail"] {
+                for job_state in ["queued", "running"] {
+                    let jobs = depths
+                        .iter()
+                        .find(|depth| depth.stage == stage && depth.state == job_state)
+                        .map_or(0, |depth| depth.jobs);
+                    metrics::gauge!("scoremate_pdf_jobs_unfinished", "stage" => stage, "state" => job_state)
+                        .set(jobs as f64);
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "measuring the PDF job queue failed"),
+    }
+}
+
 /// `GET /metrics`.
 pub fn route(
     state: AppState,
@@ -103,6 +124,7 @@ pub fn route(
         .map(move || state.clone())
         .then(|state: AppState| async move {
             measure_lags(&state).await;
+            measure_job_queue(&state).await;
             let mut response = warp::reply::Response::new(handle().render().into());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -1,11 +1,12 @@
-//! `scoremate processors retry SCORE_ID`: runs a score's failed PDF steps again.
+//! `scoremate processors retry SCORE_ID`: runs a score's failed PDF steps again, as jobs
+//! this process claims.
 
 use std::sync::Arc;
 
 use aggregates::{ProcessingStage, Score};
 use anyhow::{Context, bail};
-use eventstore::{Actor, AggregateStore, EventMetadata};
-use processors::PdfProcessing;
+use eventstore::AggregateStore;
+use processors::jobs::JobOutcome;
 
 use crate::cli::ProcessorsCommand;
 use crate::settings::Settings;
@@ -40,6 +41,8 @@ pub async fn run(mut settings: Settings, command: &ProcessorsCommand) -> anyhow:
     Ok(())
 }
 
+/// Runs each failed stage as a job claimed by this process (creating the job if the score
+/// predates the job table), so no worker runs it at the same time; prints each outcome.
 async fn retry(services: &Services, score_id: &str) -> anyhow::Result<Vec<String>> {
     let scores: &Arc<AggregateStore<Score>> = &services.scores;
     let before = scores.load(score_id).await?.aggregate;
@@ -56,32 +59,39 @@ async fn retry(services: &Services, score_id: &str) -> anyhow::Result<Vec<String
             before.processing_status().as_str()
         )]);
     }
-    let metadata = EventMetadata::new(Actor::System, chrono::Utc::now())
-        .with_request_id(format!("cli-retry-{}", uuid::Uuid::now_v7()));
+    let request_id = format!("cli-retry-{}", uuid::Uuid::now_v7());
     let mut lines = Vec::new();
     for stage in failed {
-        let processing = PdfProcessing {
-            stage,
-            scores: Arc::clone(&services.scores),
-            objects: services.objects.clone(),
-            sandbox: Arc::clone(&services.pdf_sandbox),
-            thumbnail_width: score_pdf::DEFAULT_THUMBNAIL_WIDTH,
-        };
-        processing
-            .run_on(score_id, &metadata)
+        let outcome = services
+            .pdf_jobs
+            .retry(score_id, stage, &request_id)
             .await
-            .map_err(|error| anyhow::anyhow!("{stage}: {error}"))?;
-        let after = scores.load(score_id).await?.aggregate;
-        lines.push(if after.has_result(stage) {
-            format!("{score_id}: {stage} succeeded")
-        } else {
-            format!(
-                "{score_id}: {stage} failed again: {}",
-                after
-                    .processing_failure(stage)
-                    .unwrap_or("no reason recorded")
-            )
-        });
+            .with_context(|| format!("{stage}: the job table"))?;
+        let line = match outcome {
+            None => format!("{score_id}: {stage} is being run by a worker right now"),
+            Some(JobOutcome::Done(_)) => {
+                let after = scores.load(score_id).await?.aggregate;
+                if after.has_result(stage) {
+                    format!("{score_id}: {stage} succeeded")
+                } else {
+                    format!(
+                        "{score_id}: {stage} failed again: {}",
+                        after
+                            .processing_failure(stage)
+                            .unwrap_or("no reason recorded")
+                    )
+                }
+            }
+            Some(JobOutcome::LeaseLost) => {
+                format!("{score_id}: {stage} was taken over by a worker, which finishes it")
+            }
+            Some(JobOutcome::Refused(reason)) => bail!("{stage}: {reason}"),
+            Some(JobOutcome::RetryLater { reason, after }) => bail!(
+                "{stage}: {reason}; queued again, a worker retries it in {} s",
+                after.as_secs()
+            ),
+        };
+        lines.push(line);
     }
     Ok(lines)
 }

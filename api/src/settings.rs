@@ -151,6 +151,20 @@ pub struct Settings {
     #[arg(long, env = "SCOREMATE_PDF_CHILD", global = true)]
     pub pdf_child: Option<PathBuf>,
 
+    /// PDF jobs this process runs at once (each in its own sandbox child).
+    #[arg(long, env = "SCOREMATE_PDF_JOBS", default_value_t = 2, global = true)]
+    pub pdf_jobs: usize,
+
+    /// How long a claimed PDF job stays leased without renewal (renewed every third of
+    /// it while running): how long the jobs of a process that died wait for another one.
+    #[arg(
+        long,
+        env = "SCOREMATE_PDF_JOB_LEASE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub pdf_job_lease_secs: u64,
+
     /// Largest file a client may upload, in bytes.
     #[arg(
         long,

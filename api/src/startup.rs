@@ -8,7 +8,8 @@ use aggregates::{Account, ProcessingStage, Quota, Score, Session, Setlist};
 use eventstore::{AggregateStore, Database, DatabaseOptions, RetryPolicy, Storage, StoreError};
 use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
 use processors::{
-    ObjectCleanup, PdfProcessing, ProcessorRunner, QuotaSaga, ReservationExpiry, SetlistCleanup,
+    JobFeed, JobQueue, ObjectCleanup, PdfJobs, PdfProcessing, ProcessorRunner, QuotaSaga,
+    ReservationExpiry, SetlistCleanup,
 };
 use projections::{
     Accounts, Analytics, Follower, OpenReservations, ProjectionRunner, QuotaBalances, QuotaLedger,
@@ -51,6 +52,10 @@ pub struct Services {
     pub appended: Arc<Notify>,
     /// The child process every PDF job runs in.
     pub pdf_sandbox: Arc<score_pdf::Sandbox>,
+    /// The PDF jobs this process claims and runs.
+    pub pdf_jobs: Arc<PdfJobs>,
+    /// Signalled when PDF jobs are enqueued: wakes the claim loop.
+    pub jobs_ready: Arc<Notify>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     pub throttle: Throttle,
@@ -79,6 +84,30 @@ impl Services {
                 source,
             })?;
         let appended = Arc::new(Notify::new());
+        let scores = Arc::new(
+            AggregateStore::new(database, Storage::Events, retry).notifying(Arc::clone(&appended)),
+        );
+        let pdf_sandbox = Arc::new(
+            crate::pdf_cli::processing_sandbox(settings.pdf_child.as_deref())
+                .map_err(|error| StartupError::PdfSandbox(format!("{error:#}")))?,
+        );
+        let pdf_stage = |stage| PdfProcessing {
+            stage,
+            scores: Arc::clone(&scores),
+            objects: objects.clone(),
+            sandbox: Arc::clone(&pdf_sandbox),
+            thumbnail_width: score_pdf::DEFAULT_THUMBNAIL_WIDTH,
+        };
+        let pdf_jobs = Arc::new(PdfJobs::new(
+            JobQueue::new(
+                database.clone(),
+                processors::jobs::worker_identity(),
+                std::time::Duration::from_secs(settings.pdf_job_lease_secs),
+            ),
+            pdf_stage(ProcessingStage::PdfInfo),
+            pdf_stage(ProcessingStage::Thumbnail),
+            settings.pdf_jobs,
+        ));
         Ok(Self {
             accounts: AggregateStore::new(database, Storage::Events, retry)
                 .notifying(Arc::clone(&appended)),
@@ -88,10 +117,7 @@ impl Services {
                 AggregateStore::new(database, Storage::Snapshot(QUOTA_SNAPSHOT_EVERY), retry)
                     .notifying(Arc::clone(&appended)),
             ),
-            scores: Arc::new(
-                AggregateStore::new(database, Storage::Events, retry)
-                    .notifying(Arc::clone(&appended)),
-            ),
+            scores,
             objects,
             scores_view: ProjectionRunner::new(Scores, database.clone()),
             setlists_view: ProjectionRunner::new(Setlists, database.clone()),
@@ -100,10 +126,9 @@ impl Services {
                     .notifying(Arc::clone(&appended)),
             ),
             appended,
-            pdf_sandbox: Arc::new(
-                crate::pdf_cli::processing_sandbox(settings.pdf_child.as_deref())
-                    .map_err(|error| StartupError::PdfSandbox(format!("{error:#}")))?,
-            ),
+            pdf_sandbox,
+            pdf_jobs,
+            jobs_ready: Arc::new(Notify::new()),
             passwords: Passwords::new()
                 .await
                 .map_err(|error| StartupError::Passwords(error.to_string()))?,
@@ -229,22 +254,15 @@ pub async fn connect_object_store(
     Ok((objects, embedded))
 }
 
-fn pdf_stage(stage: ProcessingStage, services: &Services) -> PdfProcessing {
-    PdfProcessing {
-        stage,
-        scores: Arc::clone(&services.scores),
-        objects: services.objects.clone(),
-        sandbox: Arc::clone(&services.pdf_sandbox),
-        thumbnail_width: score_pdf::DEFAULT_THUMBNAIL_WIDTH,
-    }
-}
-
-/// The projections and processors of this process, stepped in order.
+/// The projections and processors of this process, stepped in order, and the claim loop
+/// of the PDF jobs.
 pub struct Background {
     followers: Vec<Box<dyn Follower>>,
     expiry: ReservationExpiry,
+    jobs: Arc<PdfJobs>,
     database: Database,
     appended: Arc<Notify>,
+    jobs_ready: Arc<Notify>,
 }
 
 impl Background {
@@ -273,13 +291,16 @@ impl Background {
                 },
                 database.clone(),
             )),
-            Box::new(ProcessorRunner::new(
-                pdf_stage(ProcessingStage::PdfInfo, services),
+            // They only enqueue; the jobs run in the claim loop, in any process.
+            Box::new(JobFeed::new(
+                ProcessingStage::PdfInfo,
                 database.clone(),
+                Arc::clone(&services.jobs_ready),
             )),
-            Box::new(ProcessorRunner::new(
-                pdf_stage(ProcessingStage::Thumbnail, services),
+            Box::new(JobFeed::new(
+                ProcessingStage::Thumbnail,
                 database.clone(),
+                Arc::clone(&services.jobs_ready),
             )),
             Box::new(ProcessorRunner::new(
                 ObjectCleanup {
@@ -297,14 +318,33 @@ impl Background {
         Self {
             followers,
             expiry,
+            jobs: Arc::clone(&services.pdf_jobs),
             database: database.clone(),
             appended: Arc::clone(&services.appended),
+            jobs_ready: Arc::clone(&services.jobs_ready),
         }
     }
 
-    /// Steps every follower until none has work, then runs the expiry timer once; again
-    /// until nothing moves. Answers how many events and expiries were handled.
+    /// Steps every follower until none has work, runs the expiry timer once, then runs
+    /// the due PDF jobs; again until nothing moves. Answers how many events, expiries and
+    /// jobs were handled. What tests drain; the server runs the jobs in their own loop.
     pub async fn run_until_idle(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        let mut total = 0;
+        loop {
+            let mut moved = self.run_followers_until_idle(now).await;
+            match self.jobs.run_until_idle().await {
+                Ok(jobs) => moved += jobs,
+                Err(error) => tracing::warn!(%error, "running PDF jobs failed; retrying later"),
+            }
+            total += moved;
+            if moved == 0 {
+                return total;
+            }
+        }
+    }
+
+    /// `run_until_idle` without the PDF jobs.
+    async fn run_followers_until_idle(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
         let mut total = 0;
         loop {
             let mut moved = 0;
@@ -335,16 +375,22 @@ impl Background {
 
     /// Runs whenever events are appended (by this process, or — on PostgreSQL — by any
     /// process, through `LISTEN scoremate_events`), and at least every `interval` for the
-    /// expiry timer and as a fallback for lost wake-ups.
+    /// expiry timer and as a fallback for lost wake-ups. Beside it, the claim loop of the
+    /// PDF jobs, woken when jobs are enqueued (`LISTEN scoremate_jobs` on PostgreSQL) and
+    /// every `interval`.
     pub async fn run_forever(self: Arc<Self>, interval: std::time::Duration) {
         // Aborted with this task (the server aborts it on shutdown).
         let _listener = match &self.database {
             Database::Postgres(pool) => Some(AbortOnDrop(tokio::spawn(forward_notifications(
                 pool.clone(),
                 Arc::clone(&self.appended),
+                Arc::clone(&self.jobs_ready),
             )))),
             Database::Sqlite(_) => None,
         };
+        let _jobs = AbortOnDrop(tokio::spawn(
+            Arc::clone(&self.jobs).run_forever(Arc::clone(&self.jobs_ready), interval),
+        ));
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -352,7 +398,7 @@ impl Background {
                 _ = ticker.tick() => {}
                 () = self.appended.notified() => {}
             }
-            self.run_until_idle(chrono::Utc::now()).await;
+            self.run_followers_until_idle(chrono::Utc::now()).await;
         }
     }
 }
@@ -365,17 +411,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Turns PostgreSQL notifications of other processes' appends into local wake-ups.
-async fn forward_notifications(pool: sqlx::PgPool, appended: Arc<Notify>) {
+/// Turns PostgreSQL notifications of other processes' appends and enqueued jobs into
+/// local wake-ups.
+async fn forward_notifications(pool: sqlx::PgPool, appended: Arc<Notify>, jobs: Arc<Notify>) {
     loop {
         match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
-                if let Err(error) = listener.listen("scoremate_events").await {
+                if let Err(error) = listener
+                    .listen_all(["scoremate_events", "scoremate_jobs"])
+                    .await
+                {
                     tracing::warn!(%error, "LISTEN failed; polling only until it works");
                 } else {
                     // `recv` reconnects by itself; an error means it gave up for now.
-                    while listener.recv().await.is_ok() {
-                        appended.notify_one();
+                    while let Ok(notification) = listener.recv().await {
+                        if notification.channel() == "scoremate_jobs" {
+                            jobs.notify_one();
+                        } else {
+                            appended.notify_one();
+                        }
                     }
                 }
             }
@@ -468,11 +522,19 @@ impl Application {
                 services.throttle.forget_idle();
             }
         });
-        tracing::info!(addr = %self.local_addr, backend = self.state.database.backend().name(), "serving");
+        tracing::info!(
+            addr = %self.local_addr,
+            backend = self.state.database.backend().name(),
+            worker = self.state.services.pdf_jobs.queue().worker(),
+            "serving"
+        );
         crate::server::serve(self.listener, warp::service(routes), shutdown).await;
         housekeeping.abort();
         if let Some(background) = background {
             background.abort();
+            // Cancelled at its next await; then its PDF jobs are stopped and can be freed.
+            let _ = background.await;
+            release_jobs(&self.state.services).await;
         }
         if let Some(embedded) = self.embedded_s3 {
             embedded.shutdown().await;
@@ -484,8 +546,9 @@ impl Application {
 
 /// `scoremate worker`: the projections and processors without the HTTP API, until
 /// `shutdown`. Several workers (and `serve` instances) may share one PostgreSQL database:
-/// each follower runs in one process at a time (its checkpoint row or advisory lock), and
-/// every command it issues takes effect once.
+/// each follower runs in one process at a time (its checkpoint row or advisory lock), the
+/// PDF jobs are shared (each claimed by one process at a time, under a lease), and every
+/// command issued takes effect once.
 pub async fn run_worker(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -495,16 +558,36 @@ pub async fn run_worker(
     let (objects, embedded_s3) = connect_object_store(&settings).await?;
     let services = Arc::new(Services::build(&database, &settings, objects).await?);
     let background = Arc::new(Background::new(&database, &services));
-    tracing::info!(backend = database.backend().name(), "working");
+    tracing::info!(
+        backend = database.backend().name(),
+        worker = services.pdf_jobs.queue().worker(),
+        pdf_jobs = services.pdf_jobs.concurrency(),
+        "working"
+    );
     let work = tokio::spawn(background.run_forever(std::time::Duration::from_millis(250)));
     shutdown.await;
     work.abort();
+    let _ = work.await;
+    release_jobs(&services).await;
     if let Some(embedded) = embedded_s3 {
         embedded.shutdown().await;
     }
     database.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Hands this process's running PDF jobs back to the queue at shutdown (their work was
+/// stopped with the background loop), so other processes take them without waiting for
+/// the leases to run out.
+async fn release_jobs(services: &Services) {
+    match services.pdf_jobs.queue().release_all().await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "PDF jobs handed back to the queue"),
+        Err(error) => {
+            tracing::warn!(%error, "could not hand the PDF jobs back; their leases will run out");
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

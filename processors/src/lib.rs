@@ -1,9 +1,11 @@
 //! Reactions to events: the quota saga, object cleanup, reservation expiry, setlist
-//! cleanup, PDF info and thumbnails. Each gets what it needs injected; none builds the wiring.
+//! cleanup, and the PDF info and thumbnail jobs. Each gets what it needs injected; none
+//! builds the wiring.
 
 pub mod cleanup;
 pub mod commands;
 pub mod expiry;
+pub mod jobs;
 pub mod objects;
 pub mod pdf;
 pub mod quota;
@@ -12,7 +14,8 @@ pub mod setlists;
 
 pub use cleanup::ObjectCleanup;
 pub use expiry::ReservationExpiry;
-pub use pdf::PdfProcessing;
+pub use jobs::{JobFeed, JobQueue, PdfJobs};
+pub use pdf::{PdfProcessing, StageOutcome};
 pub use quota::QuotaSaga;
 pub use runner::{Processor, ProcessorError, ProcessorRunner};
 pub use setlists::SetlistCleanup;

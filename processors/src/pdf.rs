@@ -1,19 +1,19 @@
-//! The `pdf_info` and `thumbnail` processors: on `UploadConfirmed`, the score's file is read
-//! from the object store and handed to the PDF sandbox (a child process under CPU, memory
-//! and wall-clock limits); the result is recorded on the Score as `PdfInfoExtracted` or
-//! `ThumbnailGenerated` (the PNG stored next to the original), or, when the file cannot be
-//! processed, as `ProcessingFailed { stage, reason }`. Re-running a step records nothing new:
-//! the Score refuses to record a result twice, so every job takes effect once.
+//! The `pdf_info` and `thumbnail` stages, run as jobs ([`crate::jobs`]): the score's file is
+//! read from the object store and handed to the PDF sandbox (a child process under CPU,
+//! memory and wall-clock limits); the result is recorded on the Score as `PdfInfoExtracted`
+//! or `ThumbnailGenerated` (the PNG stored next to the original), or, when the file cannot
+//! be processed, as `ProcessingFailed { stage, reason }`. Re-running a step records nothing
+//! new: the Score refuses to record a result twice, so every job takes effect once.
 
 use std::sync::Arc;
 
-use aggregates::{PdfInfo, ProcessingStage, Score, ScoreCommand, ScoreEvent, ScoreStatus};
-use eventstore::{AggregateStore, EventMetadata, RecordedEvent};
+use aggregates::{PdfInfo, ProcessingStage, Score, ScoreCommand, ScoreStatus};
+use eventstore::{AggregateStore, EventMetadata};
 use score_pdf::{Operation, Sandbox};
 
-use crate::commands::{caused_by, classify, score_event};
+use crate::commands::classify;
 use crate::objects::{ObjectStore, ObjectStoreError, thumbnail_object_key};
-use crate::runner::{Processor, ProcessorError};
+use crate::runner::ProcessorError;
 
 /// One processing stage over the sandbox.
 pub struct PdfProcessing {
@@ -101,35 +101,46 @@ impl PdfProcessing {
     }
 }
 
-impl Processor for PdfProcessing {
-    fn name(&self) -> &'static str {
-        self.stage.as_str()
-    }
+/// What running a stage on a score did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageOutcome {
+    /// The result is recorded (`PdfInfoExtracted` or `ThumbnailGenerated`).
+    Succeeded,
+    /// The file cannot be processed: `ProcessingFailed` is recorded with this reason.
+    Failed(String),
+    /// Nothing left to do: the result was already recorded (an earlier run, or another
+    /// worker), or the score is not a live confirmed score (deleted meanwhile).
+    Skipped,
+}
 
-    async fn handle(&self, event: &RecordedEvent) -> Result<(), ProcessorError> {
-        let Some(ScoreEvent::UploadConfirmed { .. }) = score_event(event)? else {
-            return Ok(());
-        };
-        self.run_on(&event.aggregate_id, &caused_by(event)).await
+impl StageOutcome {
+    /// The label kept in the job table.
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed(_) => "failed",
+            Self::Skipped => "skipped",
+        }
     }
 }
 
 impl PdfProcessing {
     /// Runs this stage on one score unless it is done (or the score is gone), recording
-    /// the result with `metadata`. Also how an operator retries a failed stage.
+    /// the result with `metadata`.
     pub async fn run_on(
         &self,
         score_id: &str,
         metadata: &EventMetadata,
-    ) -> Result<(), ProcessorError> {
+    ) -> Result<StageOutcome, ProcessorError> {
         let loaded = self.scores.load(score_id).await.map_err(classify)?;
         let score = &loaded.aggregate;
         // Deleted meanwhile, or done by an earlier attempt: nothing left to do.
         if score.status() != Some(ScoreStatus::Confirmed) || score.has_result(self.stage) {
-            return Ok(());
+            return Ok(StageOutcome::Skipped);
         }
         let Some(key) = score.object_key() else {
-            return Ok(());
+            return Ok(StageOutcome::Skipped);
         };
         let limit = self.sandbox.limits.max_input_bytes;
         let started = std::time::Instant::now();
@@ -146,15 +157,20 @@ impl PdfProcessing {
             .increment(1);
         metrics::histogram!("scoremate_pdf_job_duration_seconds", "stage" => self.stage.as_str())
             .record(started.elapsed().as_secs_f64());
-        let command = command?;
-        let command = command.unwrap_or_else(|reason| ScoreCommand::RecordProcessingFailure {
-            stage: self.stage,
-            reason,
-        });
+        let (command, outcome) = match command? {
+            Ok(command) => (command, StageOutcome::Succeeded),
+            Err(reason) => (
+                ScoreCommand::RecordProcessingFailure {
+                    stage: self.stage,
+                    reason: reason.clone(),
+                },
+                StageOutcome::Failed(reason),
+            ),
+        };
         self.scores
             .execute(score_id, command, metadata)
             .await
             .map_err(classify)?;
-        Ok(())
+        Ok(outcome)
     }
 }

@@ -1,7 +1,7 @@
 //! Drives processors over the global log: at-least-once, so every processor's effects
 //! are idempotent (commands that decide "no change" the second time, deletes of what is
 //! already gone). One runner per processor name at a time: a PostgreSQL advisory lock
-//! across instances and workers, a mutex within one process.
+//! across instances and workers ([`AdvisoryLock`]), a mutex within one process.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +11,8 @@ use eventstore::{Database, EventLog, RecordedEvent};
 use projections::{
     Follower, ProjectionError, ReadModelTx, Step, read_checkpoint, write_checkpoint,
 };
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
 use tracing::Instrument;
 
 /// How a processor's reaction to one event failed.
@@ -36,6 +38,65 @@ pub trait Processor: Send + Sync + 'static {
 }
 
 const TRANSIENT_ATTEMPTS: u32 = 3;
+
+/// The cross-process lock of one follower name: a PostgreSQL session advisory lock, held on
+/// a connection taken out of the pool for the time of one step. SQLite serves one process,
+/// whose runners take a mutex instead.
+pub struct AdvisoryLock {
+    connection: Option<PoolConnection<Postgres>>,
+    name: &'static str,
+}
+
+impl AdvisoryLock {
+    /// The lock of `name`, or `None` while another process holds it.
+    pub async fn try_acquire(
+        database: &Database,
+        name: &'static str,
+    ) -> Result<Option<Self>, sqlx::Error> {
+        let connection = match database {
+            Database::Postgres(pool) => {
+                let mut connection = pool.acquire().await?;
+                let acquired: bool =
+                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+                        .bind(name)
+                        .fetch_one(&mut *connection)
+                        .await?;
+                if !acquired {
+                    return Ok(None);
+                }
+                Some(connection)
+            }
+            Database::Sqlite(_) => None,
+        };
+        Ok(Some(Self { connection, name }))
+    }
+
+    /// Releases the lock and gives the connection back to the pool.
+    pub async fn release(mut self) -> Result<(), sqlx::Error> {
+        let Some(mut connection) = self.connection.take() else {
+            return Ok(());
+        };
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(self.name)
+            .execute(&mut *connection)
+            .await;
+        if unlocked.is_err() {
+            // A pooled connection must never keep the lock: closing the session drops it.
+            let _ = connection.close().await;
+        }
+        unlocked.map(|_| ())
+    }
+}
+
+impl Drop for AdvisoryLock {
+    /// A step cancelled half-way (shutdown) must not hand a locked connection back to
+    /// the pool: the connection leaves the pool and its session, with the lock, ends.
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            drop(connection.detach());
+        }
+    }
+}
 
 pub struct ProcessorRunner<P> {
     processor: P,
@@ -66,28 +127,11 @@ impl<P: Processor> ProcessorRunner<P> {
         // everything committed before the call has been handled.
         let _local = self.local.lock().await;
         let name = self.processor.name();
-        let lock = match &self.database {
-            Database::Postgres(pool) => {
-                let mut connection = pool.acquire().await?;
-                let acquired: bool =
-                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-                        .bind(name)
-                        .fetch_one(&mut *connection)
-                        .await?;
-                if !acquired {
-                    return Ok(Step::Idle);
-                }
-                Some(connection)
-            }
-            Database::Sqlite(_) => None,
+        let Some(lock) = AdvisoryLock::try_acquire(&self.database, name).await? else {
+            return Ok(Step::Idle);
         };
         let result = self.handle_batch(name).await;
-        if let Some(mut connection) = lock {
-            sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
-                .bind(name)
-                .execute(&mut *connection)
-                .await?;
-        }
+        lock.release().await?;
         result
     }
 

@@ -76,8 +76,9 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Drains the projections and processors (as of now, or of a later instant to let
-    /// reservations expire without waiting).
+    /// Drains the projections, the processors and the PDF job queue (as of now, or of a
+    /// later instant to let reservations expire without waiting). Jobs backing off after a
+    /// transient failure are not due yet and stay queued.
     pub async fn run_processors_until_idle(&self) -> usize {
         self.run_processors_until_idle_at(chrono::Utc::now()).await
     }
