@@ -1,9 +1,11 @@
 //! PDF processing end to end: a confirmed upload is read by the `pdf_info` and `thumbnail`
 //! processors in their sandbox, the score turns `ready` with its PDF facts and a 300 px PNG
 //! served through `GET /scores/{id}/thumbnail`; a file that cannot be processed turns
-//! `failed` with a readable reason, and the server carries on.
+//! `failed` with a readable reason, and the server carries on. The stages run as jobs of the
+//! job table: a job whose process died is taken over once its lease has run out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use eventstore::Database;
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::problem::expect_problem;
 use integration_tests::{TestApp, TestDatabase, spawn_app};
@@ -258,6 +260,21 @@ async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed(database: 
     assert_eq!(ready["processing"]["status"], "ready", "{ready}");
     assert_eq!(ready["processing"]["error"], Value::Null);
     assert_eq!(ready["pdf"]["page_count"], 1);
+    // The retry ran each job again as a second claim.
+    let jobs: Vec<_> = jobs_of(&app, &id)
+        .await
+        .into_iter()
+        .map(|(stage, state, attempts, _, outcome)| (stage, state, attempts, outcome))
+        .collect();
+    let done = |stage: &str| {
+        (
+            stage.to_owned(),
+            "done".to_owned(),
+            2,
+            Some("succeeded".to_owned()),
+        )
+    };
+    assert_eq!(jobs, [done("pdf_info"), done("thumbnail")]);
     app.stop().await;
 }
 
@@ -271,5 +288,161 @@ async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed_on_sqlite(
 async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed_on_postgres() {
     if let Some(database) = TestDatabase::postgres().await {
         a_failed_step_succeeds_when_retried_after_its_cause_is_fixed(database).await;
+    }
+}
+
+/// A PDF job left `running` by a process, as the job table holds it: claimed once, its
+/// lease ending `lease_secs` from now (negative: already over).
+async fn insert_running_job(
+    app: &TestApp,
+    score_id: &str,
+    stage: &str,
+    owner: &str,
+    lease_secs: i64,
+) {
+    match &app.database.database {
+        Database::Postgres(pool) => {
+            sqlx::query(
+                "INSERT INTO processing_jobs \
+                     (score_id, stage, state, attempts, lease_owner, claimed_by, lease_until) \
+                 VALUES ($1, $2, 'running', 1, $3, $3, now() + make_interval(secs => $4))",
+            )
+            .bind(score_id)
+            .bind(stage)
+            .bind(owner)
+            .bind(lease_secs as f64)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        Database::Sqlite(pool) => {
+            sqlx::query(
+                "INSERT INTO processing_jobs \
+                     (score_id, stage, state, attempts, lease_owner, claimed_by, lease_until) \
+                 VALUES ($1, $2, 'running', 1, $3, $3, \
+                         strftime('%Y-%m-%dT%H:%M:%fZ', 'now', $4))",
+            )
+            .bind(score_id)
+            .bind(stage)
+            .bind(owner)
+            .bind(format!("{lease_secs:+} seconds"))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// A score's jobs: `(stage, state, attempts, claimed_by, outcome)`, by stage.
+async fn jobs_of(
+    app: &TestApp,
+    score_id: &str,
+) -> Vec<(String, String, i64, Option<String>, Option<String>)> {
+    const JOBS: &str = "SELECT stage, state, attempts, claimed_by, outcome FROM processing_jobs \
+                        WHERE score_id = $1 ORDER BY stage";
+    match &app.database.database {
+        Database::Postgres(pool) => sqlx::query_as(JOBS).bind(score_id).fetch_all(pool).await,
+        Database::Sqlite(pool) => sqlx::query_as(JOBS).bind(score_id).fetch_all(pool).await,
+    }
+    .unwrap()
+}
+
+async fn events_of(app: &TestApp, score_id: &str, event_type: &str) -> i64 {
+    const COUNT: &str = "SELECT count(*) FROM events WHERE aggregate_id = $1 AND event_type = $2";
+    match &app.database.database {
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(COUNT)
+                .bind(score_id)
+                .bind(event_type)
+                .fetch_one(pool)
+                .await
+        }
+        Database::Sqlite(pool) => {
+            sqlx::query_scalar(COUNT)
+                .bind(score_id)
+                .bind(event_type)
+                .fetch_one(pool)
+                .await
+        }
+    }
+    .unwrap()
+}
+
+/// A job whose process died mid-way (its lease ran out) is claimed again and done once; a
+/// job under a live lease is left to its owner.
+async fn a_job_whose_lease_ran_out_is_taken_over_and_a_live_lease_is_respected(
+    database: TestDatabase,
+) {
+    let app = spawn_app(database).await;
+    let user = app.signed_in_user().await;
+    let orphaned = upload(&app, &user, SCANNED, "Orphaned").await;
+    let held = upload(&app, &user, SCANNED, "Held").await;
+    // Claimed before the feeders ran, as if by other processes: one that died a minute
+    // after its lease ran out, one still at work for an hour.
+    insert_running_job(&app, &orphaned, "pdf_info", "dead-worker", -60).await;
+    insert_running_job(&app, &held, "pdf_info", "busy-worker", 3600).await;
+
+    app.run_processors_until_idle().await;
+
+    let taken_over = score(&app, &user, &orphaned).await;
+    assert_eq!(taken_over["processing"]["status"], "ready", "{taken_over}");
+    assert_eq!(taken_over["pdf"]["page_count"], 1);
+    assert_eq!(events_of(&app, &orphaned, "PdfInfoExtracted").await, 1);
+    let jobs = jobs_of(&app, &orphaned).await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let (stage, state, attempts, claimed_by, outcome) = &jobs[0];
+    assert_eq!(
+        (
+            stage.as_str(),
+            state.as_str(),
+            *attempts,
+            outcome.as_deref()
+        ),
+        ("pdf_info", "done", 2, Some("succeeded")),
+        "{jobs:?}"
+    );
+    assert!(
+        claimed_by
+            .as_deref()
+            .is_some_and(|owner| owner != "dead-worker"),
+        "{jobs:?}"
+    );
+    let (stage, state, attempts, _, outcome) = &jobs[1];
+    assert_eq!(
+        (
+            stage.as_str(),
+            state.as_str(),
+            *attempts,
+            outcome.as_deref()
+        ),
+        ("thumbnail", "done", 1, Some("succeeded")),
+        "{jobs:?}"
+    );
+
+    let waiting = score(&app, &user, &held).await;
+    assert_eq!(waiting["processing"]["status"], "pending", "{waiting}");
+    assert_eq!(waiting["pdf"], Value::Null);
+    assert_eq!(waiting["thumbnail"]["width"], 300, "the other stage ran");
+    let jobs = jobs_of(&app, &held).await;
+    assert_eq!(
+        (jobs[0].1.as_str(), jobs[0].2, jobs[0].3.as_deref()),
+        ("running", 1, Some("busy-worker")),
+        "{jobs:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_ran_out_is_taken_over_and_a_live_lease_is_respected_on_sqlite() {
+    a_job_whose_lease_ran_out_is_taken_over_and_a_live_lease_is_respected(
+        TestDatabase::sqlite().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_ran_out_is_taken_over_and_a_live_lease_is_respected_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        a_job_whose_lease_ran_out_is_taken_over_and_a_live_lease_is_respected(database).await;
     }
 }
