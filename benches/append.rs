@@ -63,7 +63,7 @@ fn event_for(aggregate_id: &str) -> BenchResult<SerializedEvent> {
         1,
         "Quota".to_owned(),
         "QuotaLimitSet".to_owned(),
-        "1.0".to_owned(),
+        "2.0".to_owned(),
         payload,
         metadata,
     ))
@@ -71,7 +71,7 @@ fn event_for(aggregate_id: &str) -> BenchResult<SerializedEvent> {
 
 const SERIALIZED_INSERT: &str = "
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-VALUES ('Quota', $1, 1, 'QuotaLimitSet', '1.0', $2, $3)";
+VALUES ('Quota', $1, 1, 'QuotaLimitSet', '2.0', $2, $3)";
 
 impl Bench {
     async fn operation(&self, workload: Workload) -> BenchResult<()> {

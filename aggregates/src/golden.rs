@@ -271,7 +271,7 @@ fn every_event_name_and_version_is_pinned() {
         ("Session", "SessionStarted", "1.0"),
         ("Session", "RefreshTokenRotated", "1.0"),
         ("Session", "SessionRevoked", "1.0"),
-        ("Quota", "QuotaLimitSet", "1.0"),
+        ("Quota", "QuotaLimitSet", "2.0"),
         ("Quota", "QuotaReserved", "1.0"),
         ("Quota", "QuotaConfirmed", "1.0"),
         ("Quota", "ReservationReleased", "1.0"),
@@ -345,6 +345,10 @@ fn the_refresh_token_rotated_payload_is_pinned() {
 #[test]
 fn the_quota_payloads_are_pinned() {
     let events = quota_events();
+    assert_eq!(
+        serde_json::to_value(&events[0]).unwrap(),
+        json!({"QuotaLimitSet": {"limit_bytes": 1_073_741_824}})
+    );
     assert_eq!(
         serde_json::to_value(&events[1]).unwrap(),
         json!({"QuotaReserved": {

@@ -15,6 +15,7 @@ pub mod score;
 pub mod serde_ext;
 pub mod session;
 pub mod setlist;
+pub mod upcast;
 pub mod validation;
 
 mod sink;

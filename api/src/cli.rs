@@ -127,14 +127,3 @@ pub enum PdfCommand {
         width: u32,
     },
 }
-
-impl Command {
-    /// The issue that brings this command, while it has not landed; `None` once it works.
-    pub fn pending_issue(&self) -> Option<&'static str> {
-        match self {
-            Self::Serve | Self::Migrate | Self::Admin(_) | Self::Projections(_) => None,
-            Self::Pdf(_) | Self::ProcessPdf | Self::Worker | Self::Processors(_) => None,
-            Self::Audit(_) => Some("#7 (audit)"),
-        }
-    }
-}

@@ -425,6 +425,12 @@ pub mod mapping {
         }
     }
 
+    impl From<crate::audit::AuditError> for ApiError {
+        fn from(error: crate::audit::AuditError) -> Self {
+            Self::internal(&error)
+        }
+    }
+
     impl From<StoreError> for ApiError {
         fn from(error: StoreError) -> Self {
             Self::internal(&error)

@@ -1,6 +1,8 @@
 //! The `scoremate` service: HTTP API, settings, wiring.
 
 pub mod admin;
+pub mod audit;
+pub mod audit_cli;
 pub mod auth;
 pub mod cli;
 pub mod consistency;

@@ -7,9 +7,6 @@ use scoremate::settings::Settings;
 use scoremate::startup::{self, Application};
 use scoremate::telemetry;
 
-/// Exit code of a command that exists but whose feature has not landed yet.
-const NOT_YET_AVAILABLE: u8 = 3;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,15 +15,12 @@ async fn main() -> ExitCode {
     if matches!(command, Command::ProcessPdf) {
         return scoremate::pdf_cli::process_pdf();
     }
-    if let Some(issue) = command.pending_issue() {
-        eprintln!("scoremate: this command is not available yet; it arrives with issue {issue}.");
-        return ExitCode::from(NOT_YET_AVAILABLE);
-    }
     let result = match command {
         Command::Migrate => migrate(&cli.settings).await,
         Command::Admin(admin) => run_admin(&cli.settings, &admin).await,
         Command::Pdf(pdf) => scoremate::pdf_cli::run(&pdf).await,
         Command::Projections(projections) => run_projections(&cli.settings, &projections).await,
+        Command::Audit(audit) => run_audit(&cli.settings, &audit).await,
         Command::Processors(command) => scoremate::processors_cli::run(cli.settings, &command)
             .await
             .context("running the processors command"),
@@ -75,6 +69,19 @@ async fn run_admin(
     database.close().await;
     println!("{}", outcome?);
     Ok(())
+}
+
+async fn run_audit(
+    settings: &Settings,
+    command: &scoremate::cli::AuditCommand,
+) -> anyhow::Result<()> {
+    let database = startup::connect_database(settings)
+        .await
+        .context("connecting to the database")?;
+    database.migrate().await.context("applying migrations")?;
+    let outcome = scoremate::audit_cli::run(&database, command).await;
+    database.close().await;
+    outcome
 }
 
 async fn run_projections(

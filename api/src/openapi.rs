@@ -44,11 +44,12 @@ use crate::routing::endpoint;
         crate::routes::setlists::add_item,
         crate::routes::setlists::remove_item,
         crate::routes::setlists::reorder_items,
+        crate::routes::audit::quota_history,
         openapi_json,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts and sessions"), (name = "files", description = "Uploads straight to the object store"), (name = "scores", description = "Scores"), (name = "setlists", description = "Setlists for concerts"), (name = "quota", description = "Storage quota"), (name = "meta", description = "This document"))
+    tags((name = "auth", description = "Accounts and sessions"), (name = "files", description = "Uploads straight to the object store"), (name = "scores", description = "Scores"), (name = "setlists", description = "Setlists for concerts"), (name = "quota", description = "Storage quota"), (name = "audit", description = "Quota history replayed from the event store (role auditor)"), (name = "meta", description = "This document"))
 )]
 pub struct ApiDoc;
 

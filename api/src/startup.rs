@@ -151,6 +151,7 @@ pub fn router(
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
     let api = routes::auth::routes(state.clone())
         .or(routes::me::routes(state.clone()))
+        .or(routes::audit::routes(state.clone()))
         .or(routes::uploads::routes(state.clone()))
         .or(routes::library::routes(state.clone()))
         .or(routes::scores::routes(state.clone()))

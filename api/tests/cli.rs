@@ -30,19 +30,6 @@ fn every_subcommand_has_help() {
 }
 
 #[test]
-fn commands_that_have_not_landed_say_so_and_fail() {
-    for args in [
-        vec!["audit", "quota", "someone@example.com"],
-        vec!["audit", "verify-all"],
-    ] {
-        let output = scoremate().args(&args).output().unwrap();
-        assert_eq!(output.status.code(), Some(3), "{args:?}");
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        assert!(stderr.contains("not available yet"), "{args:?}: {stderr}");
-    }
-}
-
-#[test]
 fn projections_status_lists_every_projection_and_rebuild_all_rebuilds_them() {
     let dir = temp_dir("cli-projections");
     let run = |args: &[&str]| {

@@ -97,7 +97,8 @@ where
         let store = match storage {
             Storage::Events => PersistedEventStore::new_event_store(repository),
             Storage::Snapshot(every) => PersistedEventStore::new_snapshot_store(repository, every),
-        };
+        }
+        .with_upcasters(aggregates::upcast::upcasters());
         Self {
             store,
             retry,

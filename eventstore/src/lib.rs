@@ -12,6 +12,9 @@ mod repository;
 pub use database::{Backend, Database, DatabaseOptions};
 pub use error::{CommandError, StoreError};
 pub use executor::{AggregateStore, Committed, Loaded, RetryPolicy, Storage};
-pub use log::{EventLog, LogCursor, RecordedEvent, read_after_postgres, read_after_sqlite};
+pub use log::{
+    EventLog, LogCursor, RecordedEvent, head_postgres, head_sqlite, read_after_postgres,
+    read_after_sqlite, stream_postgres, stream_sqlite,
+};
 pub use metadata::{Actor, EventMetadata};
 pub use repository::AnyEventRepository;

@@ -136,22 +136,14 @@ impl EventLog {
         aggregate_id: &str,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         match &self.database {
-            Database::Postgres(pool) => sqlx::query(POSTGRES_STREAM)
-                .bind(aggregate_type)
-                .bind(aggregate_id)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode_event)
-                .collect(),
-            Database::Sqlite(pool) => sqlx::query(SQLITE_STREAM)
-                .bind(aggregate_type)
-                .bind(aggregate_id)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(decode_event)
-                .collect(),
+            Database::Postgres(pool) => {
+                let mut connection = pool.acquire().await?;
+                stream_postgres(&mut connection, aggregate_type, aggregate_id).await
+            }
+            Database::Sqlite(pool) => {
+                let mut connection = pool.acquire().await?;
+                stream_sqlite(&mut connection, aggregate_type, aggregate_id).await
+            }
         }
     }
 
@@ -181,17 +173,10 @@ impl EventLog {
     /// follower whose checkpoint has reached it has seen everything committed before the
     /// call.
     pub async fn head(&self) -> Result<LogCursor, StoreError> {
-        let row = match &self.database {
-            Database::Postgres(pool) => sqlx::query(POSTGRES_HEAD)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| decode_cursor(&row)),
-            Database::Sqlite(pool) => sqlx::query(SQLITE_HEAD)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| decode_cursor(&row)),
-        };
-        row.transpose().map(Option::unwrap_or_default)
+        match &self.database {
+            Database::Postgres(pool) => head_postgres(&mut *pool.acquire().await?).await,
+            Database::Sqlite(pool) => head_sqlite(&mut *pool.acquire().await?).await,
+        }
     }
 }
 
@@ -226,6 +211,58 @@ pub async fn read_after_sqlite(
         .iter()
         .map(decode_event)
         .collect()
+}
+
+/// `EventLog::stream` on a given PostgreSQL connection (a snapshot transaction, say).
+pub async fn stream_postgres(
+    connection: &mut sqlx::PgConnection,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    sqlx::query(POSTGRES_STREAM)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(connection)
+        .await?
+        .iter()
+        .map(decode_event)
+        .collect()
+}
+
+/// `EventLog::stream` on a given SQLite connection (a snapshot transaction, say).
+pub async fn stream_sqlite(
+    connection: &mut sqlx::SqliteConnection,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    sqlx::query(SQLITE_STREAM)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(connection)
+        .await?
+        .iter()
+        .map(decode_event)
+        .collect()
+}
+
+/// `EventLog::head` on a given PostgreSQL connection.
+pub async fn head_postgres(connection: &mut sqlx::PgConnection) -> Result<LogCursor, StoreError> {
+    sqlx::query(POSTGRES_HEAD)
+        .fetch_optional(connection)
+        .await?
+        .map(|row| decode_cursor(&row))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// `EventLog::head` on a given SQLite connection.
+pub async fn head_sqlite(connection: &mut sqlx::SqliteConnection) -> Result<LogCursor, StoreError> {
+    sqlx::query(SQLITE_HEAD)
+        .fetch_optional(connection)
+        .await?
+        .map(|row| decode_cursor(&row))
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 fn decode_cursor<R: Row>(row: &R) -> Result<LogCursor, StoreError>

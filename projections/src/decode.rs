@@ -6,9 +6,15 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ProjectionError;
 
-/// The event's payload as `E`, or why it does not decode (never skipped silently).
+/// The event's payload as `E` in its current shape (older versions upcast), or why it
+/// does not decode (never skipped silently).
 pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, ProjectionError> {
-    serde_json::from_value(event.payload.clone()).map_err(|error| ProjectionError::Undecodable {
+    let (_, payload) = aggregates::upcast::upcast(
+        &event.event_type,
+        &event.event_version,
+        event.payload.clone(),
+    );
+    serde_json::from_value(payload).map_err(|error| ProjectionError::Undecodable {
         position: event.position(),
         reason: error.to_string(),
     })

@@ -7,7 +7,7 @@ mod accounts;
 mod analytics;
 mod catalog;
 mod checkpoint;
-mod decode;
+pub mod decode;
 mod dump;
 mod error;
 mod quota;

@@ -20,6 +20,20 @@ impl ReadModelTx<'static> {
         })
     }
 
+    /// A read-only transaction that sees one consistent snapshot of the whole database
+    /// for all its statements (REPEATABLE READ on PostgreSQL; on SQLite a deferred
+    /// transaction's first read fixes its snapshot): for comparing the log with the read
+    /// models without a commit landing in between.
+    pub async fn begin_snapshot(database: &Database) -> Result<Self, sqlx::Error> {
+        Ok(match database {
+            Database::Sqlite(pool) => Self::Sqlite(pool.begin().await?),
+            Database::Postgres(pool) => Self::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
     /// A transaction for reading only (no write lock on SQLite).
     pub async fn begin_read(database: &Database) -> Result<Self, sqlx::Error> {
         Ok(match database {
@@ -56,6 +70,21 @@ macro_rules! execute {
             }
             $crate::ReadModelTx::Postgres(transaction) => {
                 sqlx::query($sql)$(.bind($bind))*.execute(&mut **transaction).await.map(|_| ())
+            }
+        }
+    };
+}
+
+/// Reads every row as `$row` with the same SQL and binds on either backend.
+#[macro_export]
+macro_rules! fetch_all {
+    ($tx:expr, $row:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
+        match $tx {
+            $crate::ReadModelTx::Sqlite(transaction) => {
+                sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_all(&mut **transaction).await
+            }
+            $crate::ReadModelTx::Postgres(transaction) => {
+                sqlx::query_as::<_, $row>($sql)$(.bind($bind))*.fetch_all(&mut **transaction).await
             }
         }
     };

@@ -82,8 +82,12 @@ pub enum QuotaCommand {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QuotaEvent {
-    /// The user's storage limit became `limit`.
-    QuotaLimitSet { limit: Bytes },
+    /// The user's storage limit became `limit`. Stored as `limit_bytes` since version 2.0
+    /// (1.0 said `limit`, without its unit; `upcast` reads it).
+    QuotaLimitSet {
+        #[serde(rename = "limit_bytes")]
+        limit: Bytes,
+    },
     /// `bytes` are held for an upload until `expires_at`.
     QuotaReserved {
         upload_id: UploadId,
@@ -121,7 +125,14 @@ impl DomainEvent for QuotaEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        match self {
+            Self::QuotaLimitSet { .. } => "2.0",
+            Self::QuotaReserved { .. }
+            | Self::QuotaConfirmed { .. }
+            | Self::ReservationReleased { .. }
+            | Self::QuotaReleased { .. } => "1.0",
+        }
+        .to_owned()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::routing::endpoint;
 use crate::startup::AppState;
 
 /// A user's storage, in bytes.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct QuotaView {
     pub limit_bytes: u64,
     pub used_bytes: u64,
@@ -183,44 +183,31 @@ pub struct LedgerEntry {
     pub limit_bytes_after: u64,
 }
 
-/// The ledger of `user_id`, oldest first, replayed from the event store.
+/// The ledger of `user_id`, oldest first, replayed from the event store (the auditors'
+/// replay, in the shape of `/quota/history`).
 pub async fn ledger_of(state: &AppState, user_id: UserId) -> Result<Vec<LedgerEntry>, ApiError> {
-    use aggregates::quota::ledger::{Balance, apply};
-    let log = eventstore::EventLog::new(state.database.clone());
-    let events = log
+    let events = eventstore::EventLog::new(state.database.clone())
         .stream(<Quota as cqrs_es::Aggregate>::TYPE, &user_id.to_string())
         .await?;
-    let mut balance = Balance::default();
-    let mut entries = Vec::with_capacity(events.len());
-    for recorded in events {
-        let event: aggregates::QuotaEvent = serde_json::from_value(recorded.payload.clone())
-            .map_err(|error| ApiError::internal(&error))?;
-        let line = apply(&mut balance, &event);
-        entries.push(LedgerEntry {
-            position: recorded.position(),
-            version: recorded.sequence,
-            occurred_at: recorded.metadata().map(|metadata| metadata.occurred_at),
-            event: recorded.event_type,
-            upload_id: line.upload_id.map(UploadIdExt::uuid),
-            score_id: line.score_id.map(UploadIdExt::uuid),
-            delta_used_bytes: line.delta_used,
-            delta_reserved_bytes: line.delta_reserved,
-            used_bytes_after: line.after.used,
-            reserved_bytes_after: line.after.reserved,
-            limit_bytes_after: line.after.limit,
-        });
-    }
-    Ok(entries)
-}
-
-trait UploadIdExt {
-    fn uuid(self) -> Uuid;
-}
-
-impl UploadIdExt for aggregates::UploadId {
-    fn uuid(self) -> Uuid {
-        self.into_uuid()
-    }
+    Ok(crate::audit::replay(&events)?
+        .into_iter()
+        .map(|replayed| {
+            let entry = replayed.entry;
+            LedgerEntry {
+                position: entry.position,
+                version: entry.version,
+                occurred_at: Some(entry.occurred_at),
+                event: entry.event,
+                upload_id: entry.upload_id,
+                score_id: entry.score_id,
+                delta_used_bytes: entry.delta_used_bytes,
+                delta_reserved_bytes: entry.delta_reserved_bytes,
+                used_bytes_after: entry.used_bytes_after,
+                reserved_bytes_after: entry.reserved_bytes_after,
+                limit_bytes_after: entry.limit_bytes_after,
+            }
+        })
+        .collect())
 }
 
 #[utoipa::path(

@@ -1,5 +1,6 @@
 //! HTTP routes, one module per resource.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod library;

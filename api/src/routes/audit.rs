@@ -1,0 +1,124 @@
+//! `GET /api/v1/audit/users/{user_id}/quota-history`: a user's quota history replayed from
+//! the event store, for auditors.
+
+use aggregates::{Role, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+use warp::http::{HeaderMap, Method};
+use warp::{Filter, Rejection, Reply};
+
+use crate::audit::{Patience, QuotaAudit, audit_quota};
+use crate::auth::{Principal, authenticated};
+use crate::error::{ApiError, ErrorCode, FieldMessages, Problem};
+use crate::pagination::{Page, PageQuery};
+use crate::routes::auth::into_reply;
+use crate::routing::{PathParams, endpoint};
+use crate::startup::AppState;
+
+/// The instant to replay up to.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
+pub struct AsOfQuery {
+    /// RFC 3339 (e.g. `2026-11-26T12:00:00Z`), inclusive; without it, every event so far.
+    pub as_of: Option<String>,
+}
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let with_state = warp::any().map({
+        let state = state.clone();
+        move || state.clone()
+    });
+    endpoint(Method::GET, "/api/v1/audit/users/{user_id}/quota-history")
+        .and(with_state)
+        .and(authenticated(state))
+        .and(warp::query::<PageQuery>())
+        .and(warp::query::<AsOfQuery>())
+        .and(warp::header::headers_cloned())
+        .then(|params, state, principal, page, query, headers| {
+            quota_history(state, principal, params, page, query, headers)
+        })
+        .map(into_reply)
+}
+
+/// `as_of` as an instant; E007 naming the field otherwise.
+pub fn parse_as_of(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|raw| {
+        DateTime::parse_from_rfc3339(raw)
+            .map(|instant| instant.with_timezone(&Utc))
+            .map_err(|_| {
+                let mut fields = FieldMessages::new();
+                fields.insert(
+                    "as_of".to_owned(),
+                    vec!["Must be an RFC 3339 date-time, e.g. 2026-11-26T12:00:00Z.".to_owned()],
+                );
+                ApiError::validation(fields)
+            })
+    })
+    .transpose()
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/audit/users/{user_id}/quota-history", tag = "audit",
+    security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "The audited user"), AsOfQuery, PageQuery),
+    responses(
+        (status = 200, description = "The user's quota events replayed from the event store, oldest first, each with the balance after it; the state at `as_of`; whether the read models agree", body = QuotaAudit),
+        (status = 400, description = "Bad as_of, page or page_size (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not an auditor (E006)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or a page past the end (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn quota_history(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+    page: PageQuery,
+    query: AsOfQuery,
+    headers: HeaderMap,
+) -> Result<warp::reply::Response, ApiError> {
+    // The role as the account holds it now: a revoked auditor's older token does not
+    // keep the access.
+    let caller = state
+        .services
+        .accounts
+        .load(&principal.user_id.to_string())
+        .await?;
+    if !caller.aggregate.has_role(Role::Auditor) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Auditing needs the auditor role.",
+        ));
+    }
+    let user_id: UserId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
+    let path = format!("/api/v1/audit/users/{user_id}/quota-history");
+    let page = Page::from_query(&page, &headers, &path)?.keeping(&query);
+    let as_of = parse_as_of(query.as_of.as_deref())?;
+    let account = state.services.accounts.load(&user_id.to_string()).await?;
+    if !account.aggregate.is_registered() {
+        return Err(ApiError::not_found());
+    }
+    let audit = audit_quota(&state.database, user_id, as_of, Patience::SERVER).await?;
+    Ok(warp::reply::json(&paged(audit, &page)?).into_response())
+}
+
+/// One page of the audit's results, with links.
+fn paged(audit: QuotaAudit, page: &Page) -> Result<QuotaAudit, ApiError> {
+    let QuotaAudit { results, .. } = &audit;
+    let count = results.len() as u64;
+    let window: Vec<_> = results
+        .iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    let wrapped = page.wrap(count, window)?;
+    Ok(QuotaAudit {
+        count: wrapped.count,
+        next: wrapped.next,
+        previous: wrapped.previous,
+        results: wrapped.results,
+        ..audit
+    })
+}

@@ -1,0 +1,133 @@
+//! Replaying a long quota history: `audit_quota` (one snapshot, the stream read and
+//! decoded, the fold, the comparison with the read models) over a user with 10,000 ledger
+//! events (decided by the real aggregate, appended in batches), beside the plain `SELECT` of the same stream's rows in the same run (the floor
+//! any replay pays), on both backends.
+//!
+//! `cargo bench -p benches --bench audit --profile dev` — PostgreSQL from
+//! `SCOREMATE_BENCH_DATABASE_URL` (default: the local server; skipped with a notice when
+//! unreachable). `SCOREMATE_BENCH_EVENTS` sets the history length (default 10000),
+//! `SCOREMATE_BENCH_REPEAT` the timed runs of each (default 10).
+
+use std::time::{Duration, Instant};
+
+use aggregates::UserId;
+use eventstore::{Database, DatabaseOptions};
+use integration_tests::history::append_quota_history;
+use projections::{
+    OpenReservations, Projection, ProjectionRunner, QuotaBalances, QuotaLedger, Scores, Step,
+};
+use scoremate::audit::{Patience, audit_quota};
+use sqlx::Connection;
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const STREAM: &str = "SELECT position, sequence, event_type, event_version, payload, metadata \
+    FROM events WHERE aggregate_type = 'Quota' AND aggregate_id = $1 ORDER BY sequence";
+
+/// Brings the read models the audit compares up to date, so it checks all four.
+async fn project(database: &Database) -> BenchResult<()> {
+    async fn drain<P: Projection>(runner: ProjectionRunner<P>) -> BenchResult<()> {
+        while !matches!(runner.run_step().await?, Step::Idle) {}
+        Ok(())
+    }
+    drain(ProjectionRunner::new(QuotaLedger, database.clone())).await?;
+    drain(ProjectionRunner::new(QuotaBalances, database.clone())).await?;
+    drain(ProjectionRunner::new(OpenReservations, database.clone())).await?;
+    drain(ProjectionRunner::new(Scores, database.clone())).await?;
+    Ok(())
+}
+
+async fn select_stream(database: &Database, user: &str) -> BenchResult<usize> {
+    Ok(match database {
+        Database::Sqlite(pool) => sqlx::query(STREAM).bind(user).fetch_all(pool).await?.len(),
+        Database::Postgres(pool) => sqlx::query(STREAM).bind(user).fetch_all(pool).await?.len(),
+    })
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+async fn run_backend(
+    name: &str,
+    database: Database,
+    events: u64,
+    repeat: usize,
+) -> BenchResult<()> {
+    database.migrate().await?;
+    let user = UserId(uuid::Uuid::now_v7());
+    append_quota_history(&database, user, events).await?;
+    project(&database).await?;
+
+    let mut baseline = Vec::new();
+    let mut replay = Vec::new();
+    for _ in 0..repeat {
+        let started = Instant::now();
+        let rows = select_stream(&database, &user.to_string()).await?;
+        baseline.push(started.elapsed());
+        assert_eq!(rows as u64, events);
+
+        let started = Instant::now();
+        let audit = audit_quota(&database, user, None, Patience::NONE).await?;
+        replay.push(started.elapsed());
+        if audit.count != events || !audit.verified {
+            return Err(format!("the replay disagrees: {:?}", audit.divergence).into());
+        }
+    }
+    let (baseline, replay) = (median(baseline), median(replay));
+    println!(
+        "{name:<9} {events} events: audit (snapshot + replay + verification) {:>8.1} ms, \
+         SELECT of the stream {:>8.1} ms, ratio {:.2}×, {:.0} events/s",
+        replay.as_secs_f64() * 1e3,
+        baseline.as_secs_f64() * 1e3,
+        replay.as_secs_f64() / baseline.as_secs_f64().max(1e-9),
+        events as f64 / replay.as_secs_f64().max(1e-9),
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> BenchResult<()> {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|raw| raw.parse().ok())
+            .unwrap_or(default)
+    };
+    let events = env("SCOREMATE_BENCH_EVENTS", 10_000);
+    let repeat = usize::try_from(env("SCOREMATE_BENCH_REPEAT", 10))?;
+    let options = DatabaseOptions::default();
+
+    let dir = std::env::temp_dir().join(format!("scoremate-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let sqlite_url = format!("sqlite://{}", dir.join("bench.db").display());
+    let sqlite = Database::connect(&sqlite_url, &options).await?;
+    run_backend("sqlite", sqlite, events, repeat).await?;
+    std::fs::remove_dir_all(&dir)?;
+
+    let admin_url = std::env::var("SCOREMATE_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await else {
+        println!("postgres skipped: {admin_url} unreachable");
+        return Ok(());
+    };
+    let name = format!("scoremate_bench_audit_{}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let server = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(server, _)| server);
+    let result = run_backend(
+        "postgres",
+        Database::connect(&format!("{server}/{name}"), &options).await?,
+        events,
+        repeat,
+    )
+    .await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    result
+}
