@@ -61,19 +61,38 @@ fn quota_limit_set_2_0(payload: Value) -> Value {
 }
 
 /// Every upcaster, oldest change first (the order they must run in).
+const UPCASTERS: [Upcaster; 1] = [Upcaster {
+    event_type: "QuotaLimitSet",
+    to_version: "2.0",
+    rewrite: quota_limit_set_2_0,
+}];
+
+/// The upcasters for cqrs-es' event stores.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
-    vec![Box::new(Upcaster {
-        event_type: "QuotaLimitSet",
-        to_version: "2.0",
-        rewrite: quota_limit_set_2_0,
-    })]
+    UPCASTERS
+        .iter()
+        .map(|upcaster| {
+            Box::new(Upcaster {
+                event_type: upcaster.event_type,
+                to_version: upcaster.to_version,
+                rewrite: upcaster.rewrite,
+            }) as Box<dyn EventUpcaster>
+        })
+        .collect()
+}
+
+/// Whether a stored event needs upcasting before it is read (most do not).
+pub fn is_outdated(event_type: &str, event_version: &str) -> bool {
+    UPCASTERS
+        .iter()
+        .any(|upcaster| upcaster.can_upcast(event_type, event_version))
 }
 
 /// A stored event's payload in the current shape of its type, with that shape's version.
 pub fn upcast(event_type: &str, event_version: &str, payload: Value) -> (String, Value) {
     let mut version = event_version.to_owned();
     let mut payload = payload;
-    for upcaster in upcasters() {
+    for upcaster in &UPCASTERS {
         if upcaster.can_upcast(event_type, &version) {
             let event = upcaster.upcast(SerializedEvent::new(
                 String::new(),

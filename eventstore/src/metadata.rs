@@ -100,6 +100,6 @@ impl EventMetadata {
 
     /// Reads the metadata back from a stored event's JSON.
     pub fn from_json(value: &serde_json::Value) -> Option<Self> {
-        serde_json::from_value(value.clone()).ok()
+        Self::deserialize(value).ok()
     }
 }

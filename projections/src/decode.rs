@@ -9,12 +9,18 @@ use crate::error::ProjectionError;
 /// The event's payload as `E` in its current shape (older versions upcast), or why it
 /// does not decode (never skipped silently).
 pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, ProjectionError> {
-    let (_, payload) = aggregates::upcast::upcast(
-        &event.event_type,
-        &event.event_version,
-        event.payload.clone(),
-    );
-    serde_json::from_value(payload).map_err(|error| ProjectionError::Undecodable {
+    let decoded = if aggregates::upcast::is_outdated(&event.event_type, &event.event_version) {
+        let (_, payload) = aggregates::upcast::upcast(
+            &event.event_type,
+            &event.event_version,
+            event.payload.clone(),
+        );
+        E::deserialize(payload)
+    } else {
+        // Current events (nearly all) decode in place, without a copy of the payload.
+        E::deserialize(&event.payload)
+    };
+    decoded.map_err(|error| ProjectionError::Undecodable {
         position: event.position(),
         reason: error.to_string(),
     })

@@ -74,13 +74,16 @@ pub fn replay(events: &[RecordedEvent]) -> Result<Vec<Replayed>, AuditError> {
                 })?;
             let line = apply(&mut balance, &event);
             let metadata = recorded.metadata();
+            let occurred_at = metadata
+                .as_ref()
+                .map_or(recorded.recorded_at, |metadata| metadata.occurred_at);
             Ok(Replayed {
                 cursor: recorded.cursor,
                 balance: line.after,
                 entry: AuditEntry {
                     position: recorded.position(),
                     version: recorded.sequence,
-                    occurred_at: projections::decode::occurred_at(recorded),
+                    occurred_at,
                     event: recorded.event_type.clone(),
                     event_version: recorded.event_version.clone(),
                     actor: metadata
