@@ -47,7 +47,8 @@ pub fn score_event(event: &RecordedEvent) -> Result<Option<ScoreEvent>, Processo
     if event.aggregate_type != <Score as cqrs_es::Aggregate>::TYPE {
         return Ok(None);
     }
-    serde_json::from_value(event.payload.clone())
+    // Through the projections' decoder, so older event versions are upcast here as there.
+    projections::decode::decode(event)
         .map(Some)
         .map_err(|error| ProcessorError::Permanent(format!("undecodable score event: {error}")))
 }

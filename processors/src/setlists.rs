@@ -98,10 +98,9 @@ impl Processor for SetlistCleanup {
         if event.aggregate_type != Setlist::TYPE {
             return Ok(());
         }
-        let decoded: SetlistEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|error| {
-                ProcessorError::Permanent(format!("undecodable setlist event: {error}"))
-            })?;
+        let decoded: SetlistEvent = projections::decode::decode(event).map_err(|error| {
+            ProcessorError::Permanent(format!("undecodable setlist event: {error}"))
+        })?;
         let SetlistEvent::SetlistItemAdded { score_id, .. } = decoded else {
             return Ok(());
         };
