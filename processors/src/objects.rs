@@ -4,10 +4,14 @@
 //! `s3s-fs` endpoint all go through `aws-sdk-s3` and SigV4, so presigned URLs behave the
 //! same in tests and production. Object keys are chosen by the server only
 //! ([`score_object_key`], [`thumbnail_object_key`]); user-supplied names never reach a key.
+//!
+//! Every public call is timed into `scoremate_object_store_duration_seconds{operation,
+//! outcome}` by [`timed`], so `/metrics` shows a slow or failing store whoever called it.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -256,25 +260,28 @@ impl ObjectStore {
 
     /// Creates the bucket unless it already exists.
     pub async fn ensure_bucket(&self) -> Result<(), ObjectStoreError> {
-        if self.bucket_exists().await? {
-            return Ok(());
-        }
-        match self
-            .client
-            .create_bucket()
-            .bucket(&self.bucket)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) => match error.code() {
-                Some("BucketAlreadyOwnedByYou") => Ok(()),
-                // Lost a creation race, or a store (s3s-fs) that says "exists" for our own
-                // bucket: it is fine if we can now see it.
-                Some("BucketAlreadyExists") if self.bucket_exists().await? => Ok(()),
-                _ => Err(classify("CreateBucket", None, error)),
-            },
-        }
+        timed("ensure_bucket", async {
+            if self.bucket_exists().await? {
+                return Ok(());
+            }
+            match self
+                .client
+                .create_bucket()
+                .bucket(&self.bucket)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(error) => match error.code() {
+                    Some("BucketAlreadyOwnedByYou") => Ok(()),
+                    // Lost a creation race, or a store (s3s-fs) that says "exists" for our own
+                    // bucket: it is fine if we can now see it.
+                    Some("BucketAlreadyExists") if self.bucket_exists().await? => Ok(()),
+                    _ => Err(classify("CreateBucket", None, error)),
+                },
+            }
+        })
+        .await
     }
 
     async fn bucket_exists(&self) -> Result<bool, ObjectStoreError> {
@@ -287,15 +294,18 @@ impl ObjectStore {
 
     /// Checks that the store answers and the bucket is there, within a few seconds.
     pub async fn ping(&self) -> Result<(), ObjectStoreError> {
-        let head = self.client.head_bucket().bucket(&self.bucket).send();
-        match tokio::time::timeout(PING_TIMEOUT, head).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(classify("HeadBucket", None, error)),
-            Err(elapsed) => Err(ObjectStoreError::Unavailable {
-                operation: "HeadBucket",
-                source: Box::new(elapsed),
-            }),
-        }
+        timed("ping", async {
+            let head = self.client.head_bucket().bucket(&self.bucket).send();
+            match tokio::time::timeout(PING_TIMEOUT, head).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(classify("HeadBucket", None, error)),
+                Err(elapsed) => Err(ObjectStoreError::Unavailable {
+                    operation: "HeadBucket",
+                    source: Box::new(elapsed),
+                }),
+            }
+        })
+        .await
     }
 
     /// A URL the client can PUT exactly `content_length` bytes of `content_type` to.
@@ -309,21 +319,26 @@ impl ObjectStore {
         content_length: u64,
         expires_in: Duration,
     ) -> Result<PresignedRequest, ObjectStoreError> {
-        let length = i64::try_from(content_length).map_err(|_| {
-            ObjectStoreError::InvalidRequest(format!("content length {content_length} too large"))
-        })?;
-        let (config, expires_at) = presigning(expires_in)?;
-        let presigned = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_length(length)
-            .presigned(config)
-            .await
-            .map_err(|error| classify("PutObject", Some(key), error))?;
-        Ok(into_presigned_request(&presigned, expires_at))
+        timed("presign_put", async {
+            let length = i64::try_from(content_length).map_err(|_| {
+                ObjectStoreError::InvalidRequest(format!(
+                    "content length {content_length} too large"
+                ))
+            })?;
+            let (config, expires_at) = presigning(expires_in)?;
+            let presigned = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .content_length(length)
+                .presigned(config)
+                .await
+                .map_err(|error| classify("PutObject", Some(key), error))?;
+            Ok(into_presigned_request(&presigned, expires_at))
+        })
+        .await
     }
 
     /// A URL the client can GET the object from; `content_disposition` (see
@@ -335,54 +350,60 @@ impl ObjectStore {
         expires_in: Duration,
         content_disposition: Option<String>,
     ) -> Result<PresignedRequest, ObjectStoreError> {
-        let (config, expires_at) = presigning(expires_in)?;
-        let presigned = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_response_content_disposition(content_disposition)
-            .presigned(config)
-            .await
-            .map_err(|error| classify("GetObject", Some(key), error))?;
-        Ok(into_presigned_request(&presigned, expires_at))
+        timed("presign_get", async {
+            let (config, expires_at) = presigning(expires_in)?;
+            let presigned = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_response_content_disposition(content_disposition)
+                .presigned(config)
+                .await
+                .map_err(|error| classify("GetObject", Some(key), error))?;
+            Ok(into_presigned_request(&presigned, expires_at))
+        })
+        .await
     }
 
     /// Size, entity tag and type of an object; `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectStoreError> {
-        let output = match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(error) => {
-                return match classify("HeadObject", Some(key), error) {
-                    ObjectStoreError::NotFound { .. } => Ok(None),
-                    other => Err(other),
-                };
-            }
-        };
-        let size = output
-            .content_length()
-            .and_then(|length| u64::try_from(length).ok())
-            .ok_or_else(|| ObjectStoreError::Rejected {
-                operation: "HeadObject",
-                status: None,
-                code: None,
-                source: "the store sent no usable Content-Length".into(),
-            })?;
-        Ok(Some(ObjectHead {
-            size,
-            etag: output
-                .e_tag()
-                .map(|etag| etag.trim_matches('"').to_owned())
-                .unwrap_or_default(),
-            content_type: output.content_type().map(str::to_owned),
-        }))
+        timed("head", async {
+            let output = match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(error) => {
+                    return match classify("HeadObject", Some(key), error) {
+                        ObjectStoreError::NotFound { .. } => Ok(None),
+                        other => Err(other),
+                    };
+                }
+            };
+            let size = output
+                .content_length()
+                .and_then(|length| u64::try_from(length).ok())
+                .ok_or_else(|| ObjectStoreError::Rejected {
+                    operation: "HeadObject",
+                    status: None,
+                    code: None,
+                    source: "the store sent no usable Content-Length".into(),
+                })?;
+            Ok(Some(ObjectHead {
+                size,
+                etag: output
+                    .e_tag()
+                    .map(|etag| etag.trim_matches('"').to_owned())
+                    .unwrap_or_default(),
+                content_type: output.content_type().map(str::to_owned),
+            }))
+        })
+        .await
     }
 
     /// The first `max_bytes` bytes of an object (fewer if it is shorter), fetched with a
@@ -392,67 +413,73 @@ impl ObjectStore {
         key: &str,
         max_bytes: u64,
     ) -> Result<Vec<u8>, ObjectStoreError> {
-        if max_bytes == 0 {
-            // "bytes=0--1" is not a range; still answer NotFound for a missing object.
-            return match self.head(key).await? {
-                Some(_) => Ok(Vec::new()),
-                None => Err(ObjectStoreError::NotFound {
-                    key: key.to_owned(),
-                }),
+        timed("read_prefix", async {
+            if max_bytes == 0 {
+                // "bytes=0--1" is not a range; still answer NotFound for a missing object.
+                return match self.head(key).await? {
+                    Some(_) => Ok(Vec::new()),
+                    None => Err(ObjectStoreError::NotFound {
+                        key: key.to_owned(),
+                    }),
+                };
+            }
+            let result = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .range(format!("bytes=0-{}", max_bytes - 1))
+                .send()
+                .await;
+            let output = match result {
+                Ok(output) => output,
+                // An unsatisfiable range starting at 0 means the object exists but is empty.
+                Err(error) if status_of(&error) == Some(416) => return Ok(Vec::new()),
+                Err(error) => return Err(classify("GetObject", Some(key), error)),
             };
-        }
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .range(format!("bytes=0-{}", max_bytes - 1))
-            .send()
-            .await;
-        let output = match result {
-            Ok(output) => output,
-            // An unsatisfiable range starting at 0 means the object exists but is empty.
-            Err(error) if status_of(&error) == Some(416) => return Ok(Vec::new()),
-            Err(error) => return Err(classify("GetObject", Some(key), error)),
-        };
-        let (bytes, _) = collect_at_most(output.body, max_bytes, output.content_length)
-            .await
-            .map_err(body_error)?;
-        Ok(bytes)
+            let (bytes, _) = collect_at_most(output.body, max_bytes, output.content_length)
+                .await
+                .map_err(body_error)?;
+            Ok(bytes)
+        })
+        .await
     }
 
     /// The whole object, refused with [`ObjectStoreError::TooLarge`] when it holds more
     /// than `max_bytes` bytes (checked before and while reading).
     pub async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, ObjectStoreError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|error| classify("GetObject", Some(key), error))?;
-        let declared = output
-            .content_length
-            .and_then(|length| u64::try_from(length).ok());
-        if let Some(size) = declared.filter(|size| *size > max_bytes) {
-            return Err(ObjectStoreError::TooLarge {
-                key: key.to_owned(),
-                size: Some(size),
-                max_bytes,
-            });
-        }
-        let (bytes, complete) = collect_at_most(output.body, max_bytes, output.content_length)
-            .await
-            .map_err(body_error)?;
-        if !complete {
-            return Err(ObjectStoreError::TooLarge {
-                key: key.to_owned(),
-                size: declared,
-                max_bytes,
-            });
-        }
-        Ok(bytes)
+        timed("get", async {
+            let output = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|error| classify("GetObject", Some(key), error))?;
+            let declared = output
+                .content_length
+                .and_then(|length| u64::try_from(length).ok());
+            if let Some(size) = declared.filter(|size| *size > max_bytes) {
+                return Err(ObjectStoreError::TooLarge {
+                    key: key.to_owned(),
+                    size: Some(size),
+                    max_bytes,
+                });
+            }
+            let (bytes, complete) = collect_at_most(output.body, max_bytes, output.content_length)
+                .await
+                .map_err(body_error)?;
+            if !complete {
+                return Err(ObjectStoreError::TooLarge {
+                    key: key.to_owned(),
+                    size: declared,
+                    max_bytes,
+                });
+            }
+            Ok(bytes)
+        })
+        .await
     }
 
     /// Stores `bytes` under `key`, replacing any previous object.
@@ -462,40 +489,76 @@ impl ObjectStore {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> Result<(), ObjectStoreError> {
-        let length = i64::try_from(bytes.len()).map_err(|_| {
-            ObjectStoreError::InvalidRequest(format!("object of {} bytes too large", bytes.len()))
-        })?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_length(length)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|error| classify("PutObject", Some(key), error))?;
-        Ok(())
+        timed("put", async {
+            let length = i64::try_from(bytes.len()).map_err(|_| {
+                ObjectStoreError::InvalidRequest(format!(
+                    "object of {} bytes too large",
+                    bytes.len()
+                ))
+            })?;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .content_length(length)
+                .body(ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|error| classify("PutObject", Some(key), error))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Removes an object; removing one that does not exist succeeds, so cleanups can be
     /// retried.
     pub async fn delete(&self, key: &str) -> Result<(), ObjectStoreError> {
-        match self
-            .client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) => match classify("DeleteObject", Some(key), error) {
-                ObjectStoreError::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
-        }
+        timed("delete", async {
+            match self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(error) => match classify("DeleteObject", Some(key), error) {
+                    ObjectStoreError::NotFound { .. } => Ok(()),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
     }
+}
+
+/// Runs one object-store call and records its wall-clock time, body transfer included, as
+/// `scoremate_object_store_duration_seconds{operation, outcome}`.
+///
+/// `operation` is the [`ObjectStore`] method (`head`, `get`, `presign_put`, …); `outcome`
+/// is `ok`, `not_found` (a missing object the caller is told about) or `error` (anything
+/// else that failed: the store unreachable or refusing, an object too large, a request
+/// that could not be built). Labels stay a small fixed set: never a key or a bucket.
+async fn timed<T>(
+    operation: &'static str,
+    call: impl Future<Output = Result<T, ObjectStoreError>>,
+) -> Result<T, ObjectStoreError> {
+    let started = Instant::now();
+    let result = call.await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(ObjectStoreError::NotFound { .. }) => "not_found",
+        Err(_) => "error",
+    };
+    metrics::histogram!(
+        "scoremate_object_store_duration_seconds",
+        "operation" => operation,
+        "outcome" => outcome
+    )
+    .record(started.elapsed().as_secs_f64());
+    result
 }
 
 /// A presigning config starting at the current whole second, and the matching expiry.
