@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{KillOnDrop, scoremate, start, temp_dir};
+use support::{KillOnDrop, login, register, scoremate, start, temp_dir};
 
 fn run(dir: &std::path::Path, args: &[&str]) -> Output {
     scoremate()
@@ -27,32 +27,6 @@ fn succeeded(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> (String, String) {
-    let credentials = json!({"email": email, "password": "a long enough password"});
-    let registered: Value = client
-        .post(format!("{base}/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tokens: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        registered["id"].as_str().unwrap().to_owned(),
-        tokens["access"].as_str().unwrap().to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_cli_answers_what_the_api_answers_and_verify_all_finds_tampering() {
     let dir = temp_dir("cli-audit");
@@ -64,8 +38,10 @@ async fn the_cli_answers_what_the_api_answers_and_verify_all_finds_tampering() {
     } = start(&dir, &[]);
     let _server = KillOnDrop(Some(child));
     let client = reqwest::Client::new();
-    let (user_id, access) = sign_in(&client, &base, "musician@example.com").await;
-    let (_, auditor) = sign_in(&client, &base, "auditor@example.com").await;
+    let user_id = register(&client, &base, "musician@example.com").await;
+    let access = login(&client, &base, "musician@example.com").await;
+    register(&client, &base, "auditor@example.com").await;
+    let auditor = login(&client, &base, "auditor@example.com").await;
     succeeded(&run(
         &dir,
         &["admin", "grant-role", "auditor@example.com", "auditor"],

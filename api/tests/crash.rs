@@ -8,29 +8,13 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{FreshPostgres, KillOnDrop, kill_9, start, temp_dir, wait_for};
+use support::{FreshPostgres, KillOnDrop, kill_9, login, register, start, temp_dir, wait_for};
 
-async fn sign_in(client: &reqwest::Client, base: &str, register: bool) -> String {
-    let credentials = json!({"email": "crash@example.com", "password": "a long enough password"});
-    if register {
-        let registered = client
-            .post(format!("{base}/auth/register"))
-            .json(&credentials)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(registered.status(), 201);
+async fn sign_in(client: &reqwest::Client, base: &str, first_time: bool) -> String {
+    if first_time {
+        register(client, base, "crash@example.com").await;
     }
-    let tokens: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["access"].as_str().unwrap().to_owned()
+    login(client, base, "crash@example.com").await
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ mod support;
 use pdf_support::{
     A4, LETTER, PageSpec, bomb_gib, fixture, noise, page_ids, page_with_flate_content, pages, save,
 };
-use support::{KillOnDrop, start, temp_dir};
+use support::{KillOnDrop, login, register, start, temp_dir, upload};
 
 /// The most resident memory the server process may ever have held (`VmHWM`).
 const SERVER_PEAK_RSS_BOUND: u64 = 256 << 20;
@@ -167,66 +167,6 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
 }
 
-async fn sign_in(client: &reqwest::Client, base: &str) -> String {
-    let credentials = json!({"email": "hostile@example.com", "password": "a long enough password"});
-    let registered = client
-        .post(format!("{base}/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let tokens: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["access"].as_str().unwrap().to_owned()
-}
-
-/// Uploads `bytes` and confirms them as a score: the score's id.
-async fn upload(
-    client: &reqwest::Client,
-    base: &str,
-    access: &str,
-    title: &str,
-    bytes: &[u8],
-) -> String {
-    let ticket: Value = client
-        .post(format!("{base}/files/upload-url"))
-        .bearer_auth(access)
-        .json(
-            &json!({"filename": "upload.pdf", "size": bytes.len(), "mime_type": "application/pdf"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut put = client.put(ticket["upload_url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().unwrap() {
-        put = put.header(name.as_str(), value.as_str().unwrap());
-    }
-    let stored = put.body(bytes.to_vec()).send().await.unwrap();
-    assert_eq!(stored.status(), 200, "{title}: PUT");
-    let created = client
-        .post(format!("{base}/scores"))
-        .bearer_auth(access)
-        .json(&json!({"upload_id": ticket["upload_id"], "title": title}))
-        .send()
-        .await
-        .unwrap();
-    let status = created.status();
-    let score: Value = created.json().await.unwrap();
-    assert_eq!(status, 201, "{title}: confirmation {score}");
-    score["id"].as_str().unwrap().to_owned()
-}
-
 async fn score(client: &reqwest::Client, base: &str, access: &str, id: &str) -> Value {
     let answer = client
         .get(format!("{base}/scores/{id}"))
@@ -259,7 +199,8 @@ async fn hostile_uploads_end_failed_or_repaired_and_the_server_stays_small_and_w
     let lines = server.lines;
     let _server = KillOnDrop(Some(server.child));
     let client = reqwest::Client::new();
-    let access = sign_in(&client, &base).await;
+    register(&client, &base, "hostile@example.com").await;
+    let access = login(&client, &base, "hostile@example.com").await;
     let (hwm_before_uploads, _) = memory(pid);
 
     let mut ids = Vec::new();

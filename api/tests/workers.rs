@@ -23,12 +23,15 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Connection;
 
 mod support;
 
-use support::{FreshPostgres, KillOnDrop, kill_9, scoremate, start, temp_dir, wait_for};
+use support::{
+    FreshPostgres, KillOnDrop, kill_9, login, register, scoremate, start, temp_dir, upload,
+    wait_for,
+};
 
 const UPLOADS: usize = 50;
 const PDF: &[u8] = include_bytes!("../../pdf/tests/fixtures/ccitt-g4.pdf");
@@ -112,10 +115,11 @@ async fn uploads_nobody_processed(url: &str, data_dir: &Path, uploads: usize) ->
     }
     let server = start(data_dir, &[("SCOREMATE_DATABASE_URL", url)]);
     let server_guard = KillOnDrop(Some(server.child));
-    let access = sign_in(&client, &server.base).await;
+    register(&client, &server.base, "workers@example.com").await;
+    let access = login(&client, &server.base, "workers@example.com").await;
     let mut scores = Vec::with_capacity(uploads);
     for n in 0..uploads {
-        scores.push(upload(&client, &server.base, &access, n).await);
+        scores.push(upload(&client, &server.base, &access, &format!("Score {n}"), PDF).await);
     }
     // Killed (SIGKILL) and reaped: from here on only the workers touch the database.
     drop(server_guard);
@@ -134,60 +138,6 @@ async fn uploads_nobody_processed(url: &str, data_dir: &Path, uploads: usize) ->
     pool.close().await;
     holder.close().await.unwrap();
     scores
-}
-
-async fn sign_in(client: &reqwest::Client, base: &str) -> String {
-    let credentials = json!({"email": "workers@example.com", "password": "a long enough password"});
-    let registered = client
-        .post(format!("{base}/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
-    let tokens: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["access"].as_str().unwrap().to_owned()
-}
-
-/// Uploads the fixture PDF and confirms it as a score; the score's id.
-async fn upload(client: &reqwest::Client, base: &str, access: &str, n: usize) -> String {
-    let ticket: Value = client
-        .post(format!("{base}/files/upload-url"))
-        .bearer_auth(access)
-        .json(&json!({
-            "filename": format!("score-{n}.pdf"),
-            "size": PDF.len(),
-            "mime_type": "application/pdf",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut put = client.put(ticket["upload_url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().unwrap() {
-        put = put.header(name.as_str(), value.as_str().unwrap());
-    }
-    assert_eq!(put.body(PDF).send().await.unwrap().status(), 200);
-    let created = client
-        .post(format!("{base}/scores"))
-        .bearer_auth(access)
-        .json(&json!({"upload_id": ticket["upload_id"], "title": format!("Score {n}")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let score: Value = created.json().await.unwrap();
-    score["id"].as_str().unwrap().to_owned()
 }
 
 async fn count(pool: &sqlx::PgPool, event_type: &str) -> i64 {

@@ -160,3 +160,75 @@ impl FreshPostgres {
         .await;
     }
 }
+
+/// The password of every account the binary's tests register.
+pub const PASSWORD: &str = "a long enough password";
+
+/// Registers `email` on the server at `base` (`…/api/v1`); the account's id.
+pub async fn register(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let registered = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201, "registering {email}");
+    let account: Value = registered.json().await.unwrap();
+    account["id"].as_str().unwrap().to_owned()
+}
+
+/// Logs `email` in; its access token.
+pub async fn login(client: &reqwest::Client, base: &str, email: &str) -> String {
+    let tokens: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["access"].as_str().unwrap().to_owned()
+}
+
+/// upload-url → PUT of `bytes` with the returned headers → confirmation as a score called
+/// `title`; the score's id.
+pub async fn upload(
+    client: &reqwest::Client,
+    base: &str,
+    access: &str,
+    title: &str,
+    bytes: &[u8],
+) -> String {
+    let ticket: Value = client
+        .post(format!("{base}/files/upload-url"))
+        .bearer_auth(access)
+        .json(&serde_json::json!({
+            "filename": "upload.pdf",
+            "size": bytes.len(),
+            "mime_type": "application/pdf",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut put = client.put(ticket["upload_url"].as_str().unwrap());
+    for (name, value) in ticket["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    let stored = put.body(bytes.to_vec()).send().await.unwrap();
+    assert_eq!(stored.status(), 200, "{title}: PUT");
+    let created = client
+        .post(format!("{base}/scores"))
+        .bearer_auth(access)
+        .json(&serde_json::json!({"upload_id": ticket["upload_id"], "title": title}))
+        .send()
+        .await
+        .unwrap();
+    let status = created.status();
+    let score: Value = created.json().await.unwrap();
+    assert_eq!(status, 201, "{title}: confirmation {score}");
+    score["id"].as_str().unwrap().to_owned()
+}
