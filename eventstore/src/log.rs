@@ -61,13 +61,16 @@ pub struct EventLog {
     database: Database,
 }
 
+// `ORDER BY` names the table's columns: a bare `transaction_id` would mean the output
+// column (the cast to bigint), which no index covers, and every page would scan and sort
+// the whole table.
 const POSTGRES_READ_AFTER: &str = "
 SELECT transaction_id::text::bigint AS transaction_id, position, aggregate_type, aggregate_id,
        sequence, event_type, event_version, payload, metadata, recorded_at
   FROM events
  WHERE (transaction_id, position) > ($1::bigint::text::xid8, $2)
    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id, position
+ ORDER BY events.transaction_id, events.position
  LIMIT $3";
 
 const SQLITE_READ_AFTER: &str = "
@@ -95,7 +98,7 @@ SELECT 0 AS transaction_id, position, aggregate_type, aggregate_id,
 const POSTGRES_HEAD: &str = "
 SELECT transaction_id::text::bigint AS transaction_id, position
   FROM events
- ORDER BY transaction_id DESC, position DESC
+ ORDER BY events.transaction_id DESC, events.position DESC
  LIMIT 1";
 
 const SQLITE_HEAD: &str =
