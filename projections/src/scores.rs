@@ -3,6 +3,8 @@
 //! every event into it with the aggregate's own `apply`, so the read model can never
 //! disagree with the rules about what an event means.
 
+use std::collections::BTreeSet;
+
 use aggregates::{ProcessingStatus, Score, ScoreEvent, ScoreStatus};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -88,11 +90,14 @@ impl Projection for Scores {
         let decoded: ScoreEvent = decode(event)?;
         let occurred_at = occurred_at(event);
         let id = event.aggregate_id.as_str();
-        let mut row = load(tx, id).await?.unwrap_or(Row {
+        let loaded = load(tx, id).await?;
+        let existed = loaded.is_some();
+        let mut row = loaded.unwrap_or(Row {
             state: Score::default(),
             created_at: None,
             updated_at: None,
         });
+        let (tags_before, instruments_before) = folded_lists(&row.state);
         match &decoded {
             ScoreEvent::UploadConfirmed { .. } => {
                 row.created_at = Some(occurred_at);
@@ -103,27 +108,22 @@ impl Projection for Scores {
         }
         row.state.apply(decoded);
 
-        crate::execute!(
-            tx,
-            "DELETE FROM score_tags WHERE score_id = $1",
-            id.to_owned()
-        )?;
-        crate::execute!(
-            tx,
-            "DELETE FROM score_instruments WHERE score_id = $1",
-            id.to_owned()
-        )?;
         let lifecycle = match row.state.status() {
             Some(ScoreStatus::Requested) => "requested",
             Some(ScoreStatus::Confirmed) => "confirmed",
             // Ended uploads and deleted scores leave the read model.
             _ => {
-                crate::execute!(tx, "DELETE FROM scores WHERE id = $1", id.to_owned())?;
+                if existed {
+                    delete_score(tx, id).await?;
+                }
                 return Ok(());
             }
         };
         let state = &row.state;
         let (Some(owner), Some(file)) = (state.owner(), state.file()) else {
+            if existed {
+                delete_score(tx, id).await?;
+            }
             return Ok(());
         };
         let metadata = state.metadata().cloned().unwrap_or_default();
@@ -187,32 +187,73 @@ impl Projection for Scores {
             event.sequence,
             state_json,
         )?;
-        for tag in metadata
-            .tags
-            .iter()
-            .map(|tag| fold(tag))
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            crate::execute!(
-                tx,
-                "INSERT INTO score_tags (score_id, tag_folded) VALUES ($1, $2)",
-                id.to_owned(),
-                tag
-            )?;
+        // Most events (confirmations, PDF info, thumbnails) leave the lists alone; rewriting
+        // them anyway was most of the statements a rebuild ran.
+        let (tags, instruments) = folded_lists(state);
+        if !existed || tags != tags_before {
+            if existed {
+                crate::execute!(
+                    tx,
+                    "DELETE FROM score_tags WHERE score_id = $1",
+                    id.to_owned()
+                )?;
+            }
+            for tag in tags {
+                crate::execute!(
+                    tx,
+                    "INSERT INTO score_tags (score_id, tag_folded) VALUES ($1, $2)",
+                    id.to_owned(),
+                    tag
+                )?;
+            }
         }
-        for instrument in metadata
-            .instrumentation
-            .iter()
-            .map(|name| fold(name))
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            crate::execute!(
-                tx,
-                "INSERT INTO score_instruments (score_id, instrument_folded) VALUES ($1, $2)",
-                id.to_owned(),
-                instrument
-            )?;
+        if !existed || instruments != instruments_before {
+            if existed {
+                crate::execute!(
+                    tx,
+                    "DELETE FROM score_instruments WHERE score_id = $1",
+                    id.to_owned()
+                )?;
+            }
+            for instrument in instruments {
+                crate::execute!(
+                    tx,
+                    "INSERT INTO score_instruments (score_id, instrument_folded) VALUES ($1, $2)",
+                    id.to_owned(),
+                    instrument
+                )?;
+            }
         }
         Ok(())
     }
+}
+
+/// A score's tags and instruments as the filter tables hold them: folded, each once.
+fn folded_lists(state: &Score) -> (BTreeSet<String>, BTreeSet<String>) {
+    let Some(metadata) = state.metadata() else {
+        return (BTreeSet::new(), BTreeSet::new());
+    };
+    fn fold_all(names: &[String]) -> BTreeSet<String> {
+        names.iter().map(|name| fold(name)).collect()
+    }
+    (
+        fold_all(&metadata.tags),
+        fold_all(&metadata.instrumentation),
+    )
+}
+
+/// Takes a score and its filter rows out of the read model.
+async fn delete_score(tx: &mut ReadModelTx<'_>, id: &str) -> Result<(), ProjectionError> {
+    crate::execute!(
+        tx,
+        "DELETE FROM score_tags WHERE score_id = $1",
+        id.to_owned()
+    )?;
+    crate::execute!(
+        tx,
+        "DELETE FROM score_instruments WHERE score_id = $1",
+        id.to_owned()
+    )?;
+    crate::execute!(tx, "DELETE FROM scores WHERE id = $1", id.to_owned())?;
+    Ok(())
 }

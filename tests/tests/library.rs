@@ -247,3 +247,93 @@ async fn the_library_works_on_postgres() {
     );
     app.stop().await;
 }
+
+async fn count(app: &TestApp, user: &SignedIn, query: &str) -> u64 {
+    list(app, user, query).await["count"].as_u64().unwrap()
+}
+
+async fn patch(app: &TestApp, user: &SignedIn, id: &str, body: Value) {
+    let patched = app
+        .send(
+            app.request(reqwest::Method::PATCH, &format!("/api/v1/scores/{id}"))
+                .bearer_auth(&user.tokens.access)
+                .json(&body),
+        )
+        .await;
+    expect_json(patched, 200).await;
+}
+
+/// The filter tables are rewritten only when a score's lists change: every other change
+/// must leave them as they were, and each list's change must reach its own table.
+async fn filters_follow_each_change(app: &TestApp) {
+    let user = app.signed_in_user().await;
+    let score = app
+        .add_score(
+            &user,
+            json!({"title": "Gymnopédie", "tags": ["Calm", "solo"], "instrumentation": ["Piano"]}),
+        )
+        .await;
+    let id = score["id"].as_str().unwrap();
+
+    patch(app, &user, id, json!({"title": "Gymnopédie No. 1"})).await;
+    app.run_processors_until_idle().await;
+    assert_eq!(count(app, &user, "?tags=calm,SOLO").await, 1);
+    assert_eq!(count(app, &user, "?instrumentation=piano").await, 1);
+
+    patch(app, &user, id, json!({"tags": ["slow"]})).await;
+    assert_eq!(count(app, &user, "?tags=calm").await, 0);
+    assert_eq!(count(app, &user, "?tags=slow").await, 1);
+    assert_eq!(count(app, &user, "?instrumentation=piano").await, 1);
+
+    patch(
+        app,
+        &user,
+        id,
+        json!({"instrumentation": ["Harp", "Flute"]}),
+    )
+    .await;
+    assert_eq!(count(app, &user, "?instrumentation=piano").await, 0);
+    assert_eq!(count(app, &user, "?instrumentation=harp").await, 1);
+    assert_eq!(count(app, &user, "?tags=slow").await, 1);
+
+    let deleted = app
+        .send(
+            app.request(reqwest::Method::DELETE, &format!("/api/v1/scores/{id}"))
+                .bearer_auth(&user.tokens.access),
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let left: Vec<(i64, i64)> = match &app.database.database {
+        eventstore::Database::Sqlite(pool) => sqlx::query_as(FILTER_ROWS)
+            .bind(id)
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        eventstore::Database::Postgres(pool) => sqlx::query_as(FILTER_ROWS)
+            .bind(id)
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+    };
+    assert_eq!(left, [(0, 0)], "a deleted score leaves no filter rows");
+}
+
+const FILTER_ROWS: &str = "SELECT (SELECT count(*) FROM score_tags WHERE score_id = $1), \
+     (SELECT count(*) FROM score_instruments WHERE score_id = $1)";
+
+#[tokio::test]
+async fn filters_follow_each_change_on_sqlite() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    filters_follow_each_change(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn filters_follow_each_change_on_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let app = spawn_app(database).await;
+    filters_follow_each_change(&app).await;
+    app.stop().await;
+}
