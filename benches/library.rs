@@ -6,7 +6,8 @@
 //! `SCOREMATE_BENCH_DATABASE_URL` (default: the local server; a fresh database is created
 //! and dropped), skipped with a notice when unreachable. `SCOREMATE_BENCH_REQUESTS` sets
 //! the timed requests per case and side (default 200), `SCOREMATE_BENCH_SEED_WRITERS` the
-//! concurrent seeding tasks (default 8). See `docs/benchmarks.md`.
+//! concurrent seeding tasks (default 8), `SCOREMATE_BENCH_BACKENDS` (`sqlite,postgres`)
+//! narrows a run. See `docs/benchmarks.md`.
 //!
 //! The application is built in-process (`Application::build`: connect, migrate, services,
 //! embedded S3 on port 0, a temporary data dir; throttling off), configured through the
@@ -15,8 +16,8 @@
 //! read model matters to and whose backlog would otherwise compete for the CPU. One user
 //! registers and logs in over HTTP; the scores are seeded through the real command path
 //! (`RequestUpload` then `ConfirmUpload` on the application's own `AggregateStore<Score>`,
-//! without S3), and the `scores` read model is built by its `ProjectionRunner` before
-//! anything is timed.
+//! without S3), and the `scores` read model is built by its `ProjectionRunner` (then, on
+//! PostgreSQL, vacuumed and analysed as autovacuum would in time) before anything is timed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -357,6 +358,26 @@ async fn seed(server: &Server, owner: UserId, count: usize, writers: usize) -> B
         caught_up.as_secs_f64(),
         per_second(projected, caught_up)
     );
+    settle(&server.database).await
+}
+
+/// On PostgreSQL, what autovacuum does to a table some time after a bulk write: without it
+/// the freshly written heap has no visibility map (every index-only `count(*)` visits the
+/// heap) and the planner no statistics. SQLite has no such background work to stand in for.
+async fn settle(database: &Database) -> BenchResult<()> {
+    let Database::Postgres(pool) = database else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    for table in ["scores", "score_tags", "score_instruments"] {
+        sqlx::query(&format!("VACUUM ANALYZE {table}"))
+            .execute(pool)
+            .await?;
+    }
+    println!(
+        "  VACUUM ANALYZE of the read model in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -632,12 +653,25 @@ async fn main() -> BenchResult<()> {
         "backend", "case", "count", "rows", "API p50", "API p99", "SQL p50", "SQL p99", "API/SQL"
     );
 
-    let dir = std::env::temp_dir().join(format!("scoremate-bench-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)?;
-    let sqlite_url = format!("sqlite://{}", dir.join("bench.db").display());
-    let sqlite = run_backend("sqlite", &sqlite_url, scores, requests, writers).await;
-    std::fs::remove_dir_all(&dir)?;
-    sqlite?;
+    let backends =
+        std::env::var("SCOREMATE_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    if backends
+        .split(',')
+        .any(|backend| backend.trim() == "sqlite")
+    {
+        let dir = std::env::temp_dir().join(format!("scoremate-bench-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)?;
+        let sqlite_url = format!("sqlite://{}", dir.join("bench.db").display());
+        let sqlite = run_backend("sqlite", &sqlite_url, scores, requests, writers).await;
+        std::fs::remove_dir_all(&dir)?;
+        sqlite?;
+    }
+    if !backends
+        .split(',')
+        .any(|backend| backend.trim() == "postgres")
+    {
+        return Ok(());
+    }
 
     let admin_url = std::env::var("SCOREMATE_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
