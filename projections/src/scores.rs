@@ -187,42 +187,14 @@ impl Projection for Scores {
             event.sequence,
             state_json,
         )?;
-        // Most events (confirmations, PDF info, thumbnails) leave the lists alone; rewriting
-        // them anyway was most of the statements a rebuild ran.
+        // Most events (confirmations, PDF info, thumbnails, edits of other fields) leave
+        // the lists as they were: no statements for them.
         let (tags, instruments) = folded_lists(state);
         if !existed || tags != tags_before {
-            if existed {
-                crate::execute!(
-                    tx,
-                    "DELETE FROM score_tags WHERE score_id = $1",
-                    id.to_owned()
-                )?;
-            }
-            for tag in tags {
-                crate::execute!(
-                    tx,
-                    "INSERT INTO score_tags (score_id, tag_folded) VALUES ($1, $2)",
-                    id.to_owned(),
-                    tag
-                )?;
-            }
+            replace_list(tx, &TAGS, id, existed, tags).await?;
         }
         if !existed || instruments != instruments_before {
-            if existed {
-                crate::execute!(
-                    tx,
-                    "DELETE FROM score_instruments WHERE score_id = $1",
-                    id.to_owned()
-                )?;
-            }
-            for instrument in instruments {
-                crate::execute!(
-                    tx,
-                    "INSERT INTO score_instruments (score_id, instrument_folded) VALUES ($1, $2)",
-                    id.to_owned(),
-                    instrument
-                )?;
-            }
+            replace_list(tx, &INSTRUMENTS, id, existed, instruments).await?;
         }
         Ok(())
     }
@@ -242,18 +214,44 @@ fn folded_lists(state: &Score) -> (BTreeSet<String>, BTreeSet<String>) {
     )
 }
 
+/// A filter table: one row per score and folded name.
+struct FilterTable {
+    delete: &'static str,
+    insert: &'static str,
+}
+
+const TAGS: FilterTable = FilterTable {
+    delete: "DELETE FROM score_tags WHERE score_id = $1",
+    insert: "INSERT INTO score_tags (score_id, tag_folded) VALUES ($1, $2)",
+};
+
+const INSTRUMENTS: FilterTable = FilterTable {
+    delete: "DELETE FROM score_instruments WHERE score_id = $1",
+    insert: "INSERT INTO score_instruments (score_id, instrument_folded) VALUES ($1, $2)",
+};
+
+/// Makes `table` hold exactly `names` for the score (`existed`: it may hold rows already).
+async fn replace_list(
+    tx: &mut ReadModelTx<'_>,
+    table: &FilterTable,
+    id: &str,
+    existed: bool,
+    names: BTreeSet<String>,
+) -> Result<(), ProjectionError> {
+    if existed {
+        crate::execute!(&mut *tx, table.delete, id.to_owned())?;
+    }
+    for name in names {
+        crate::execute!(&mut *tx, table.insert, id.to_owned(), name)?;
+    }
+    Ok(())
+}
+
 /// Takes a score and its filter rows out of the read model.
 async fn delete_score(tx: &mut ReadModelTx<'_>, id: &str) -> Result<(), ProjectionError> {
-    crate::execute!(
-        tx,
-        "DELETE FROM score_tags WHERE score_id = $1",
-        id.to_owned()
-    )?;
-    crate::execute!(
-        tx,
-        "DELETE FROM score_instruments WHERE score_id = $1",
-        id.to_owned()
-    )?;
+    for table in [&TAGS, &INSTRUMENTS] {
+        crate::execute!(&mut *tx, table.delete, id.to_owned())?;
+    }
     crate::execute!(tx, "DELETE FROM scores WHERE id = $1", id.to_owned())?;
     Ok(())
 }
