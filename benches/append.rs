@@ -15,7 +15,6 @@ use eventstore::{
     Actor, AggregateStore, AnyEventRepository, Database, DatabaseOptions, EventMetadata,
     RetryPolicy, Storage,
 };
-use sqlx::Connection;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -222,27 +221,16 @@ async fn main() -> BenchResult<()> {
     .await?;
     std::fs::remove_dir_all(&dir)?;
 
-    let admin_url = std::env::var("SCOREMATE_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await else {
-        println!("postgres skipped: {admin_url} unreachable");
+    let Some(mut postgres) = benches::ScratchServer::connect().await else {
         return Ok(());
     };
-    let name = format!("scoremate_bench_{}", std::process::id());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    let server = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(server, _)| server);
+    let database = postgres.create("append").await?;
     let result = run_backend(
         "postgres",
-        Database::connect(&format!("{server}/{name}"), &options).await?,
+        Database::connect(&database.url, &options).await?,
         ops,
     )
     .await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    postgres.drop_database(database).await?;
     result
 }

@@ -32,7 +32,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use scoremate::cli::Cli;
 use scoremate::startup::{Application, router};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::sync::oneshot;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -673,29 +672,11 @@ async fn main() -> BenchResult<()> {
         return Ok(());
     }
 
-    let admin_url = std::env::var("SCOREMATE_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await else {
-        println!("postgres skipped: {admin_url} unreachable");
+    let Some(mut postgres) = benches::ScratchServer::connect().await else {
         return Ok(());
     };
-    let name = format!("scoremate_bench_library_{}", std::process::id());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    let server = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(server, _)| server);
-    let result = run_backend(
-        "postgres",
-        &format!("{server}/{name}"),
-        scores,
-        requests,
-        writers,
-    )
-    .await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    let database = postgres.create("library").await?;
+    let result = run_backend("postgres", &database.url, scores, requests, writers).await;
+    postgres.drop_database(database).await?;
     result
 }

@@ -52,7 +52,6 @@ use pdf_support::{A4, PageSpec, marker_content, pages, save};
 use scoremate::cli::Cli;
 use scoremate::startup::Application;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -121,7 +120,6 @@ struct Config {
     backends: Vec<Backend>,
     background: bool,
     drain_timeout: Duration,
-    admin_url: String,
 }
 
 fn env_seconds(name: &str, default: f64) -> BenchResult<Duration> {
@@ -188,8 +186,6 @@ impl Config {
             background: !std::env::var("SCOREMATE_LOAD_BACKGROUND")
                 .is_ok_and(|raw| raw.trim() == "0"),
             drain_timeout: env_seconds("SCOREMATE_LOAD_DRAIN_SECONDS", 180.0)?,
-            admin_url: std::env::var("SCOREMATE_BENCH_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
         })
     }
 }
@@ -1646,31 +1642,18 @@ async fn run(config: &Config) -> BenchResult<()> {
                 rows.extend(result?);
             }
             Backend::Postgres => {
-                let Ok(mut admin) = sqlx::PgConnection::connect(&config.admin_url).await else {
-                    println!("\npostgres skipped: {} unreachable", config.admin_url);
+                let Some(mut postgres) = benches::ScratchServer::connect().await else {
                     continue;
                 };
-                let app_name = format!("scoremate_bench_load_{}", std::process::id());
-                let raw_name = format!("{app_name}_raw");
-                for name in [&app_name, &raw_name] {
-                    sqlx::query(&format!("CREATE DATABASE {name}"))
-                        .execute(&mut admin)
-                        .await?;
-                }
-                let server = config
-                    .admin_url
-                    .rsplit_once('/')
-                    .map_or(config.admin_url.as_str(), |(server, _)| server);
+                let app = postgres.create("load").await?;
+                let raw = postgres.create("load_raw").await?;
                 let databases = Databases {
-                    app_url: Some(format!("{server}/{app_name}")),
-                    raw_url: format!("{server}/{raw_name}"),
+                    app_url: Some(app.url.clone()),
+                    raw_url: raw.url.clone(),
                 };
                 let result = run_backend(backend, &databases, config, &pdf).await;
-                for name in [&app_name, &raw_name] {
-                    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await?;
-                }
+                postgres.drop_database(app).await?;
+                postgres.drop_database(raw).await?;
                 rows.extend(result?);
             }
         }

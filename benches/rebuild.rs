@@ -33,7 +33,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use eventstore::{Actor, Database, DatabaseOptions, EventLog, EventMetadata, LogCursor};
 use projections::PROJECTION_NAMES;
 use serde_json::Value;
-use sqlx::{Connection, QueryBuilder};
+use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -810,25 +810,14 @@ async fn postgres(
     projections_to_rebuild: &[&'static str],
     options: &DatabaseOptions,
 ) -> BenchResult<()> {
-    let admin_url = std::env::var("SCOREMATE_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await else {
-        println!("postgres skipped: {admin_url} unreachable");
+    let Some(mut postgres) = benches::ScratchServer::connect().await else {
         return Ok(());
     };
-    let name = format!("scoremate_bench_rebuild_{}", std::process::id());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    let server = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(server, _)| server);
-    let result = match Database::connect(&format!("{server}/{name}"), options).await {
+    let database = postgres.create("rebuild").await?;
+    let result = match Database::connect(&database.url, options).await {
         Ok(database) => run_backend("postgres", database, events, projections_to_rebuild).await,
         Err(error) => Err(error.into()),
     };
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    postgres.drop_database(database).await?;
     result
 }
