@@ -19,6 +19,7 @@
 //! without S3), and the `scores` read model is built by its `ProjectionRunner` (then, on
 //! PostgreSQL, vacuumed and analysed as autovacuum would in time) before anything is timed.
 
+use benches::{Mix, Percentiles, percentiles};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,32 +129,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// SplitMix64: a deterministic, dependency-free stream of pseudo-random numbers.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// An index below `len`.
-    fn below(&mut self, len: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(len).unwrap_or(1)).unwrap_or(0)
-    }
-
-    /// `count` distinct entries of `from`, in a random order.
-    fn distinct(&mut self, from: &[&str], count: usize) -> Vec<String> {
-        let mut pool: Vec<&str> = from.to_vec();
-        (0..count.min(pool.len()))
-            .map(|_| pool.swap_remove(self.below(pool.len())).to_owned())
-            .collect()
-    }
-}
-
 /// The `i`th seeded score's metadata and size (deterministic in `i`).
 fn seed_metadata(i: usize) -> (ScoreMetadata, u64) {
     let mut mix = Mix(u64::try_from(i).unwrap_or_default());
@@ -172,7 +147,7 @@ fn seed_metadata(i: usize) -> (ScoreMetadata, u64) {
         duration_seconds: u32::try_from(mix.below(1200) + 60).ok(),
         ..ScoreMetadata::default()
     };
-    let size = 50_000 + mix.next() % 5_000_000;
+    let size = 50_000 + mix.next_u64() % 5_000_000;
     (metadata, size)
 }
 
@@ -522,25 +497,6 @@ async fn run_api(server: &Server, token: &str, case: &Case) -> BenchResult<(i64,
     let count = page["count"].as_i64().unwrap_or(-1);
     let results = page["results"].as_array().map_or(0, Vec::len);
     Ok((count, results))
-}
-
-#[derive(Clone, Copy)]
-struct Percentiles {
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Nearest-rank percentiles.
-fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
-    samples.sort_unstable();
-    let rank = |p: usize| {
-        let index = (samples.len() * p).div_ceil(100).saturating_sub(1);
-        samples.get(index).copied().unwrap_or_default()
-    };
-    Percentiles {
-        p50: rank(50),
-        p99: rank(99),
-    }
 }
 
 async fn time<F, Fut>(requests: usize, mut operation: F) -> BenchResult<Percentiles>

@@ -33,6 +33,7 @@
 #[path = "../pdf/tests/support/mod.rs"]
 mod pdf_support;
 
+use benches::{Mix, Percentiles, percentiles};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -309,27 +310,6 @@ impl Recorder {
     }
 }
 
-#[derive(Clone, Copy, Default)]
-struct Percentiles {
-    p50: Duration,
-    p95: Duration,
-    p99: Duration,
-}
-
-/// Nearest-rank percentiles of `samples`.
-fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
-    samples.sort_unstable();
-    let rank = |p: usize| {
-        let index = (samples.len() * p).div_ceil(100).saturating_sub(1);
-        samples.get(index).copied().unwrap_or_default()
-    };
-    Percentiles {
-        p50: rank(50),
-        p95: rank(95),
-        p99: rank(99),
-    }
-}
-
 #[derive(Default)]
 struct OpStats {
     count: usize,
@@ -453,31 +433,6 @@ impl PhaseStats {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// SplitMix64: a deterministic, dependency-free stream of pseudo-random numbers.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// An index below `len` (0 when `len` is 0).
-    fn below(&mut self, len: usize) -> usize {
-        let len = u64::try_from(len).unwrap_or(1).max(1);
-        usize::try_from(self.next() % len).unwrap_or(0)
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from.get(self.below(from.len()))
-            .copied()
-            .unwrap_or_default()
-    }
 }
 
 // ---------------------------------------------------------------------------------------

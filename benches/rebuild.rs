@@ -20,6 +20,7 @@
 //! lives are interleaved in the log, and the rows are written with multi-row `INSERT`s in
 //! large transactions instead of one commit per command.
 
+use benches::Mix;
 use std::time::{Duration, Instant};
 
 use aggregates::{
@@ -80,33 +81,6 @@ const TAGS: [&str; 8] = [
     "church",
 ];
 const INSTRUMENTS: [&str; 5] = ["Piano", "Violin", "Cello", "Flute", "Voice"];
-
-/// A deterministic pseudo-random sequence (splitmix64): the same history every run.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        let at = usize::try_from(self.below(items.len() as u64)).unwrap_or_default();
-        items.get(at).copied().unwrap_or_default()
-    }
-}
 
 /// One row of the `events` table.
 struct Row {
@@ -176,7 +150,7 @@ impl Life {
             stream.state.apply(event);
         }
         // Under 90 s a step: an upload is confirmed well within its 5-minute ticket.
-        self.now += TimeDelta::seconds(i64::try_from(self.mix.below(90)).unwrap_or(0) + 1);
+        self.now += TimeDelta::seconds(i64::try_from(self.mix.below_u64(90)).unwrap_or(0) + 1);
         Ok(())
     }
 
@@ -186,20 +160,20 @@ impl Life {
 }
 
 fn score_metadata(mix: &mut Mix) -> ScoreMetadata {
-    let tags = (0..mix.below(4))
+    let tags = (0..mix.below_u64(4))
         .map(|_| mix.pick(&TAGS))
         .collect::<Vec<_>>();
     let mut unique_tags: Vec<String> = tags.into_iter().map(str::to_owned).collect();
     unique_tags.sort();
     unique_tags.dedup();
     ScoreMetadata {
-        title: format!("{} No. {}", mix.pick(&TITLES), mix.below(40) + 1),
+        title: format!("{} No. {}", mix.pick(&TITLES), mix.below_u64(40) + 1),
         composer: Some(mix.pick(&COMPOSERS).to_owned()),
         instrumentation: vec![mix.pick(&INSTRUMENTS).to_owned()],
         tags: unique_tags,
-        rating: u8::try_from(mix.below(5) + 1).ok(),
-        difficulty: u8::try_from(mix.below(3) + 1).ok(),
-        duration_seconds: u32::try_from(mix.below(1200) + 60).ok(),
+        rating: u8::try_from(mix.below_u64(5) + 1).ok(),
+        difficulty: u8::try_from(mix.below_u64(3) + 1).ok(),
+        duration_seconds: u32::try_from(mix.below_u64(1200) + 60).ok(),
         ..ScoreMetadata::default()
     }
 }
@@ -210,7 +184,7 @@ fn upload(life: &mut Life, quota: &mut Stream<Quota>) -> BenchResult<Option<Scor
     let me = life.me();
     let upload_id = UploadId::from_uuid(Uuid::now_v7());
     let score_id = ScoreId::from_uuid(upload_id.0);
-    let size = Bytes(50_000 + life.mix.below(5_000_000));
+    let size = Bytes(50_000 + life.mix.below_u64(5_000_000));
     let expires_at = life.now + TimeDelta::minutes(5);
     let mut score = Stream::<Score>::new(&upload_id);
     life.run(quota, me.clone(), |q| {
@@ -232,7 +206,7 @@ fn upload(life: &mut Life, quota: &mut Stream<Quota>) -> BenchResult<Option<Scor
             expires_at,
         })
     })?;
-    let fate = life.mix.below(100);
+    let fate = life.mix.below_u64(100);
     if fate >= 80 {
         // Not confirmed: expired (most), cancelled or rejected, and the reservation freed.
         let reason = match fate {
@@ -282,7 +256,7 @@ fn upload(life: &mut Life, quota: &mut Stream<Quota>) -> BenchResult<Option<Scor
             actual_bytes: size,
         })
     })?;
-    let pages = u32::try_from(life.mix.below(120) + 1).unwrap_or(1);
+    let pages = u32::try_from(life.mix.below_u64(120) + 1).unwrap_or(1);
     life.run(&mut score, Actor::System, |s| {
         s.decide(ScoreCommand::RecordPdfInfo {
             info: PdfInfo {
@@ -352,7 +326,7 @@ fn session(life: &mut Life) -> BenchResult<()> {
             expires_at,
         })
     })?;
-    for _ in 0..life.mix.below(6) {
+    for _ in 0..life.mix.below_u64(6) {
         let next = Uuid::new_v4();
         let now = life.now;
         life.run(&mut session, life.me(), |s| {
@@ -381,7 +355,7 @@ fn setlist(life: &mut Life, scores: &[ScoreId]) -> BenchResult<()> {
     let setlist_id = SetlistId::from_uuid(Uuid::now_v7());
     let mut setlist = Stream::<Setlist>::new(&setlist_id);
     let date = NaiveDate::from_ymd_opt(2027, 1, 1)
-        .map(|day| day + TimeDelta::days(i64::try_from(life.mix.below(365)).unwrap_or(0)));
+        .map(|day| day + TimeDelta::days(i64::try_from(life.mix.below_u64(365)).unwrap_or(0)));
     life.run(&mut setlist, me.clone(), |s| {
         s.decide(SetlistCommand::CreateSetlist {
             setlist_id,
@@ -392,7 +366,7 @@ fn setlist(life: &mut Life, scores: &[ScoreId]) -> BenchResult<()> {
         })
     })?;
     let mut items = Vec::new();
-    let wanted = usize::try_from(life.mix.below(7)).unwrap_or(0);
+    let wanted = usize::try_from(life.mix.below_u64(7)).unwrap_or(0);
     for score_id in scores.iter().take(wanted) {
         let item_id = SetlistItemId::from_uuid(Uuid::now_v7());
         life.run(&mut setlist, me.clone(), |s| {
@@ -481,7 +455,7 @@ fn user_life(n: u64, start: DateTime<Utc>) -> BenchResult<Vec<Row>> {
     })?;
     session(&mut life)?;
     let mut scores = Vec::new();
-    for _ in 0..life.mix.below(16) + 1 {
+    for _ in 0..life.mix.below_u64(16) + 1 {
         if life.mix.chance(15) {
             session(&mut life)?;
         }
@@ -489,7 +463,7 @@ fn user_life(n: u64, start: DateTime<Utc>) -> BenchResult<Vec<Row>> {
             scores.push(score);
         }
     }
-    for _ in 0..life.mix.below(3) {
+    for _ in 0..life.mix.below_u64(3) {
         setlist(&mut life, &scores)?;
     }
     Ok(life.rows)
