@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{FreshPostgres, KillOnDrop, kill_9, login, register, start, temp_dir, wait_for};
+use support::{
+    FreshPostgres, KillOnDrop, kill_9, login, register, start, store, temp_dir, wait_for,
+};
 
 async fn sign_in(client: &reqwest::Client, base: &str, first_time: bool) -> String {
     if first_time {
@@ -29,25 +31,11 @@ async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_o
     );
     let mut first_guard = KillOnDrop(Some(first.child));
     let access = sign_in(&client, &first.base, true).await;
-    let ticket: Value = client
-        .post(format!("{}/files/upload-url", first.base))
-        .bearer_auth(&access)
-        .json(&json!({"filename": "crash.pdf", "size": pdf.len(), "mime_type": "application/pdf"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut put = client.put(ticket["upload_url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().unwrap() {
-        put = put.header(name.as_str(), value.as_str().unwrap());
-    }
-    assert_eq!(put.body(pdf.clone()).send().await.unwrap().status(), 200);
+    let upload_id = store(&client, &first.base, &access, &pdf).await;
     let confirm = client
         .post(format!("{}/scores", first.base))
         .bearer_auth(&access)
-        .json(&json!({"upload_id": ticket["upload_id"], "title": "Crash"}))
+        .json(&json!({"upload_id": upload_id, "title": "Crash"}))
         .send();
     let confirming = tokio::spawn(confirm);
     // The confirmation is committed; the quota confirmation is not. Kill -9 right there.

@@ -200,6 +200,22 @@ pub async fn upload(
     title: &str,
     bytes: &[u8],
 ) -> String {
+    let upload_id = store(client, base, access, bytes).await;
+    let created = client
+        .post(format!("{base}/scores"))
+        .bearer_auth(access)
+        .json(&serde_json::json!({"upload_id": upload_id, "title": title}))
+        .send()
+        .await
+        .unwrap();
+    let status = created.status();
+    let score: Value = created.json().await.unwrap();
+    assert_eq!(status, 201, "{title}: confirmation {score}");
+    score["id"].as_str().unwrap().to_owned()
+}
+
+/// upload-url → PUT of `bytes` with the returned headers, not confirmed; the upload's id.
+pub async fn store(client: &reqwest::Client, base: &str, access: &str, bytes: &[u8]) -> Value {
     let ticket: Value = client
         .post(format!("{base}/files/upload-url"))
         .bearer_auth(access)
@@ -219,16 +235,6 @@ pub async fn upload(
         put = put.header(name.as_str(), value.as_str().unwrap());
     }
     let stored = put.body(bytes.to_vec()).send().await.unwrap();
-    assert_eq!(stored.status(), 200, "{title}: PUT");
-    let created = client
-        .post(format!("{base}/scores"))
-        .bearer_auth(access)
-        .json(&serde_json::json!({"upload_id": ticket["upload_id"], "title": title}))
-        .send()
-        .await
-        .unwrap();
-    let status = created.status();
-    let score: Value = created.json().await.unwrap();
-    assert_eq!(status, 201, "{title}: confirmation {score}");
-    score["id"].as_str().unwrap().to_owned()
+    assert_eq!(stored.status(), 200, "PUT to the presigned URL");
+    ticket["upload_id"].clone()
 }
