@@ -1,13 +1,16 @@
-//! Email addresses, parsed once at the edge. An `Email` is always trimmed, lowercased
-//! (Unicode-aware), at most 254 characters, free of whitespace, and has exactly one `@`
-//! between a non-empty local part and a non-empty domain. Because the address is
-//! normalised, two `Email`s are equal exactly when the addresses match case-insensitively,
-//! which is what uniqueness of registrations relies on.
+//! Email addresses, parsed once at the edge. An `Email` is always in Unicode
+//! compatibility form (NFKC: `café` typed precomposed or with a combining accent, and
+//! fullwidth `ｃａｓｅ`, are the same address), trimmed, lowercased (Unicode-aware), at
+//! most 254 characters, free of whitespace, and has exactly one `@` between a non-empty
+//! local part and a non-empty domain. Because the address is normalised, two `Email`s are
+//! equal exactly when the addresses match up to case and Unicode compatibility, which is
+//! what uniqueness of registrations relies on.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 /// The longest address accepted, in characters (RFC 5321's path limit, minus the brackets).
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -44,12 +47,12 @@ pub enum EmailError {
 }
 
 impl Email {
-    /// Trims and lowercases `raw`, then checks the shape of the result.
+    /// Normalises `raw` (NFKC, trimmed, lowercased), then checks the shape of the result.
     ///
     /// # Errors
     /// The first rule of [`EmailError`] the normalised address breaks.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let normalised = raw.trim().to_lowercase();
+        let normalised = normalise(raw);
         if normalised.is_empty() {
             return Err(EmailError::Empty);
         }
@@ -96,6 +99,13 @@ impl Email {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// NFKC first (so fullwidth letters and spaces become plain ones before trimming and
+/// lowercasing), and again after lowercasing, which can leave a string unnormalised.
+fn normalise(raw: &str) -> String {
+    let compatible: String = raw.nfkc().collect();
+    compatible.trim().to_lowercase().nfkc().collect()
 }
 
 impl FromStr for Email {
@@ -151,6 +161,23 @@ mod tests {
         let email = Email::parse("ÉLODIE@Société.FR").unwrap();
         assert_eq!(email.as_str(), "élodie@société.fr");
         assert_eq!(email, Email::parse("élodie@SOCIÉTÉ.fr").unwrap());
+    }
+
+    #[test]
+    fn composed_decomposed_and_fullwidth_forms_are_one_address() {
+        let composed = Email::parse("caf\u{e9}@x.com").unwrap();
+        let decomposed = Email::parse("cafe\u{301}@x.com").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(composed.as_str(), "caf\u{e9}@x.com");
+        let fullwidth = Email::parse("\u{ff43}\u{ff41}\u{ff53}\u{ff45}@x.com").unwrap();
+        assert_eq!(fullwidth, Email::parse("CASE@x.com").unwrap());
+        assert_eq!(fullwidth.as_str(), "case@x.com");
+    }
+
+    #[test]
+    fn fullwidth_spaces_around_the_address_are_trimmed() {
+        let email = Email::parse("\u{3000}case@x.com\u{3000}").unwrap();
+        assert_eq!(email.as_str(), "case@x.com");
     }
 
     #[test]

@@ -5,15 +5,23 @@
 use aggregates::{Email, UserId};
 use eventstore::{Database, StoreError};
 
+// Registrations are stored normalised; older ones whose stored form is not are found
+// through the alias of their normalised form (see the `account_email_aliases` migration).
 const POSTGRES_FIND: &str = "
 SELECT aggregate_id FROM events
  WHERE aggregate_type = 'Account' AND event_type = 'AccountRegistered'
-   AND (payload -> 'AccountRegistered' ->> 'email') = $1";
+   AND (payload -> 'AccountRegistered' ->> 'email') = $1
+UNION ALL
+SELECT user_id FROM account_email_aliases WHERE email = $1
+LIMIT 1";
 
 const SQLITE_FIND: &str = "
 SELECT aggregate_id FROM events
  WHERE aggregate_type = 'Account' AND event_type = 'AccountRegistered'
-   AND json_extract(payload, '$.AccountRegistered.email') = $1";
+   AND json_extract(payload, '$.AccountRegistered.email') = $1
+UNION ALL
+SELECT user_id FROM account_email_aliases WHERE email = $1
+LIMIT 1";
 
 /// The account registered with `email`, if any.
 pub async fn find_user_by_email(

@@ -93,14 +93,20 @@ impl Database {
         }
     }
 
-    /// Applies the forward-only migrations of this backend. Safe to run from several
-    /// processes at once (sqlx serialises them with a lock).
+    /// Applies the forward-only migrations of this backend, then the one-time data steps
+    /// not done yet. Safe to run from several processes at once (sqlx serialises the
+    /// migrations with a lock; each data step claims its marker row first).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Self::Sqlite(pool) => {
+                SQLITE_MIGRATIONS.run(pool).await?;
+                crate::backfill::run_sqlite(pool).await
+            }
+            Self::Postgres(pool) => {
+                POSTGRES_MIGRATIONS.run(pool).await?;
+                crate::backfill::run_postgres(pool).await
+            }
         }
-        Ok(())
     }
 
     /// Answers whether the database takes queries right now.

@@ -2,6 +2,7 @@
 //! one type, their migrations, the gap-free global log, and command execution with
 //! optimistic concurrency and bounded retries.
 
+mod backfill;
 mod database;
 mod error;
 mod executor;

@@ -614,3 +614,92 @@ async fn logging_out_leaves_the_users_other_sessions_working() {
     expect_json(response, 200).await;
     app.stop().await;
 }
+
+// --- addresses stored before NFKC normalisation ---------------------------------------
+
+/// An account registered when addresses were only lower-cased (its event holds the
+/// decomposed `cafe\u{301}`) is found under every form of its address once the one-time
+/// alias step ran, and nobody can register a look-alike of it. The old registration is
+/// a copy of a fresh one's event (same password hash) with the old form of the address.
+async fn an_account_stored_before_normalisation_keeps_working(database: TestDatabase) {
+    use eventstore::Database;
+    const COPY_SQLITE: &str = "INSERT INTO events \
+        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+        SELECT aggregate_type, $1, 1, event_type, event_version, \
+               json_set(payload, '$.AccountRegistered.email', $2, '$.AccountRegistered.user_id', $1), \
+               metadata \
+          FROM events WHERE aggregate_id = $3 AND event_type = 'AccountRegistered'";
+    const COPY_POSTGRES: &str = "INSERT INTO events \
+        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+        SELECT aggregate_type, $1, 1, event_type, event_version, \
+               jsonb_set(jsonb_set(payload, '{AccountRegistered,email}', to_jsonb($2::text)), \
+                         '{AccountRegistered,user_id}', to_jsonb($1::text)), \
+               metadata \
+          FROM events WHERE aggregate_id = $3 AND event_type = 'AccountRegistered'";
+    let app = spawn_app(database).await;
+    let template = app.register("legacy-template@example.com", PASSWORD).await;
+    let template = template["id"].as_str().unwrap().to_owned();
+    let id = uuid::Uuid::new_v4().to_string();
+    let legacy = "cafe\u{301}@example.com";
+    match &app.database.database {
+        Database::Sqlite(pool) => {
+            sqlx::query(COPY_SQLITE)
+                .bind(&id)
+                .bind(legacy)
+                .bind(&template)
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM data_backfills")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(COPY_POSTGRES)
+                .bind(&id)
+                .bind(legacy)
+                .bind(&template)
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM data_backfills")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    app.run_processors_until_idle().await;
+    // Before the step: the stored form is all there is, and the composed form misses it.
+    let missed = app.login_response("caf\u{e9}@example.com", PASSWORD).await;
+    assert_eq!(missed.status(), 401);
+
+    app.database.database.migrate().await.unwrap();
+
+    for form in ["caf\u{e9}@example.com", legacy, "CAF\u{c9}@EXAMPLE.COM"] {
+        let tokens = app.login(form, PASSWORD).await;
+        let me = expect_json(app.me(&tokens.access).await, 200).await;
+        assert_eq!(me["id"], id.as_str(), "{form}");
+    }
+    let lookalike = app
+        .register_response("caf\u{e9}@example.com", PASSWORD)
+        .await;
+    expect_problem(lookalike, 409, "E008").await;
+    // The step runs once: a second migration finds it done and changes nothing.
+    app.database.database.migrate().await.unwrap();
+    let again = app.login("caf\u{e9}@example.com", PASSWORD).await;
+    assert!(!again.access.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_stored_before_normalisation_keeps_working_on_sqlite() {
+    an_account_stored_before_normalisation_keeps_working(TestDatabase::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn an_account_stored_before_normalisation_keeps_working_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        an_account_stored_before_normalisation_keeps_working(database).await;
+    }
+}
