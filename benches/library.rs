@@ -185,6 +185,8 @@ impl Server {
             "0",
             "--embedded-s3-bind",
             "127.0.0.1:0",
+            "--metrics-bind",
+            "127.0.0.1:0",
             "serve",
         ])?;
         let app = Application::build(cli.settings).await?;

@@ -467,6 +467,8 @@ impl Server {
             "0",
             "--embedded-s3-bind",
             "127.0.0.1:0",
+            "--metrics-bind",
+            "127.0.0.1:0",
         ];
         if let Some(url) = database_url {
             args.extend(["--database-url", url]);

@@ -5,21 +5,18 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use http::Request;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::connections::{self, BodyDeadline, ConnectionLimits, ConnectionPolicy, RequestBody};
+
 /// File in the data directory holding the generated access key and secret.
 const CREDENTIALS_FILE: &str = "embedded_s3_credentials";
-/// How long in-flight transfers get to finish after shutdown is requested.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the embedded endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +52,31 @@ pub struct EmbeddedS3 {
 impl EmbeddedS3 {
     /// Serves the objects under `root` (created if missing) on `bind`; port 0 picks a
     /// free port, see [`EmbeddedS3::local_addr`]. Only requests signed with
-    /// `access_key`/`secret_key` (headers or presigned query) are accepted.
+    /// `access_key`/`secret_key` (headers or presigned query) are accepted. Connections
+    /// live under the default [`ConnectionLimits`].
     pub async fn start(
         bind: SocketAddr,
         root: &Path,
         access_key: &str,
         secret_key: &str,
+    ) -> Result<Self, EmbeddedS3Error> {
+        Self::start_with_limits(
+            bind,
+            root,
+            access_key,
+            secret_key,
+            ConnectionLimits::default(),
+        )
+        .await
+    }
+
+    /// [`EmbeddedS3::start`] with connections under `limits`.
+    pub async fn start_with_limits(
+        bind: SocketAddr,
+        root: &Path,
+        access_key: &str,
+        secret_key: &str,
+        limits: ConnectionLimits,
     ) -> Result<Self, EmbeddedS3Error> {
         let root_error = |message: String| EmbeddedS3Error::Root {
             path: root.to_path_buf(),
@@ -82,7 +98,7 @@ impl EmbeddedS3 {
             .map_err(|source| EmbeddedS3Error::Bind { addr: bind, source })?;
 
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, service, stopped));
+        let task = tokio::spawn(serve(listener, service, limits, stopped));
         tracing::info!(%local_addr, root = %root.display(), "embedded S3 endpoint listening");
         Ok(Self {
             local_addr,
@@ -129,42 +145,28 @@ impl Drop for EmbeddedS3 {
 async fn serve(
     listener: TcpListener,
     service: s3s::service::S3Service,
+    limits: ConnectionLimits,
     stopped: oneshot::Receiver<()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(stopped);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "embedded S3 accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            // A dropped sender counts as a stop request too.
-            _ = &mut stopped => break,
-        };
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service.clone())
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "embedded S3 connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("embedded S3 connections still open after the drain timeout");
-    }
+    // Uploads of up to 100 MiB on slow links: a gap between two chunks is timed, not the
+    // whole body.
+    let policy = ConnectionPolicy {
+        name: "embedded_s3",
+        limits,
+        body_deadline: BodyDeadline::Inactivity,
+    };
+    let make_service = move |_remote: SocketAddr| {
+        let service = service.clone();
+        hyper::service::service_fn(move |request: Request<RequestBody>| {
+            let service = service.clone();
+            async move { service.call(request.map(s3s::Body::http_body)).await }
+        })
+    };
+    // A dropped sender counts as a stop request too.
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    connections::serve(listener, policy, make_service, stopped).await;
 }
 
 /// The embedded endpoint's key pair, generated on first use and kept in

@@ -254,6 +254,23 @@ pub async fn recover(rejection: Rejection) -> Result<ApiError, Infallible> {
     };
     let error = if let Some(error) = rejection.find::<ApiError>() {
         error.clone()
+    } else if rejection.find::<PayloadTooLarge>().is_some() {
+        // Before the method checks: a route whose path and method matched read the body
+        // and refused its size, so the other routes' "wrong method" says nothing. The
+        // body stays unread, so the connection cannot carry another request: say so, or a
+        // client would send its next request into a closing socket.
+        let mut error = ApiError::new(ErrorCode::ValidationError, "The request body is too large.")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE);
+        error
+            .extra_headers
+            .push((header::CONNECTION, HeaderValue::from_static("close")));
+        error
+    } else if rejection.find::<LengthRequired>().is_some() {
+        ApiError::new(
+            ErrorCode::ValidationError,
+            "A Content-Length header is required.",
+        )
+        .with_status(StatusCode::LENGTH_REQUIRED)
     } else if let Some(wrong) = rejection.find::<crate::routing::WrongMethod>() {
         let mut error = ApiError::new(
             ErrorCode::ValidationError,
@@ -272,15 +289,6 @@ pub async fn recover(rejection: Rejection) -> Result<ApiError, Infallible> {
         .with_status(StatusCode::METHOD_NOT_ALLOWED)
     } else if rejection.is_not_found() {
         ApiError::new(ErrorCode::NotFound, "No such route.")
-    } else if rejection.find::<PayloadTooLarge>().is_some() {
-        ApiError::new(ErrorCode::ValidationError, "The request body is too large.")
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-    } else if rejection.find::<LengthRequired>().is_some() {
-        ApiError::new(
-            ErrorCode::ValidationError,
-            "A Content-Length header is required.",
-        )
-        .with_status(StatusCode::LENGTH_REQUIRED)
     } else if rejection.find::<UnsupportedMediaType>().is_some() {
         ApiError::new(
             ErrorCode::ValidationError,

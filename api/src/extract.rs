@@ -1,6 +1,7 @@
 //! Request bodies: JSON only, size-capped, and read field by field so that a validation
 //! error names every bad field at once.
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use warp::Filter;
 use warp::http::StatusCode;
@@ -39,7 +40,10 @@ pub fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejec
                     ));
                 }
                 match serde_json::from_slice::<Value>(&body) {
-                    Ok(Value::Object(object)) => Ok(object),
+                    Ok(Value::Object(object)) => match fields_with_nul(&object) {
+                        None => Ok(object),
+                        Some(errors) => Err(warp::reject::custom(ApiError::validation(errors))),
+                    },
                     Ok(_) => Err(warp::reject::custom(ApiError::new(
                         ErrorCode::ValidationError,
                         "The body must be a JSON object.",
@@ -51,6 +55,84 @@ pub fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejec
                 }
             },
         )
+}
+
+const NUL_MESSAGE: &str = "Must not contain NUL characters.";
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// The top-level fields holding a NUL character anywhere in their value. No text we
+/// store may hold one: PostgreSQL's `text` refuses it, and no title or name needs it.
+fn fields_with_nul(object: &Map<String, Value>) -> Option<FieldMessages> {
+    let mut errors = FieldMessages::new();
+    for (field, value) in object {
+        if field.contains('\0') || contains_nul(value) {
+            errors.insert(field.replace('\0', "\\u0000"), vec![NUL_MESSAGE.to_owned()]);
+        }
+    }
+    (!errors.is_empty()).then_some(errors)
+}
+
+/// Refuses a request whose query string has a NUL character in any parameter (400 E007
+/// naming the parameters), before any route reads it.
+pub fn query_without_nul() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .and_then(|raw: String| async move {
+            // A query that does not decode is left to the route's own parsing.
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw).unwrap_or_default();
+            let mut errors = FieldMessages::new();
+            for (name, value) in pairs {
+                if name.contains('\0') || value.contains('\0') {
+                    errors.insert(name.replace('\0', "\\u0000"), vec![NUL_MESSAGE.to_owned()]);
+                }
+            }
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(warp::reject::custom(ApiError::validation(errors)))
+            }
+        })
+        .untuple_one()
+}
+
+/// Reads a type whose fields are all optional (a patch) with serde, naming every field
+/// whose value has the wrong type or range, all at once: each field is tried on its own
+/// first, so the first bad one does not hide the others.
+pub fn patch_from<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, ApiError> {
+    let mut errors = FieldMessages::new();
+    for (field, value) in &object {
+        let mut alone = Map::new();
+        alone.insert(field.clone(), value.clone());
+        if let Err(error) = serde_json::from_value::<T>(Value::Object(alone)) {
+            errors.insert(field.clone(), vec![format!("{}.", readable(&error))]);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    serde_json::from_value(Value::Object(object)).map_err(|error| {
+        ApiError::new(ErrorCode::ValidationError, format!("{}.", readable(&error)))
+    })
+}
+
+/// serde's message, as a sentence: "Invalid type: string "x", expected a sequence".
+fn readable(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let mut chars = message.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect::<String>()
+    })
 }
 
 /// A JSON number that is a whole, non-negative value (`3` and `3.0` alike: JSON does not

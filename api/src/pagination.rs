@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use warp::Filter;
-use warp::http::HeaderMap;
 
 use crate::error::{ApiError, FieldMessages};
 
@@ -53,12 +51,10 @@ fn parse_positive(raw: Option<&str>, field: &str, errors: &mut FieldMessages) ->
 }
 
 impl Page {
-    /// Validates the query: E007 for a page or size below 1 or not a number.
-    pub fn from_query(
-        query: &PageQuery,
-        headers: &HeaderMap,
-        path: &str,
-    ) -> Result<Self, ApiError> {
+    /// Validates the query: E007 for a page or size below 1 or not a number. Links are
+    /// built on `public_url` (the configured address of the API), never on the request's
+    /// `Host` or forwarding headers, which any client can set.
+    pub fn from_query(query: &PageQuery, public_url: &str, path: &str) -> Result<Self, ApiError> {
         let mut errors = FieldMessages::new();
         let number = parse_positive(query.page.as_deref(), "page", &mut errors).unwrap_or(1);
         let size = parse_positive(query.page_size.as_deref(), "page_size", &mut errors)
@@ -67,23 +63,10 @@ impl Page {
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        let host = headers
-            .get(warp::http::header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .filter(|host| {
-                host.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-            })
-            .unwrap_or("localhost");
-        let scheme = headers
-            .get("x-forwarded-proto")
-            .and_then(|value| value.to_str().ok())
-            .filter(|proto| *proto == "https")
-            .unwrap_or("http");
         Ok(Self {
             number,
             size,
-            base_url: format!("{scheme}://{host}{path}"),
+            base_url: format!("{public_url}{path}"),
             filters: String::new(),
         })
     }
@@ -129,10 +112,4 @@ impl Page {
             results,
         })
     }
-}
-
-/// The page query and the headers needed to build links.
-pub fn page_query() -> impl Filter<Extract = (PageQuery, HeaderMap), Error = warp::Rejection> + Clone
-{
-    warp::query::<PageQuery>().and(warp::header::headers_cloned())
 }

@@ -1,26 +1,21 @@
-//! The HTTP server loop: hyper connections around the warp routes, with a request
-//! context per request, the `X-Request-Id` header, one access-log line per request, and
-//! graceful shutdown.
+//! The HTTP server: the warp routes behind the shared accept loop (connection cap,
+//! timeouts, graceful shutdown: `connections`), with a request context per request, the
+//! `X-Request-Id` header and one access-log line per request.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{HeaderValue, Request};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tower_service::Service;
 use tracing::Instrument;
 
+use crate::connections::{self, BodyDeadline, ConnectionLimits, ConnectionPolicy, RequestBody};
 use crate::context::RequestContext;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// How long in-flight requests get to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts a client's request id when it is a sane token, else makes one.
 fn request_id_of<B>(request: &Request<B>) -> String {
@@ -38,65 +33,67 @@ fn request_id_of<B>(request: &Request<B>) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
-/// Serves `routes` on `listener` until `shutdown` resolves, then drains connections.
-/// `service` is the warp router as a tower service (`warp::service(routes)`).
+/// Serves `routes` on `listener` until `shutdown` resolves, then drains connections, under
+/// the default [`ConnectionLimits`]. `service` is the warp router as a tower service
+/// (`warp::service(routes)`).
 pub async fn serve<S>(
     listener: tokio::net::TcpListener,
     service: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
-    S: Service<Request<Incoming>, Response = warp::reply::Response, Error = Infallible>
+    S: Service<Request<RequestBody>, Response = warp::reply::Response, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send,
 {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    serve_with_limits(
+        listener,
+        "api",
+        service,
+        ConnectionLimits::default(),
+        shutdown,
+    )
+    .await;
+}
+
+/// [`serve`] under `limits`, as the listener called `name` in logs and metrics. A request
+/// body must arrive whole within the body timeout: the API's bodies are JSON of at most
+/// 64 KiB.
+pub async fn serve_with_limits<S>(
+    listener: tokio::net::TcpListener,
+    name: &'static str,
+    service: S,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    S: Service<Request<RequestBody>, Response = warp::reply::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let policy = ConnectionPolicy {
+        name,
+        limits,
+        body_deadline: BodyDeadline::Whole,
+    };
+    let make_service = move |remote: SocketAddr| {
         let service = service.clone();
-        let per_request = hyper::service::service_fn(move |request: Request<Incoming>| {
+        hyper::service::service_fn(move |request: Request<RequestBody>| {
             handle(service.clone(), request, remote)
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), per_request)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(error = %error, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the drain timeout; closing them");
-    }
+        })
+    };
+    connections::serve(listener, policy, make_service, shutdown).await;
 }
 
 async fn handle<S>(
     mut service: S,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     remote: SocketAddr,
 ) -> Result<warp::reply::Response, Infallible>
 where
-    S: Service<Request<Incoming>, Response = warp::reply::Response, Error = Infallible>,
+    S: Service<Request<RequestBody>, Response = warp::reply::Response, Error = Infallible>,
 {
     let started = Instant::now();
     let request_id = request_id_of(&request);

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::connections::{self, ConnectionLimits};
+
 /// A value that must never reach a log line or a `Debug` dump.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -56,6 +58,21 @@ pub struct Settings {
         global = true
     )]
     pub bind: SocketAddr,
+
+    /// Address clients reach the API at, e.g. `https://scores.example.org`: the base of
+    /// every absolute link the API answers (pagination). Never taken from the request's
+    /// `Host` header. [default: http://$SCOREMATE_BIND]
+    #[arg(long, env = "SCOREMATE_PUBLIC_URL", value_parser = parse_public_url, global = true)]
+    pub public_url: Option<String>,
+
+    /// Address of the Prometheus `/metrics` listener (never the public API address).
+    #[arg(
+        long,
+        env = "SCOREMATE_METRICS_BIND",
+        default_value = "127.0.0.1:9464",
+        global = true
+    )]
+    pub metrics_bind: SocketAddr,
 
     /// Folder of the embedded database, the embedded object store and the generated secret.
     #[arg(
@@ -183,6 +200,18 @@ pub struct Settings {
     )]
     pub upload_url_ttl_secs: u64,
 
+    /// How often each `serve`/`worker` sweeps the uploads staging area (a bucket listing):
+    /// bytes PUT through a still valid upload URL after the upload ended stay at most this
+    /// long.
+    #[arg(
+        long,
+        env = "SCOREMATE_UPLOAD_SWEEP_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub upload_sweep_secs: u64,
+
     /// Storage quota of a new account, in bytes.
     #[arg(
         long,
@@ -228,6 +257,51 @@ pub struct Settings {
     )]
     pub throttle_user_per_hour: u32,
 
+    /// Seconds a client has to send a whole request head (request line and headers): from
+    /// the connection's accept, or on a kept-alive connection from the first byte of the
+    /// next request. Both listeners (API, embedded S3).
+    #[arg(
+        long,
+        env = "SCOREMATE_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = connections::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a kept-alive connection with no request in progress waits for the next one.
+    #[arg(
+        long,
+        env = "SCOREMATE_IDLE_TIMEOUT_SECS",
+        default_value_t = connections::DEFAULT_IDLE_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds for a request body a handler reads (API: the whole body; embedded S3: the
+    /// longest gap between two chunks), and the longest a response may wait for a client
+    /// that stopped reading.
+    #[arg(
+        long,
+        env = "SCOREMATE_BODY_TIMEOUT_SECS",
+        default_value_t = connections::DEFAULT_BODY_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+
+    /// Connections each listener (API, embedded S3) keeps open at once; further clients
+    /// wait in the accept queue [default: half of the open-files limit left after 256
+    /// reserved, between 64 and 4096].
+    #[arg(
+        long,
+        env = "SCOREMATE_MAX_CONNECTIONS",
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub max_connections: Option<u64>,
+
     /// Test-only: pause the request forever at a named point, so a test can `kill -9` the
     /// process there (`after-upload-confirmed`). Never set in production.
     #[arg(long, env = "SCOREMATE_FAILPOINT", hide = true, global = true)]
@@ -268,6 +342,25 @@ impl Settings {
         Duration::from_secs(self.upload_url_ttl_secs)
     }
 
+    /// The interval of the upload sweep.
+    pub fn upload_sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.upload_sweep_secs)
+    }
+
+    /// The timeouts and the connection cap of both listeners.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            max_connections: self
+                .max_connections
+                .map_or_else(connections::default_max_connections, |max| {
+                    usize::try_from(max).unwrap_or(usize::MAX)
+                }),
+        }
+    }
+
     /// Where the generated JWT secret is kept when none is configured.
     pub fn jwt_secret_path(&self) -> PathBuf {
         self.data_dir.join("jwt_secret")
@@ -281,6 +374,23 @@ impl Settings {
         }
         load_or_generate_secret(&self.jwt_secret_path())
     }
+}
+
+/// An `http`/`https` origin with an optional path prefix, kept without a trailing `/`.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| "must start with http:// or https://".to_owned())?;
+    let host = rest.split('/').next().unwrap_or_default();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:[]/%".contains(c);
+    if host.is_empty() || !rest.chars().all(allowed) || rest.contains("//") {
+        return Err(
+            "must be an origin like https://scores.example.org, optionally with a path".to_owned(),
+        );
+    }
+    Ok(trimmed.to_owned())
 }
 
 fn load_or_generate_secret(path: &Path) -> std::io::Result<Secret> {
@@ -320,6 +430,21 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_urls_are_origins_kept_without_a_trailing_slash() {
+        assert_eq!(
+            parse_public_url("https://scores.example.org/").as_deref(),
+            Ok("https://scores.example.org")
+        );
+        assert_eq!(
+            parse_public_url("http://127.0.0.1:8080/scoremate").as_deref(),
+            Ok("http://127.0.0.1:8080/scoremate")
+        );
+        assert!(parse_public_url("scores.example.org").is_err());
+        assert!(parse_public_url("https://").is_err());
+        assert!(parse_public_url("https://evil.example/?x=\"").is_err());
+    }
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {

@@ -9,7 +9,7 @@ use eventstore::{AggregateStore, Database, DatabaseOptions, RetryPolicy, Storage
 use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
 use processors::{
     JobFeed, JobQueue, ObjectCleanup, PdfJobs, PdfProcessing, ProcessorRunner, QuotaSaga,
-    ReservationExpiry, SetlistCleanup,
+    ReservationExpiry, SetlistCleanup, UploadSweep,
 };
 use projections::{
     Accounts, Analytics, Follower, OpenReservations, ProjectionRunner, QuotaBalances, QuotaLedger,
@@ -21,6 +21,7 @@ use warp::Filter;
 use crate::embedded_s3::{EmbeddedS3, EmbeddedS3Error, load_or_generate_credentials};
 
 use crate::auth::{Passwords, Tokens};
+use crate::connections::ConnectionLimits;
 use crate::routes;
 use crate::settings::Settings;
 use crate::throttle::Throttle;
@@ -34,6 +35,9 @@ pub struct AppState {
     pub database: Database,
     pub settings: Arc<Settings>,
     pub services: Arc<Services>,
+    /// Base of the absolute links in answers: `SCOREMATE_PUBLIC_URL`, else this
+    /// process's bound API address.
+    pub public_url: Arc<str>,
 }
 
 /// The command side and the security machinery, built once at start.
@@ -43,6 +47,8 @@ pub struct Services {
     pub quotas: Arc<AggregateStore<Quota>>,
     pub scores: Arc<AggregateStore<Score>>,
     pub objects: ObjectStore,
+    /// One confirmation per upload at a time (`POST /scores`).
+    pub upload_locks: crate::upload_locks::UploadLocks,
     /// The score read model, caught up by commands before they answer (read-your-writes).
     pub scores_view: ProjectionRunner<Scores>,
     /// The setlist read model, likewise.
@@ -119,6 +125,7 @@ impl Services {
             ),
             scores,
             objects,
+            upload_locks: crate::upload_locks::UploadLocks::new(database),
             scores_view: ProjectionRunner::new(Scores, database.clone()),
             setlists_view: ProjectionRunner::new(Setlists, database.clone()),
             setlists: Arc::new(
@@ -159,10 +166,10 @@ pub fn router(
     let throttled_api = warp::path("api")
         .and(warp::path("v1"))
         .and(crate::throttle::throttled(state.clone()))
+        .and(crate::extract::query_without_nul())
         .and(crate::openapi::routes().or(api));
     routes::health::healthz()
-        .or(routes::health::readyz(state.clone()))
-        .or(crate::metrics::route(state))
+        .or(routes::health::readyz(state))
         .or(throttled_api)
         .or(crate::openapi::routes())
         .recover(crate::error::recover)
@@ -239,7 +246,14 @@ pub async fn connect_object_store(
             }
         })?;
         let root = settings.data_dir.join("objects");
-        let embedded = EmbeddedS3::start(settings.embedded_s3_bind, &root, &key, &secret).await?;
+        let embedded = EmbeddedS3::start_with_limits(
+            settings.embedded_s3_bind,
+            &root,
+            &key,
+            &secret,
+            settings.connection_limits(),
+        )
+        .await?;
         let config = ObjectStoreConfig {
             endpoint: Some(embedded.endpoint_url()),
             bucket: settings.s3_bucket.clone(),
@@ -255,11 +269,14 @@ pub async fn connect_object_store(
     Ok((objects, embedded))
 }
 
-/// The projections and processors of this process, stepped in order, and the claim loop
-/// of the PDF jobs.
+/// The projections and processors of this process, stepped in order, the timers
+/// (reservation expiry, upload sweep), and the claim loop of the PDF jobs.
 pub struct Background {
     followers: Vec<Box<dyn Follower>>,
     expiry: ReservationExpiry,
+    sweep: UploadSweep,
+    /// How often `run_forever` sweeps: a sweep lists the bucket, unlike the other steps.
+    sweep_every: std::time::Duration,
     jobs: Arc<PdfJobs>,
     database: Database,
     appended: Arc<Notify>,
@@ -267,7 +284,7 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn new(database: &Database, services: &Services) -> Self {
+    pub fn new(database: &Database, services: &Services, sweep_every: std::time::Duration) -> Self {
         let followers: Vec<Box<dyn Follower>> = vec![
             Box::new(ProjectionRunner::new(OpenReservations, database.clone())),
             Box::new(ProjectionRunner::new(Scores, database.clone())),
@@ -316,9 +333,16 @@ impl Background {
             scores: Arc::clone(&services.scores),
             quotas: Arc::clone(&services.quotas),
         };
+        let sweep = UploadSweep {
+            database: database.clone(),
+            scores: Arc::clone(&services.scores),
+            objects: services.objects.clone(),
+        };
         Self {
             followers,
             expiry,
+            sweep,
+            sweep_every,
             jobs: Arc::clone(&services.pdf_jobs),
             database: database.clone(),
             appended: Arc::clone(&services.appended),
@@ -326,13 +350,14 @@ impl Background {
         }
     }
 
-    /// Steps every follower until none has work, runs the expiry timer once, then runs
-    /// the due PDF jobs; again until nothing moves. Answers how many events, expiries and
-    /// jobs were handled. What tests drain; the server runs the jobs in their own loop.
+    /// Steps every follower until none has work, runs the expiry timer and the upload
+    /// sweep once, then runs the due PDF jobs; again until nothing moves. Answers how many
+    /// events, expiries, swept objects and jobs were handled. What tests drain; the server
+    /// runs the jobs in their own loop and sweeps only every `sweep_every`.
     pub async fn run_until_idle(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
         let mut total = 0;
         loop {
-            let mut moved = self.run_followers_until_idle(now).await;
+            let mut moved = self.run_followers_until_idle(now, true).await;
             match self.jobs.run_until_idle().await {
                 Ok(jobs) => moved += jobs,
                 Err(error) => tracing::warn!(%error, "running PDF jobs failed; retrying later"),
@@ -344,8 +369,12 @@ impl Background {
         }
     }
 
-    /// `run_until_idle` without the PDF jobs.
-    async fn run_followers_until_idle(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+    /// `run_until_idle` without the PDF jobs, and with the sweep only when `sweep` is set.
+    async fn run_followers_until_idle(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        sweep: bool,
+    ) -> usize {
         let mut total = 0;
         loop {
             let mut moved = 0;
@@ -365,6 +394,15 @@ impl Background {
                 Ok(expired) => moved += expired,
                 Err(error) => {
                     tracing::warn!(error = %error, "reservation expiry failed; retrying later")
+                }
+            }
+            // After the followers and the expiry: uploads they ended are swept at once.
+            if sweep {
+                match self.sweep.run_once().await {
+                    Ok(swept) => moved += swept,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "upload sweep failed; retrying later")
+                    }
                 }
             }
             total += moved;
@@ -394,12 +432,18 @@ impl Background {
         ));
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sweep: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 () = self.appended.notified() => {}
             }
-            self.run_followers_until_idle(chrono::Utc::now()).await;
+            let sweep = last_sweep.is_none_or(|at| at.elapsed() >= self.sweep_every);
+            if sweep {
+                last_sweep = Some(tokio::time::Instant::now());
+            }
+            self.run_followers_until_idle(chrono::Utc::now(), sweep)
+                .await;
         }
     }
 }
@@ -440,10 +484,16 @@ async fn forward_notifications(pool: sqlx::PgPool, appended: Arc<Notify>, jobs: 
     }
 }
 
+/// Connections the `/metrics` listener keeps open at once.
+const METRICS_MAX_CONNECTIONS: usize = 16;
+
 /// A bound, migrated, not yet serving API server.
 pub struct Application {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
+    /// `/metrics`, on an address of its own: never the public API address.
+    metrics_listener: tokio::net::TcpListener,
+    metrics_addr: SocketAddr,
     state: AppState,
     background: Arc<Background>,
     /// Whether `run_until` also runs the background loop (tests drain it themselves).
@@ -468,14 +518,37 @@ impl Application {
             addr: settings.bind,
             source,
         })?;
+        let metrics_listener = tokio::net::TcpListener::bind(settings.metrics_bind)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.metrics_bind,
+                source,
+            })?;
+        let metrics_addr = metrics_listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: settings.metrics_bind,
+                source,
+            })?;
         let (objects, embedded_s3) = connect_object_store(&settings).await?;
         let services = Arc::new(Services::build(&database, &settings, objects).await?);
-        let background = Arc::new(Background::new(&database, &services));
+        let background = Arc::new(Background::new(
+            &database,
+            &services,
+            settings.upload_sweep_interval(),
+        ));
         Ok(Self {
             listener,
             local_addr,
+            metrics_listener,
+            metrics_addr,
             state: AppState {
                 database,
+                public_url: settings
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{local_addr}"))
+                    .into(),
                 settings: Arc::new(settings),
                 services,
             },
@@ -496,6 +569,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `/metrics` is served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     pub fn state(&self) -> &AppState {
@@ -523,13 +601,39 @@ impl Application {
                 services.throttle.forget_idle();
             }
         });
+        let metrics_routes =
+            crate::metrics::route(self.state.clone()).recover(crate::error::recover);
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = tokio::spawn(crate::server::serve_with_limits(
+            self.metrics_listener,
+            "metrics",
+            warp::service(metrics_routes),
+            // A scraper or two, never the public: a few slots, not a share of the files.
+            ConnectionLimits {
+                max_connections: METRICS_MAX_CONNECTIONS,
+                ..self.state.settings.connection_limits()
+            },
+            async {
+                let _ = metrics_stopped.await;
+            },
+        ));
         tracing::info!(
             addr = %self.local_addr,
+            metrics_addr = %self.metrics_addr,
             backend = self.state.database.backend().name(),
             worker = self.state.services.pdf_jobs.queue().worker(),
             "serving"
         );
-        crate::server::serve(self.listener, warp::service(routes), shutdown).await;
+        crate::server::serve_with_limits(
+            self.listener,
+            "api",
+            warp::service(routes),
+            self.state.settings.connection_limits(),
+            shutdown,
+        )
+        .await;
+        let _ = stop_metrics.send(());
+        let _ = metrics.await;
         housekeeping.abort();
         if let Some(background) = background {
             background.abort();
@@ -540,6 +644,7 @@ impl Application {
         if let Some(embedded) = self.embedded_s3 {
             embedded.shutdown().await;
         }
+        self.state.services.upload_locks.close().await;
         self.state.database.close().await;
         tracing::info!("stopped");
     }
@@ -558,7 +663,11 @@ pub async fn run_worker(
     database.migrate().await?;
     let (objects, embedded_s3) = connect_object_store(&settings).await?;
     let services = Arc::new(Services::build(&database, &settings, objects).await?);
-    let background = Arc::new(Background::new(&database, &services));
+    let background = Arc::new(Background::new(
+        &database,
+        &services,
+        settings.upload_sweep_interval(),
+    ));
     tracing::info!(
         backend = database.backend().name(),
         worker = services.pdf_jobs.queue().worker(),

@@ -1,5 +1,7 @@
 //! Object cleanup: the objects of deleted, cancelled, expired and rejected uploads are
-//! removed from the store. Deleting what is already gone succeeds, so a replay is harmless.
+//! removed from the store — the score's own objects and the upload's staging key. Deleting
+//! what is already gone succeeds, so a replay is harmless. Bytes PUT to the staging key
+//! after this ran (its URL lives until its TTL) are left to the upload sweep.
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use eventstore::{AggregateStore, RecordedEvent};
 
 use crate::commands::classify;
 use crate::commands::score_event;
-use crate::objects::ObjectStore;
+use crate::objects::{ObjectStore, upload_staging_key};
 use crate::runner::{Processor, ProcessorError};
 
 pub struct ObjectCleanup {
@@ -40,7 +42,13 @@ impl Processor for ObjectCleanup {
             .load(&event.aggregate_id)
             .await
             .map_err(classify)?;
-        for key in score.aggregate.object_keys() {
+        let staging = score
+            .aggregate
+            .owner()
+            .zip(score.aggregate.upload_id())
+            .map(|(owner, upload)| upload_staging_key(owner.into_uuid(), upload.into_uuid()));
+        let keys = score.aggregate.object_keys();
+        for key in keys.into_iter().chain(staging.as_deref()) {
             self.objects.delete(key).await.map_err(|error| {
                 if error.is_transient() {
                     ProcessorError::Transient(error.to_string())

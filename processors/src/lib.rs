@@ -1,6 +1,6 @@
 //! Reactions to events: the quota saga, object cleanup, reservation expiry, setlist
-//! cleanup, and the PDF info and thumbnail jobs. Each gets what it needs injected; none
-//! builds the wiring.
+//! cleanup, and the PDF info and thumbnail jobs; and the upload sweep, a timer over the
+//! object store's staging area. Each gets what it needs injected; none builds the wiring.
 
 pub mod cleanup;
 pub mod commands;
@@ -11,6 +11,7 @@ pub mod pdf;
 pub mod quota;
 pub mod runner;
 pub mod setlists;
+pub mod sweep;
 
 pub use cleanup::ObjectCleanup;
 pub use expiry::ReservationExpiry;
@@ -19,3 +20,4 @@ pub use pdf::{PdfProcessing, StageOutcome};
 pub use quota::QuotaSaga;
 pub use runner::{Processor, ProcessorError, ProcessorRunner};
 pub use setlists::SetlistCleanup;
+pub use sweep::{SweepError, UploadSweep};

@@ -3,7 +3,9 @@
 //! One adapter for every deployment: AWS S3, MinIO, Garage, R2, and the embedded
 //! `s3s-fs` endpoint all go through `aws-sdk-s3` and SigV4, so presigned URLs behave the
 //! same in tests and production. Object keys are chosen by the server only
-//! ([`score_object_key`], [`thumbnail_object_key`]); user-supplied names never reach a key.
+//! ([`score_object_key`], [`thumbnail_object_key`], [`upload_staging_key`]); user-supplied
+//! names never reach a key. Clients only ever get a URL for a staging key; a score's own
+//! objects are written by the server alone, so confirmed bytes cannot change.
 //!
 //! Every public call is timed into `scoremate_object_store_duration_seconds{operation,
 //! outcome}` by [`timed`], so `/metrics` shows a slow or failing store whoever called it.
@@ -45,6 +47,48 @@ pub fn thumbnail_object_key(user_id: Uuid, score_id: Uuid) -> String {
     format!("{user_id}/scores/{score_id}/thumbnail.png")
 }
 
+/// The one prefix under which clients may write: the staging keys of uploads in flight.
+/// Nothing else lives there, so the upload sweep can list it.
+pub const UPLOAD_STAGING_PREFIX: &str = "uploads/";
+
+/// Where the client PUTs the bytes of upload `upload_id`: the only key a presigned PUT is
+/// ever signed for. The confirmation copies it to the score's own key
+/// ([`score_object_key`]), which no client has a URL for.
+#[must_use]
+pub fn upload_staging_key(user_id: Uuid, upload_id: Uuid) -> String {
+    format!("{UPLOAD_STAGING_PREFIX}{user_id}/{upload_id}")
+}
+
+/// The user and upload ids of a staging key, for keys exactly as [`upload_staging_key`]
+/// writes them; `None` for anything else under the prefix.
+#[must_use]
+pub fn parse_upload_staging_key(key: &str) -> Option<(Uuid, Uuid)> {
+    let (user, upload) = key.strip_prefix(UPLOAD_STAGING_PREFIX)?.split_once('/')?;
+    let ids = (Uuid::parse_str(user).ok()?, Uuid::parse_str(upload).ok()?);
+    (upload_staging_key(ids.0, ids.1) == key).then_some(ids)
+}
+
+/// Characters a file name must not hold: controls, and the invisible ones that change how
+/// the rest is shown — bidi overrides and isolates (U+202E turns `evil\u{202E}fdp.exe`
+/// into what looks like `evilexe.pdf`), line and paragraph separators, zero-width space
+/// and byte-order mark. Joiners stay allowed: emoji and Persian names need them.
+#[must_use]
+pub fn is_disguising_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
 /// A `Content-Disposition: attachment` value for a user-supplied file name (RFC 6266),
 /// safe to put in a header: an ASCII `filename` fallback for old clients plus the exact
 /// name as RFC 5987 `filename*`.
@@ -58,7 +102,7 @@ pub fn content_disposition_attachment(filename: &str) -> String {
         .trim()
         .chars()
         .map(|c| {
-            if c.is_control() || c == '/' || c == '\\' {
+            if is_disguising_char(c) || c == '/' || c == '\\' {
                 '_'
             } else {
                 c
@@ -532,6 +576,82 @@ impl ObjectStore {
         })
         .await
     }
+
+    /// Copies `source` to `destination` inside the bucket, on the store's side
+    /// (CopyObject: no byte passes through this process), replacing any object there;
+    /// [`ObjectStoreError::NotFound`] when `source` does not exist. A PUT racing the copy
+    /// leaves either the old or the new bytes in `destination`, never a mix.
+    pub async fn copy(&self, source: &str, destination: &str) -> Result<(), ObjectStoreError> {
+        timed("copy", async {
+            self.client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(destination)
+                .copy_source(copy_source(&self.bucket, source))
+                .send()
+                .await
+                .map_err(|error| classify("CopyObject", Some(source), error))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// One page (up to 1,000) of the keys under `prefix`, in key order, and the token that
+    /// asks for the next page when there is one (ListObjectsV2).
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        continuation: Option<String>,
+    ) -> Result<KeyPage, ObjectStoreError> {
+        timed("list", async {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(continuation)
+                .send()
+                .await
+                .map_err(|error| classify("ListObjectsV2", None, error))?;
+            let keys = output
+                .contents()
+                .iter()
+                .filter_map(|object| object.key().map(str::to_owned))
+                .collect();
+            let next = output
+                .is_truncated()
+                .unwrap_or(false)
+                .then(|| output.next_continuation_token().map(str::to_owned))
+                .flatten();
+            Ok(KeyPage { keys, next })
+        })
+        .await
+    }
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPage {
+    /// The keys of this page, in key order.
+    pub keys: Vec<String>,
+    /// Pass it to [`ObjectStore::list_page`] for the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// The `x-amz-copy-source` value of `key` in `bucket`: `bucket/key`, the key
+/// percent-encoded except for its slashes.
+fn copy_source(bucket: &str, key: &str) -> String {
+    let mut encoded = String::with_capacity(bucket.len() + 1 + key.len());
+    encoded.push_str(bucket);
+    encoded.push('/');
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// Runs one object-store call and records its wall-clock time, body transfer included, as
@@ -704,6 +824,39 @@ mod tests {
             thumbnail_object_key(user, score),
             format!("{user}/scores/{score}/thumbnail.png")
         );
+        assert_eq!(
+            upload_staging_key(user, score),
+            format!("uploads/{user}/{score}")
+        );
+    }
+
+    #[test]
+    fn a_staging_key_gives_back_its_ids() {
+        let (user, upload) = (Uuid::now_v7(), Uuid::now_v7());
+        let key = upload_staging_key(user, upload);
+        assert_eq!(parse_upload_staging_key(&key), Some((user, upload)));
+    }
+
+    #[test]
+    fn only_canonical_staging_keys_parse() {
+        let (user, upload) = (Uuid::now_v7(), Uuid::now_v7());
+        for key in [
+            format!("uploads/{user}/{upload}.pdf"),
+            format!("uploads/{user}/{upload}/x"),
+            format!("uploads/{}/{upload}", user.to_string().to_uppercase()),
+            format!("uploads/{}/{upload}", user.simple()),
+            format!("{user}/{upload}"),
+            format!("uploads/{user}"),
+            "uploads/".to_owned(),
+        ] {
+            assert_eq!(parse_upload_staging_key(&key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_copy_source_names_the_bucket_and_encodes_the_key_but_its_slashes() {
+        assert_eq!(copy_source("b", "uploads/u/1"), "b/uploads/u/1");
+        assert_eq!(copy_source("b", "a b/ü?.pdf"), "b/a%20b/%C3%BC%3F.pdf");
     }
 
     #[test]
@@ -760,6 +913,16 @@ mod tests {
             content_disposition_attachment("100%25.pdf"),
             "attachment; filename=\"100_25.pdf\"; filename*=UTF-8''100%2525.pdf"
         );
+    }
+
+    #[test]
+    fn bidi_overrides_cannot_disguise_the_extension() {
+        let header = content_disposition_attachment("invoice\u{202E}fdp.exe");
+        assert!(!header.contains('\u{202E}'));
+        assert!(header.contains("filename=\"invoice_fdp.exe\""));
+        assert!(header.contains("filename*=UTF-8''invoice_fdp.exe"));
+        assert!(is_disguising_char('\u{2067}'));
+        assert!(!is_disguising_char('\u{200D}'));
     }
 
     #[test]

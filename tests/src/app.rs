@@ -67,6 +67,8 @@ pub struct SignedIn {
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The `/metrics` listener (not the API address).
+    pub metrics_address: SocketAddr,
     pub client: reqwest::Client,
     pub database: TestDatabase,
     pub data_dir: std::path::PathBuf,
@@ -332,6 +334,8 @@ pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
         "0",
         "--embedded-s3-bind",
         "127.0.0.1:0",
+        "--metrics-bind",
+        "127.0.0.1:0",
     ];
     args.extend_from_slice(extra);
     args.push("serve");
@@ -342,6 +346,7 @@ pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
         .unwrap_or_else(|error| panic!("building the app: {error:?}"))
         .without_background_loop();
     let address = app.local_addr();
+    let metrics_address = app.metrics_addr();
     let background = app.background();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -349,6 +354,7 @@ pub async fn spawn_app_with(database: TestDatabase, extra: &[&str]) -> TestApp {
     }));
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         database,
         data_dir,

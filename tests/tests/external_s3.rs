@@ -1,7 +1,7 @@
 //! Uploads end to end against a second, independent S3 implementation (`moto_server`),
-//! so compatibility is not only with our own embedded endpoint: presigned PUT with the
-//! signed headers, confirmation (HEAD + ranged GET), presigned GET, deletion by the
-//! cleanup processor.
+//! so compatibility is not only with our own embedded endpoint: presigned PUT (to the
+//! staging key) with the signed headers, confirmation (CopyObject + HEAD + ranged GET),
+//! presigned GET, deletion by the cleanup processor, the upload sweep (ListObjectsV2).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration_tests::app::{SignedIn, expect_json};
@@ -112,16 +112,24 @@ async fn an_upload_to_moto_round_trips_and_its_object_is_deleted_with_the_score(
     let bytes = pdf_bytes("moto round trip");
 
     let ticket = request_upload(&app, &user, "Sonate für Klavier.pdf", bytes.len()).await;
-    put_object(&moto, &ticket, bytes.clone()).await;
     let upload_id = ticket["upload_id"].as_str().unwrap().to_owned();
+    // Nothing staged yet: moto's CopyObject answers NoSuchKey, the API E012.
+    expect_problem(confirm(&app, &user, &upload_id, "Early").await, 409, "E012").await;
+    put_object(&moto, &ticket, bytes.clone()).await;
+    let staged = format!("uploads/{}/{upload_id}", user.id);
     let key = format!("{}/scores/{upload_id}/original.pdf", user.id);
     assert_eq!(
-        moto.list_keys(BUCKET, &format!("{}/", user.id)).await,
-        std::slice::from_ref(&key),
-        "the object should be in moto's bucket"
+        keys_holding(&moto, &upload_id).await,
+        std::slice::from_ref(&staged),
+        "the client's bytes should be staged in moto's bucket"
     );
 
     let score = expect_json(confirm(&app, &user, &upload_id, "Sonate").await, 201).await;
+    assert_eq!(
+        keys_holding(&moto, &upload_id).await,
+        std::slice::from_ref(&key),
+        "the confirmation copies the staged bytes to the score's key (CopyObject on moto)"
+    );
     assert_eq!(score["id"], upload_id.as_str());
     assert_eq!(score["file"]["size_bytes"], bytes.len());
     let after = quota(&app, &user).await;
@@ -189,9 +197,7 @@ async fn an_upload_to_moto_round_trips_and_its_object_is_deleted_with_the_score(
         "the old download URL should no longer serve the file"
     );
     assert!(
-        moto.list_keys(BUCKET, &format!("{}/", user.id))
-            .await
-            .is_empty(),
+        keys_holding(&moto, &user.id).await.is_empty(),
         "nothing of this user should be left in moto's bucket"
     );
     app.stop().await;
@@ -215,10 +221,108 @@ async fn a_png_declared_as_pdf_on_moto_is_refused_and_its_object_removed() {
     assert_eq!(quota(&app, &user).await["reserved_bytes"], 0);
     app.run_processors_until_idle().await;
     assert!(
-        moto.list_keys(BUCKET, &format!("{}/", user.id))
-            .await
-            .is_empty(),
-        "the refused upload's object should be gone from moto"
+        keys_holding(&moto, &user.id).await.is_empty(),
+        "the refused upload's objects (staged and copied) should be gone from moto"
+    );
+    app.stop().await;
+}
+
+/// Every key in moto's bucket that mentions `id`, wherever the server put it.
+async fn keys_holding(moto: &MotoServer, id: &str) -> Vec<String> {
+    moto.list_keys(BUCKET, "")
+        .await
+        .into_iter()
+        .filter(|key| key.contains(id))
+        .collect()
+}
+
+#[tokio::test]
+async fn bytes_put_on_moto_through_the_url_of_a_cancelled_upload_are_swept() {
+    let Some(moto) = MotoServer::start().await else {
+        return;
+    };
+    let app = spawn_app_on(&moto).await;
+    let user = app.signed_in_user().await;
+    let bytes = pdf_bytes("cancelled, then PUT anyway");
+    let ticket = request_upload(&app, &user, "late.pdf", bytes.len()).await;
+    let upload_id = ticket["upload_id"].as_str().unwrap().to_owned();
+    let cancel = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/files/uploads/{upload_id}"),
+        )
+        .bearer_auth(&user.tokens.access);
+    assert_eq!(app.send(cancel).await.status(), 204);
+    app.run_processors_until_idle().await;
+
+    put_object(&moto, &ticket, bytes).await;
+    assert!(
+        !keys_holding(&moto, &upload_id).await.is_empty(),
+        "the late bytes landed in moto"
+    );
+    app.run_processors_until_idle().await;
+
+    assert_eq!(
+        keys_holding(&moto, &upload_id).await,
+        Vec::<String>::new(),
+        "no byte of the cancelled upload may stay in moto"
+    );
+    let after = quota(&app, &user).await;
+    assert_eq!(
+        (
+            after["used_bytes"].as_u64(),
+            after["reserved_bytes"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{after}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn confirmed_bytes_on_moto_cannot_be_replaced_through_the_upload_url() {
+    let Some(moto) = MotoServer::start().await else {
+        return;
+    };
+    let app = spawn_app_on(&moto).await;
+    let user = app.signed_in_user().await;
+    let original = pdf_bytes("verified");
+    let mut html = b"<html><script>alert(document.cookie)</script>".to_vec();
+    html.resize(original.len(), b' ');
+    let ticket = request_upload(&app, &user, "score.pdf", original.len()).await;
+    let upload_id = ticket["upload_id"].as_str().unwrap().to_owned();
+    put_object(&moto, &ticket, original.clone()).await;
+    expect_json(confirm(&app, &user, &upload_id, "Verified").await, 201).await;
+
+    put_object(&moto, &ticket, html).await;
+    let link = expect_json(
+        app.get_authed(
+            &format!("/api/v1/scores/{upload_id}/file?redirect=false"),
+            &user.tokens.access,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let served = reqwest::get(link["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    assert!(
+        served == original,
+        "moto serves other bytes than those verified: {:?}…",
+        String::from_utf8_lossy(&served[..served.len().min(48)])
+    );
+
+    app.run_processors_until_idle().await;
+    let keys = keys_holding(&moto, &upload_id).await;
+    assert!(
+        keys.contains(&format!("{}/scores/{upload_id}/original.pdf", user.id))
+            && keys.iter().all(|key| !key.starts_with("uploads/")),
+        "the confirmed object stays, the late bytes go: {keys:?}"
     );
     app.stop().await;
 }

@@ -120,7 +120,12 @@ fn parse_labels(mut rest: &str) -> BTreeMap<String, String> {
 
 /// One scrape of `/metrics`, checked to be Prometheus text.
 async fn scrape(app: &TestApp) -> BTreeMap<String, Vec<Sample>> {
-    let response = app.get("/metrics").await;
+    let response = app
+        .client
+        .get(format!("http://{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -349,8 +354,10 @@ async fn metrics_report_every_family_after_traffic(database: TestDatabase) {
         "ensure_bucket",
         "ping",
         "presign_put",
+        "copy",
         "head",
         "read_prefix",
+        "list",
         "get",
         "put",
         "presign_get",
@@ -370,12 +377,35 @@ async fn metrics_report_every_family_after_traffic(database: TestDatabase) {
     }
 
     // Never a raw path or a key: ids stay out of the labels.
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = app
+        .client
+        .get(format!("http://{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!text.contains(&user.id), "a user id leaked into the labels");
     assert!(
         !text.contains(&score_id),
         "a score id leaked into the labels"
     );
+    app.stop().await;
+}
+
+/// `/metrics` tells about every user's traffic: it is served on its own listener
+/// (`SCOREMATE_METRICS_BIND`, loopback by default), and the public API address does not
+/// know it.
+#[tokio::test]
+async fn metrics_are_not_served_on_the_api_address() {
+    let app = spawn_app(TestDatabase::sqlite().await).await;
+    assert_ne!(app.metrics_address, app.address);
+    let on_api = app.get("/metrics").await;
+    assert_eq!(on_api.status(), 404);
+    assert_eq!(on_api.json::<Value>().await.unwrap()["code"], "E003");
+    let scraped = scrape(&app).await;
+    assert!(scraped.contains_key("scoremate_http_requests_total"));
     app.stop().await;
 }
 

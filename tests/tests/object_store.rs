@@ -554,6 +554,83 @@ async fn presigned_urls_and_objects_survive_a_restart_of_the_embedded_endpoint()
     restarted.stop().await;
 }
 
+#[tokio::test]
+async fn a_server_side_copy_keeps_the_bytes_a_later_put_to_the_source_cannot_reach() {
+    let fixture = Fixture::start().await;
+    let (user, upload) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let staged = processors::objects::upload_staging_key(user, upload);
+    let kept = processors::objects::score_object_key(user, upload);
+    let body = pdf_bytes(200_003);
+    let presigned = fixture
+        .store
+        .presign_put(&staged, PDF, body.len() as u64, TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        fixture
+            .put(&presigned, &presigned.headers, body.clone())
+            .await
+            .status(),
+        200
+    );
+
+    fixture.store.copy(&staged, &kept).await.unwrap();
+    let mut other = body.clone();
+    other[..6].copy_from_slice(b"<html>");
+    assert_eq!(
+        fixture
+            .put(&presigned, &presigned.headers, other.clone())
+            .await
+            .status(),
+        200
+    );
+
+    assert_eq!(fixture.store.get(&kept, 1 << 20).await.unwrap(), body);
+    assert_eq!(fixture.store.get(&staged, 1 << 20).await.unwrap(), other);
+    let head = fixture.store.head(&kept).await.unwrap().unwrap();
+    assert_eq!(head.size, body.len() as u64);
+    let missing = fixture.store.copy(&key(), &kept).await;
+    assert!(
+        matches!(missing, Err(ObjectStoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+    fixture.stop().await;
+}
+
+#[tokio::test]
+async fn a_listing_walks_every_key_under_a_prefix_page_by_page() {
+    let fixture = Fixture::start().await;
+    // Written straight into the store's folder: 1,001 PUTs would take a while.
+    let bucket = fixture.root.join("objects").join(BUCKET);
+    let user = uuid::Uuid::now_v7();
+    let mut expected: Vec<String> = (0..1_001)
+        .map(|_| processors::objects::upload_staging_key(user, uuid::Uuid::new_v4()))
+        .collect();
+    expected.sort();
+    for key in &expected {
+        let path = bucket.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    }
+    fixture.upload(&key(), b"%PDF- not under the prefix").await;
+
+    let first = fixture.store.list_page("uploads/", None).await.unwrap();
+    let second = fixture
+        .store
+        .list_page("uploads/", first.next.clone())
+        .await
+        .unwrap();
+
+    assert_eq!(first.keys.len(), 1_000);
+    assert!(first.next.is_some());
+    assert_eq!(second.keys.len(), 1);
+    assert_eq!(second.next, None);
+    assert_eq!([first.keys, second.keys].concat(), expected);
+    let empty = fixture.store.list_page("nothing/", None).await.unwrap();
+    assert_eq!((empty.keys.len(), empty.next), (0, None));
+    fixture.stop().await;
+}
+
 /// Sends a presigned PUT over a bare socket with the signed headers and exactly `body`,
 /// whatever the headers say, then half-closes and returns the server's whole answer.
 async fn raw_put(fixture: &Fixture, presigned: &PresignedRequest, body: &[u8]) -> String {

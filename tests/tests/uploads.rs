@@ -208,6 +208,18 @@ async fn a_png_declared_as_pdf_is_refused_and_ends_the_upload() {
         leftovers.iter().all(|path| !path.ends_with("original.pdf")),
         "{leftovers:?}"
     );
+    let staged = walk(
+        &app.data_dir
+            .join("objects")
+            .join("scoremate")
+            .join("uploads")
+            .join(&user.id),
+    );
+    assert_eq!(
+        staged,
+        Vec::<String>::new(),
+        "the staged bytes are gone too"
+    );
     app.stop().await;
 }
 

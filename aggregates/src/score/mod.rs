@@ -99,7 +99,9 @@ pub struct UploadFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScoreCommand {
     /// Opens an upload for `owner`: the caller already reserved `size_bytes` of quota and
-    /// will hand out a presigned URL for `object_key`, valid until `expires_at`.
+    /// will hand out a presigned URL, valid until `expires_at`, for the upload's staging
+    /// key. `object_key` is where the bytes live once confirmed: the confirmation copies
+    /// them there, and no client ever gets a URL for it, so confirmed bytes cannot change.
     RequestUpload {
         upload_id: UploadId,
         owner: UserId,
@@ -150,8 +152,10 @@ pub enum ScoreCommand {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScoreEvent {
-    /// An upload was opened: the owner may PUT `size_bytes` bytes to `object_key` until
-    /// `expires_at`.
+    /// An upload was opened: the owner may PUT `size_bytes` bytes to the upload's staging
+    /// key until `expires_at`. `object_key` is where the bytes live once confirmed (copied
+    /// there by the confirmation; no client can write it). Events recorded before the
+    /// staging key existed had the client PUT to `object_key` itself.
     UploadRequested {
         upload_id: UploadId,
         owner: UserId,
@@ -318,7 +322,7 @@ impl Score {
         self.etag.as_deref()
     }
 
-    /// Where the PDF is (or would be) stored.
+    /// Where the confirmed PDF is (or would be) stored; never the key clients PUT to.
     #[must_use]
     pub fn object_key(&self) -> Option<&str> {
         self.file.as_ref().map(|file| file.object_key.as_str())

@@ -5,7 +5,7 @@ use aggregates::{Role, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
-use warp::http::{HeaderMap, Method};
+use warp::http::Method;
 use warp::{Filter, Rejection, Reply};
 
 use crate::audit::{Patience, QuotaAudit, audit_quota};
@@ -33,9 +33,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(authenticated(state))
         .and(warp::query::<PageQuery>())
         .and(warp::query::<AsOfQuery>())
-        .and(warp::header::headers_cloned())
-        .then(|params, state, principal, page, query, headers| {
-            quota_history(state, principal, params, page, query, headers)
+        .then(|params, state, principal, page, query| {
+            quota_history(state, principal, params, page, query)
         })
         .map(into_reply)
 }
@@ -76,7 +75,6 @@ pub async fn quota_history(
     params: PathParams,
     page: PageQuery,
     query: AsOfQuery,
-    headers: HeaderMap,
 ) -> Result<warp::reply::Response, ApiError> {
     // The role as the account holds it now: a revoked auditor's older token does not
     // keep the access.
@@ -93,7 +91,7 @@ pub async fn quota_history(
     }
     let user_id: UserId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let path = format!("/api/v1/audit/users/{user_id}/quota-history");
-    let page = Page::from_query(&page, &headers, &path)?.keeping(&query);
+    let page = Page::from_query(&page, &state.public_url, &path)?.keeping(&query);
     let as_of = parse_as_of(query.as_of.as_deref())?;
     let account = state.services.accounts.load(&user_id.to_string()).await?;
     if !account.aggregate.is_registered() {

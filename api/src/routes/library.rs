@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::IntoParams;
 use uuid::Uuid;
-use warp::http::{HeaderMap, Method};
+use warp::http::Method;
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
@@ -143,10 +143,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(authenticated(state.clone()))
         .and(warp::query::<PageQuery>())
         .and(warp::query::<LibraryQuery>())
-        .and(warp::header::headers_cloned())
-        .then(|_, state, principal, page, query, headers| {
-            list_scores(state, principal, page, query, headers)
-        })
+        .then(|_, state, principal, page, query| list_scores(state, principal, page, query))
         .map(into_reply);
     let one = endpoint(Method::GET, "/api/v1/scores/{id}")
         .and(with_state)
@@ -173,9 +170,8 @@ pub async fn list_scores(
     principal: Principal,
     page: PageQuery,
     query: LibraryQuery,
-    headers: HeaderMap,
 ) -> Result<warp::reply::Response, ApiError> {
-    let page = Page::from_query(&page, &headers, "/api/v1/scores")?.keeping(&query);
+    let page = Page::from_query(&page, &state.public_url, "/api/v1/scores")?.keeping(&query);
     let order = order_by(query.ordering.as_deref())?;
     let (where_sql, mut args) = filters(&principal.user_id.to_string(), &query)?;
     let count = crate::sql::fetch_count(

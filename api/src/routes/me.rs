@@ -10,7 +10,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, Problem};
-use crate::pagination::{Page, PageQuery, Paginated, page_query};
+use crate::pagination::{Page, PageQuery, Paginated};
 use crate::routes::auth::into_reply;
 use crate::routing::endpoint;
 use crate::startup::AppState;
@@ -59,8 +59,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
     let history = endpoint(Method::GET, "/api/v1/quota/history")
         .and(with_state.clone())
         .and(authenticated(state.clone()))
-        .and(page_query())
-        .then(|_, state, principal, query, headers| quota_history(state, principal, query, headers))
+        .and(warp::query::<PageQuery>())
+        .then(|_, state, principal, query| quota_history(state, principal, query))
         .map(into_reply);
     let quota = endpoint(Method::GET, "/api/v1/quota")
         .and(with_state)
@@ -226,9 +226,8 @@ pub async fn quota_history(
     state: AppState,
     principal: Principal,
     query: PageQuery,
-    headers: warp::http::HeaderMap,
 ) -> Result<warp::reply::Response, ApiError> {
-    let page = Page::from_query(&query, &headers, "/api/v1/quota/history")?;
+    let page = Page::from_query(&query, &state.public_url, "/api/v1/quota/history")?;
     quota_of(&state, principal.user_id).await?;
     let entries = ledger_of(&state, principal.user_id).await?;
     let count = entries.len() as u64;

@@ -7,7 +7,7 @@ use aggregates::{
 };
 use chrono::{DateTime, Utc};
 use eventstore::CommandError;
-use processors::objects::content_disposition_attachment;
+use processors::objects::{ObjectStoreError, content_disposition_attachment, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -250,17 +250,12 @@ pub async fn patch_score(
     principal: Principal,
     params: PathParams,
     if_match: Option<String>,
-    body: Map<String, Value>,
+    mut body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
     let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
-    let mut body = Value::Object(body);
-    crate::extract::normalize_whole_numbers(&mut body);
-    let patch: ScoreMetadataPatch = serde_json::from_value(body).map_err(|error| {
-        ApiError::new(
-            ErrorCode::ValidationError,
-            format!("Invalid score fields: {error}."),
-        )
-    })?;
+    body.values_mut()
+        .for_each(crate::extract::normalize_whole_numbers);
+    let patch: ScoreMetadataPatch = crate::extract::patch_from(body)?;
     let expected = if_match
         .as_deref()
         .map(crate::versioning::parse_if_match)
@@ -334,7 +329,7 @@ fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
         (status = 400, description = "Invalid fields (E007) or the bytes are not a PDF (E004; the upload ends)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such upload of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already confirmed (E008), or the object is missing or of another size (E012; PUT again and retry)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already confirmed, or another confirmation of the upload still running after 30 s (E008); or the object is missing or of another size (E012; PUT again and retry)", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The reservation expired (E013)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large (E007) or quota exceeded (E001)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
@@ -374,6 +369,34 @@ pub async fn confirm_upload(
         ));
     };
 
+    // Taken before the upload's state is read: once a confirmation recorded its bytes, no
+    // other one may copy over them (crate::upload_locks).
+    let lock = state
+        .services
+        .upload_locks
+        .lock(upload_id)
+        .await
+        .map_err(|error| ApiError::from(eventstore::StoreError::from(error)))?;
+    let Some(lock) = lock else {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "Another request is still confirming this upload; try again.",
+        ));
+    };
+    let confirmed = confirm_locked(&state, &principal, upload_id, metadata).await;
+    lock.release().await;
+    Ok(crate::consistency::after_score_change(&state, confirmed?).await)
+}
+
+/// Confirms `upload_id`, whose lock the caller holds: copies the staged bytes onto the
+/// score's own key, verifies that copy and records it (docs/uploads.md, "Staging, copy and
+/// sweep").
+async fn confirm_locked(
+    state: &AppState,
+    principal: &Principal,
+    upload_id: UploadId,
+    metadata: ScoreMetadata,
+) -> Result<warp::reply::Response, ApiError> {
     let services = &state.services;
     let id = upload_id.to_string();
     let loaded = services.scores.load(&id).await?;
@@ -411,15 +434,28 @@ pub async fn confirm_upload(
     }
 
     let objects = &services.objects;
-    let Some(head) = objects.head(&file.object_key).await? else {
-        return Err(ApiError::new(
+    let staging_key = upload_staging_key(principal.user_id.into_uuid(), upload_id.into_uuid());
+    let final_key = file.object_key.as_str();
+    let not_uploaded = || {
+        ApiError::new(
             ErrorCode::UploadIncomplete,
             "The file has not been uploaded yet; PUT it to the upload URL, then confirm again.",
-        ));
+        )
+    };
+    // Copy first, then verify the copy: the upload URL accepts PUTs until it expires, so
+    // only bytes in the key no client can write are checked and recorded.
+    match objects.copy(&staging_key, final_key).await {
+        Ok(()) => {}
+        Err(ObjectStoreError::NotFound { .. }) => return Err(not_uploaded()),
+        Err(error) => return Err(error.into()),
+    }
+    let Some(head) = objects.head(final_key).await? else {
+        return Err(not_uploaded());
     };
     if head.size != file.size_bytes.0 {
-        // A wrong object is removed so that a fresh PUT starts clean; the upload stays open.
-        objects.delete(&file.object_key).await?;
+        // Wrong bytes are removed so that a fresh PUT starts clean; the upload stays open.
+        objects.delete(final_key).await?;
+        objects.delete(&staging_key).await?;
         return Err(ApiError::new(
             ErrorCode::UploadIncomplete,
             format!(
@@ -428,12 +464,10 @@ pub async fn confirm_upload(
             ),
         ));
     }
-    let prefix = objects
-        .read_prefix(&file.object_key, PDF_HEADER_WINDOW)
-        .await?;
-    let events_metadata = metadata_of(&principal);
+    let prefix = objects.read_prefix(final_key, PDF_HEADER_WINDOW).await?;
+    let events_metadata = metadata_of(principal);
     if !prefix.windows(5).any(|window| window == b"%PDF-") {
-        reject_upload(&state, &principal, upload_id, &file.object_key).await?;
+        reject_upload(state, principal, upload_id, &[final_key, &staging_key]).await?;
         return Err(ApiError::new(
             ErrorCode::InvalidFileType,
             "The uploaded file is not a PDF.",
@@ -448,10 +482,28 @@ pub async fn confirm_upload(
         sha256: None,
         metadata,
     };
-    let committed = services
+    let committed = match services
         .scores
         .execute(&id, confirm, &events_metadata)
-        .await?;
+        .await
+    {
+        Ok(committed) => committed,
+        // Not recorded, e.g. the upload ended while this request copied (cancelled,
+        // expired): its cleanup may have run before the copy, and the sweep only looks at
+        // staging keys, so the copy is this request's to remove (a retry copies again).
+        Err(CommandError::Rejected(rejection)) if rejection != ScoreError::AlreadyConfirmed => {
+            if let Err(error) = objects.delete(final_key).await {
+                tracing::warn!(%error, "deleting the copy of an unconfirmed upload failed");
+            }
+            return Err(CommandError::Rejected(rejection).into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    // The staged bytes are copied and recorded; should this fail, the upload sweep
+    // deletes them.
+    if let Err(error) = objects.delete(&staging_key).await {
+        tracing::warn!(%error, "deleting a confirmed upload's staged bytes failed; the sweep will");
+    }
     if state.settings.failpoint.as_deref() == Some("after-upload-confirmed") {
         tracing::warn!("failpoint after-upload-confirmed reached");
         std::future::pending::<()>().await;
@@ -462,7 +514,7 @@ pub async fn confirm_upload(
         score_id: upload_id,
         actual_bytes: Bytes(head.size),
     };
-    quota_step(&state, principal.user_id, confirm_quota, &events_metadata).await;
+    quota_step(state, principal.user_id, confirm_quota, &events_metadata).await;
     let score = services.scores.load(&id).await?;
     let view = ScoreView::of(&score.aggregate, committed.version.max(score.version), now)
         .ok_or_else(ApiError::not_found)?;
@@ -471,15 +523,32 @@ pub async fn confirm_upload(
     if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    Ok(crate::consistency::after_score_change(&state, response).await)
+    Ok(response)
 }
 
-/// The bytes are not a PDF: the upload ends for good, its reservation and object go.
+/// The bytes are not a PDF: the upload ends for good, its reservation and objects go.
+/// The objects go whatever the command answers: such bytes are never confirmed, and an
+/// upload that ended meanwhile may have been cleaned up before this request's copy.
 async fn reject_upload(
     state: &AppState,
     principal: &Principal,
     upload_id: UploadId,
-    object_key: &str,
+    object_keys: &[&str],
+) -> Result<(), ApiError> {
+    let outcome = record_rejection(state, principal, upload_id).await;
+    for key in object_keys {
+        if let Err(error) = state.services.objects.delete(key).await {
+            tracing::warn!(error = %error, "deleting a rejected object failed; object cleanup will");
+        }
+    }
+    outcome
+}
+
+/// `RejectUpload`, then the reservation's release.
+async fn record_rejection(
+    state: &AppState,
+    principal: &Principal,
+    upload_id: UploadId,
 ) -> Result<(), ApiError> {
     let services = &state.services;
     let metadata = metadata_of(principal);
@@ -514,9 +583,6 @@ async fn reject_upload(
         reason: ReleaseReason::Rejected,
     };
     quota_step(state, principal.user_id, release, &metadata).await;
-    if let Err(error) = services.objects.delete(object_key).await {
-        tracing::warn!(error = %error, "deleting a rejected object failed; object cleanup will");
-    }
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use warp::http::{HeaderMap, Method, StatusCode};
+use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
@@ -390,10 +390,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .and(auth.clone())
         .and(warp::query::<PageQuery>())
         .and(warp::query::<SetlistQuery>())
-        .and(warp::header::headers_cloned())
-        .then(|_, state, principal, page, query, headers| {
-            list_setlists(state, principal, page, query, headers)
-        })
+        .then(|_, state, principal, page, query| list_setlists(state, principal, page, query))
         .map(into_reply);
     let one = endpoint(Method::GET, "/api/v1/setlists/{id}")
         .and(with_state.clone())
@@ -573,9 +570,8 @@ pub async fn list_setlists(
     principal: Principal,
     page: PageQuery,
     query: SetlistQuery,
-    headers: HeaderMap,
 ) -> Result<warp::reply::Response, ApiError> {
-    let page = Page::from_query(&page, &headers, "/api/v1/setlists")?.keeping(&query);
+    let page = Page::from_query(&page, &state.public_url, "/api/v1/setlists")?.keeping(&query);
     let order = setlist_order_by(query.ordering.as_deref())?;
     let mut args = Args::new();
     let mut where_sql = format!("owner_id = {}", args.text(principal.user_id.to_string()));

@@ -4,7 +4,7 @@
 use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
 use chrono::Utc;
 use eventstore::Actor;
-use processors::objects::score_object_key;
+use processors::objects::{score_object_key, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -140,11 +140,11 @@ pub async fn create_upload_url(
         }
         if name
             .chars()
-            .any(|c| c.is_control() || c == '/' || c == '\\')
+            .any(|c| processors::objects::is_disguising_char(c) || c == '/' || c == '\\')
         {
             fields.error(
                 "filename",
-                "Must not contain slashes or control characters.",
+                "Must not contain slashes, control characters or bidirectional-text controls.",
             );
         }
     }
@@ -194,7 +194,6 @@ pub async fn create_upload_url(
         .execute(&user.to_string(), reserve, &metadata)
         .await?;
     // From here a failure leaves a reservation without an upload: it expires like any other.
-    let object_key = score_object_key(user.into_uuid(), upload_id.into_uuid());
     let request = ScoreCommand::RequestUpload {
         upload_id,
         owner: user,
@@ -202,16 +201,20 @@ pub async fn create_upload_url(
         size_bytes: Bytes(size),
         mime_type: mime_type.clone(),
         sha256,
-        object_key: object_key.clone(),
+        // Where the bytes go once confirmed; no client ever gets a URL for it.
+        object_key: score_object_key(user.into_uuid(), upload_id.into_uuid()),
         expires_at,
     };
     services
         .scores
         .execute(&upload_id.to_string(), request, &metadata)
         .await?;
+    // The client writes to the staging key only: the URL stays valid until its TTL,
+    // whatever happens to the upload (docs/uploads.md, "Staging, copy and sweep").
+    let staging_key = upload_staging_key(user.into_uuid(), upload_id.into_uuid());
     let presigned = services
         .objects
-        .presign_put(&object_key, &mime_type, size, ttl)
+        .presign_put(&staging_key, &mime_type, size, ttl)
         .await?;
     let answer = UploadUrl {
         upload_id: upload_id.into_uuid(),

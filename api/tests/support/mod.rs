@@ -19,6 +19,8 @@ pub fn scoremate() -> Command {
             command.env_remove(name);
         }
     }
+    // The default metrics port is fixed: tests running side by side would fight over it.
+    command.env("SCOREMATE_METRICS_BIND", "127.0.0.1:0");
     command
 }
 
@@ -47,6 +49,8 @@ pub struct Server {
     /// `http://127.0.0.1:PORT/api/v1`
     pub base: String,
     pub lines: mpsc::Receiver<String>,
+    /// The `serving` log line (addresses of the API and the metrics listener).
+    pub serving: Value,
 }
 
 /// Starts `scoremate serve` on free ports over `data_dir`, with extra `SCOREMATE_*`
@@ -74,14 +78,13 @@ pub fn start(data_dir: &Path, settings: &[(&str, &str)]) -> Server {
             }
         }
     });
-    let address = wait_for(&lines, "serving")["addr"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let serving = wait_for(&lines, "serving");
+    let address = serving["addr"].as_str().unwrap().to_owned();
     Server {
         child,
         base: format!("http://{address}/api/v1"),
         lines,
+        serving,
     }
 }
 
