@@ -44,6 +44,52 @@ pub enum EmailError {
     /// Nothing after the `@`.
     #[error("the email address has nothing after the '@'")]
     EmptyDomain,
+    /// A character whose compatibility form holds a space or an `@` (a spacing accent
+    /// such as `¨`, a fullwidth `＠`): normalised, the address would change shape.
+    #[error("the email address has a character that becomes a space or an '@' when normalised")]
+    ChangesShape,
+}
+
+/// The characters whose NFKC form holds a space or an `@` (computed from the Unicode
+/// data: spacing accents, Greek and Katakana spacing marks, Arabic presentation forms,
+/// small and fullwidth commercial at, overlines).
+const SHAPE_CHANGING: &[(char, char)] = &[
+    ('\u{00A8}', '\u{00A8}'),
+    ('\u{00AF}', '\u{00AF}'),
+    ('\u{00B4}', '\u{00B4}'),
+    ('\u{00B8}', '\u{00B8}'),
+    ('\u{02D8}', '\u{02DD}'),
+    ('\u{037A}', '\u{037A}'),
+    ('\u{0384}', '\u{0385}'),
+    ('\u{1FBD}', '\u{1FBD}'),
+    ('\u{1FBF}', '\u{1FC1}'),
+    ('\u{1FCD}', '\u{1FCF}'),
+    ('\u{1FDD}', '\u{1FDF}'),
+    ('\u{1FED}', '\u{1FEE}'),
+    ('\u{1FFD}', '\u{1FFE}'),
+    ('\u{2017}', '\u{2017}'),
+    ('\u{203E}', '\u{203E}'),
+    ('\u{309B}', '\u{309C}'),
+    ('\u{FC5E}', '\u{FC63}'),
+    ('\u{FDFA}', '\u{FDFB}'),
+    ('\u{FE49}', '\u{FE4C}'),
+    ('\u{FE6B}', '\u{FE6B}'),
+    ('\u{FE70}', '\u{FE70}'),
+    ('\u{FE72}', '\u{FE72}'),
+    ('\u{FE74}', '\u{FE74}'),
+    ('\u{FE76}', '\u{FE76}'),
+    ('\u{FE78}', '\u{FE78}'),
+    ('\u{FE7A}', '\u{FE7A}'),
+    ('\u{FE7C}', '\u{FE7C}'),
+    ('\u{FE7E}', '\u{FE7E}'),
+    ('\u{FF20}', '\u{FF20}'),
+    ('\u{FFE3}', '\u{FFE3}'),
+];
+
+fn changes_shape(c: char) -> bool {
+    SHAPE_CHANGING
+        .iter()
+        .any(|(first, last)| (*first..=*last).contains(&c))
 }
 
 impl Email {
@@ -52,13 +98,31 @@ impl Email {
     /// # Errors
     /// The first rule of [`EmailError`] the normalised address breaks.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let normalised = normalise(raw);
+        // Counted as typed: normalising may lengthen an address (`ﬁ` → `fi`, `İ` → `i̇`),
+        // and the limit is the one clients are told.
+        if raw.trim().chars().count() > MAX_EMAIL_CHARS {
+            return Err(EmailError::TooLong);
+        }
+        if raw.chars().any(changes_shape) {
+            return Err(EmailError::ChangesShape);
+        }
+        Self::shaped(normalise(raw))
+    }
+
+    /// How addresses were read before NFKC normalisation: trimmed and lower-cased only.
+    /// Kept for stored registrations only (see `TryFrom<String>`).
+    fn legacy(raw: &str) -> Result<Self, EmailError> {
+        let lowered = raw.trim().to_lowercase();
+        if lowered.chars().count() > MAX_EMAIL_CHARS {
+            return Err(EmailError::TooLong);
+        }
+        Self::shaped(lowered)
+    }
+
+    /// Checks the shape of an already normalised address.
+    fn shaped(normalised: String) -> Result<Self, EmailError> {
         if normalised.is_empty() {
             return Err(EmailError::Empty);
-        }
-        // Counted after lowercasing: a few characters grow when lowercased (`İ` → `i̇`).
-        if normalised.chars().count() > MAX_EMAIL_CHARS {
-            return Err(EmailError::TooLong);
         }
         if normalised.chars().any(char::is_whitespace) {
             return Err(EmailError::ContainsWhitespace);
@@ -116,12 +180,15 @@ impl FromStr for Email {
     }
 }
 
-// Stored events are re-parsed on load, so an `Email` read back keeps its guarantees.
+// Stored events are re-parsed on load, so an `Email` read back keeps its guarantees. An
+// address an older version accepted (it only lower-cased) whose normalised form breaks
+// today's rules (a `¨`, a fullwidth `＠`) is kept as it was stored: its account must
+// still load.
 impl TryFrom<String> for Email {
     type Error = EmailError;
 
     fn try_from(raw: String) -> Result<Self, Self::Error> {
-        Self::parse(&raw)
+        Self::parse(&raw).or_else(|error| Self::legacy(&raw).map_err(|_| error))
     }
 }
 
@@ -172,6 +239,40 @@ mod tests {
         let fullwidth = Email::parse("\u{ff43}\u{ff41}\u{ff53}\u{ff45}@x.com").unwrap();
         assert_eq!(fullwidth, Email::parse("CASE@x.com").unwrap());
         assert_eq!(fullwidth.as_str(), "case@x.com");
+    }
+
+    #[test]
+    fn characters_that_normalise_to_a_space_or_an_at_sign_are_refused() {
+        for raw in [
+            "a\u{b8}@x.com",
+            "a@x\u{a8}.com",
+            "a\u{ff20}x.com",
+            "a\u{fe6b}b@x.com",
+        ] {
+            assert_eq!(Email::parse(raw), Err(EmailError::ChangesShape), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_stored_address_older_rules_accepted_still_loads() {
+        let stored = "\"a\u{ff20}b@x.com\"";
+        let email: Email = serde_json::from_str(stored).unwrap();
+        assert_eq!(email.as_str(), "a\u{ff20}b@x.com");
+        assert!(serde_json::from_str::<Email>("\"no-at-sign\"").is_err());
+    }
+
+    #[test]
+    fn every_shape_changing_character_is_listed() {
+        use unicode_normalization::UnicodeNormalization;
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            if c.is_whitespace() || c.is_control() || c == '@' {
+                continue;
+            }
+            let normalised: String = std::iter::once(c).nfkc().collect();
+            let changes = normalised != c.to_string()
+                && normalised.chars().any(|n| n.is_whitespace() || n == '@');
+            assert_eq!(changes, changes_shape(c), "U+{:04X}", u32::from(c));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Request bodies: JSON only, size-capped, and read field by field so that a validation
 //! error names every bad field at once.
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use warp::Filter;
@@ -40,10 +41,7 @@ pub fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejec
                     ));
                 }
                 match serde_json::from_slice::<Value>(&body) {
-                    Ok(Value::Object(object)) => match fields_with_nul(&object) {
-                        None => Ok(object),
-                        Some(errors) => Err(warp::reject::custom(ApiError::validation(errors))),
-                    },
+                    Ok(Value::Object(object)) => Ok(object),
                     Ok(_) => Err(warp::reject::custom(ApiError::new(
                         ErrorCode::ValidationError,
                         "The body must be a JSON object.",
@@ -57,6 +55,9 @@ pub fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejec
         )
 }
 
+/// No text the service keeps may hold a NUL character: PostgreSQL's `text` refuses it,
+/// and no title, name or note needs it. Checked on the fields a route reads (others are
+/// ignored), so the answer names them and both backends answer alike.
 const NUL_MESSAGE: &str = "Must not contain NUL characters.";
 
 fn contains_nul(value: &Value) -> bool {
@@ -68,18 +69,6 @@ fn contains_nul(value: &Value) -> bool {
             .any(|(key, value)| key.contains('\0') || contains_nul(value)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
-}
-
-/// The top-level fields holding a NUL character anywhere in their value. No text we
-/// store may hold one: PostgreSQL's `text` refuses it, and no title or name needs it.
-fn fields_with_nul(object: &Map<String, Value>) -> Option<FieldMessages> {
-    let mut errors = FieldMessages::new();
-    for (field, value) in object {
-        if field.contains('\0') || contains_nul(value) {
-            errors.insert(field.replace('\0', "\\u0000"), vec![NUL_MESSAGE.to_owned()]);
-        }
-    }
-    (!errors.is_empty()).then_some(errors)
 }
 
 /// Refuses a request whose query string has a NUL character in any parameter (400 E007
@@ -109,13 +98,26 @@ pub fn query_without_nul() -> impl Filter<Extract = (), Error = Rejection> + Clo
 /// Reads a type whose fields are all optional (a patch) with serde, naming every field
 /// whose value has the wrong type or range, all at once: each field is tried on its own
 /// first, so the first bad one does not hide the others.
-pub fn patch_from<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, ApiError> {
+pub fn patch_from<T: DeserializeOwned + Serialize>(
+    object: Map<String, Value>,
+) -> Result<T, ApiError> {
     let mut errors = FieldMessages::new();
     for (field, value) in &object {
         let mut alone = Map::new();
         alone.insert(field.clone(), value.clone());
-        if let Err(error) = serde_json::from_value::<T>(Value::Object(alone)) {
-            errors.insert(field.clone(), vec![format!("{}.", readable(&error))]);
+        match serde_json::from_value::<T>(Value::Object(alone)) {
+            Err(error) => {
+                errors.insert(field.clone(), vec![format!("{}.", readable(&error))]);
+            }
+            // A field `T` does not know is ignored, NUL or not; one it reads may not hold
+            // a NUL (a patch writes back exactly the fields it carries).
+            Ok(read) if contains_nul(value) => {
+                let known = serde_json::to_value(&read).is_ok_and(|read| read.get(field).is_some());
+                if known {
+                    errors.insert(field.clone(), vec![NUL_MESSAGE.to_owned()]);
+                }
+            }
+            Ok(_) => {}
         }
     }
     if !errors.is_empty() {
@@ -191,15 +193,30 @@ impl Fields {
         }
     }
 
-    /// The raw value of a field with rules of its own (absent → `None`).
+    /// The raw value of a field with rules of its own (absent → `None`; one holding a NUL
+    /// character is an error, and `None` too).
     pub fn take(&mut self, field: &str) -> Option<Value> {
-        self.object.remove(field)
+        let value = self.object.remove(field)?;
+        if contains_nul(&value) {
+            self.error(field, NUL_MESSAGE);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A string field's value, or the error when it holds a NUL character.
+    fn text(&mut self, field: &str, value: String) -> Option<String> {
+        if value.contains('\0') {
+            self.error(field, NUL_MESSAGE);
+            return None;
+        }
+        Some(value)
     }
 
     /// A string that must be present.
     pub fn required_string(&mut self, field: &str) -> Option<String> {
         match self.object.remove(field) {
-            Some(Value::String(value)) => Some(value),
+            Some(Value::String(value)) => self.text(field, value),
             None | Some(Value::Null) => {
                 self.error(field, "This field is required.");
                 None
@@ -214,7 +231,7 @@ impl Fields {
     /// A string that may be absent or null.
     pub fn optional_string(&mut self, field: &str) -> Option<String> {
         match self.object.remove(field) {
-            Some(Value::String(value)) => Some(value),
+            Some(Value::String(value)) => self.text(field, value),
             None | Some(Value::Null) => None,
             Some(_) => {
                 self.error(field, "Must be a string.");
@@ -231,6 +248,10 @@ impl Fields {
                 let mut strings = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
+                        Value::String(text) if text.contains('\0') => {
+                            self.error(field, NUL_MESSAGE);
+                            return Vec::new();
+                        }
                         Value::String(text) => strings.push(text),
                         _ => {
                             self.error(field, "Must be a list of strings.");

@@ -70,9 +70,43 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as served.
+/// The document as generated from the handlers' annotations.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// What no string the API reads may hold: a NUL character (see `extract`).
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// The document as served: [`document`], with every free-form string (no `format`,
+/// `pattern`, `enum` or `const` of its own) declared free of NUL characters, as the
+/// handlers enforce, so clients and schema-driven tests know the rule.
+pub fn document_json() -> serde_json::Value {
+    let mut json = serde_json::to_value(document()).unwrap_or_default();
+    forbid_nul_in_strings(&mut json);
+    json
+}
+
+fn forbid_nul_in_strings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let string = map.get("type").is_some_and(|kind| {
+                kind == "string"
+                    || kind
+                        .as_array()
+                        .is_some_and(|kinds| kinds.iter().any(|kind| kind == "string"))
+            });
+            let constrained = ["format", "pattern", "enum", "const"]
+                .iter()
+                .any(|keyword| map.contains_key(*keyword));
+            if string && !constrained {
+                map.insert("pattern".to_owned(), NO_NUL.into());
+            }
+            map.values_mut().for_each(forbid_nul_in_strings);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(forbid_nul_in_strings),
+        _ => {}
+    }
 }
 
 #[utoipa::path(
@@ -82,7 +116,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 pub fn openapi_json() {}
 
 pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let json = Arc::new(serde_json::to_vec(&document()).unwrap_or_default());
+    let json = Arc::new(serde_json::to_vec(&document_json()).unwrap_or_default());
     let spec = endpoint(Method::GET, "/api/v1/openapi.json").map(move |_| {
         let mut response = warp::reply::Response::new(json.as_ref().clone().into());
         response.headers_mut().insert(

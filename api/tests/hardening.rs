@@ -191,6 +191,12 @@ async fn nul_is_refused_everywhere_and_nothing_is_stored(app: Running) {
         assert_fields(&problem(listed, 400).await, "E007", &[parameter]);
     }
 
+    // A field no route reads is ignored, NUL or not.
+    let path = format!("/scores/{score}");
+    let body = json!({"title": "Etude", "extra\u{0}": "x\u{0}"});
+    let ignored = send_json(&app, &access, Method::PATCH, &path, &body).await;
+    assert_eq!(ignored.status(), 200);
+
     // Nothing of the refused requests was stored.
     let score_now = get_json(&app, &access, &format!("/scores/{score}")).await;
     assert_eq!(score_now["title"], "Etude");

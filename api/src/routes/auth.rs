@@ -51,18 +51,24 @@ pub struct RefreshResponse {
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[allow(dead_code)] // documents the request body; the handler reads fields one by one
 pub struct RegisterRequest {
-    /// Unique, case-insensitively; stored trimmed and lower-cased.
+    /// Unique up to case and Unicode compatibility; stored in NFKC, trimmed and
+    /// lower-cased. Characters whose compatibility form holds a space or an `@` (such as
+    /// `¨` or `＠`) are refused.
     #[schema(
         min_length = 3,
         max_length = 254,
-        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+        pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f\\u00A8\\u00AF\\u00B4\\u00B8\\u02D8-\\u02DD\\u037A\\u0384-\\u0385\\u1FBD\\u1FBF-\\u1FC1\\u1FCD-\\u1FCF\\u1FDD-\\u1FDF\\u1FED-\\u1FEE\\u1FFD-\\u1FFE\\u2017\\u203E\\u309B-\\u309C\\uFC5E-\\uFC63\\uFDFA-\\uFDFB\\uFE49-\\uFE4C\\uFE6B\\uFE70\\uFE72\\uFE74\\uFE76\\uFE78\\uFE7A\\uFE7C\\uFE7E\\uFF20\\uFFE3]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f\\u00A8\\u00AF\\u00B4\\u00B8\\u02D8-\\u02DD\\u037A\\u0384-\\u0385\\u1FBD\\u1FBF-\\u1FC1\\u1FCD-\\u1FCF\\u1FDD-\\u1FDF\\u1FED-\\u1FEE\\u1FFD-\\u1FFE\\u2017\\u203E\\u309B-\\u309C\\uFC5E-\\uFC63\\uFDFA-\\uFDFB\\uFE49-\\uFE4C\\uFE6B\\uFE70\\uFE72\\uFE74\\uFE76\\uFE78\\uFE7A\\uFE7C\\uFE7E\\uFF20\\uFFE3]+$"
     )]
     email: String,
     /// 10 to 1024 characters.
     #[schema(min_length = 10, max_length = 1024)]
     password: String,
     /// 1 to 100 characters, not only spaces.
-    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     display_name: Option<String>,
 }
 

@@ -130,9 +130,13 @@ pub struct ConfirmRequest {
     upload_id: Uuid,
     #[schema(min_length = 1, max_length = 200)]
     title: String,
+    #[schema(max_length = 200)]
     composer: Option<String>,
+    #[schema(max_length = 200)]
     arranger: Option<String>,
+    #[schema(max_length = 200)]
     genre: Option<String>,
+    #[schema(max_length = 200)]
     key: Option<String>,
     #[schema(value_type = Option<Vec<Label>>, max_items = 50)]
     instrumentation: Option<Vec<String>>,
@@ -144,13 +148,19 @@ pub struct ConfirmRequest {
     difficulty: Option<u8>,
     #[schema(maximum = 86400)]
     duration_seconds: Option<u32>,
+    #[schema(max_length = 200)]
     reference: Option<String>,
+    #[schema(max_length = 10000)]
     notes: Option<String>,
 }
 
 /// A tag or an instrument: 1 to 50 characters, not only spaces.
 #[derive(Debug, ToSchema)]
-#[schema(min_length = 1, max_length = 50, pattern = "^\\s*\\S.{0,49}$")]
+#[schema(
+    min_length = 1,
+    max_length = 50,
+    pattern = "^\\s*[^\\s\\x00][^\\x00\\n]{0,49}$"
+)]
 #[allow(dead_code)]
 pub struct Label(String);
 

@@ -85,7 +85,11 @@ pub struct SetlistView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // documents the request body; the handler reads fields one by one
 pub struct SetlistRequest {
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     name: String,
     #[schema(max_length = 2000)]
     description: Option<String>,
@@ -97,7 +101,12 @@ pub struct SetlistRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct SetlistPatch {
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S", nullable = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$",
+        nullable = false
+    )]
     name: Option<String>,
     /// `null` clears it.
     #[schema(max_length = 2000)]
