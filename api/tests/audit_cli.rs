@@ -31,7 +31,12 @@ fn succeeded(output: &Output) -> String {
 async fn the_cli_answers_what_the_api_answers_and_verify_all_finds_tampering() {
     let dir = temp_dir("cli-audit");
     // The log lines must be read while the server runs (a full pipe would stall it).
-    let support::Server { child, base, .. } = start(&dir, &[]);
+    let support::Server {
+        child,
+        base,
+        lines: _lines,
+        ..
+    } = start(&dir, &[]);
     let _server = KillOnDrop(Some(child));
     let client = reqwest::Client::new();
     let user_id = register(&client, &base, "musician@example.com").await;
