@@ -10,7 +10,10 @@ pub fn init(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // By default a failed write is reported with `eprintln!`, which panics when stderr
+        // is a closed pipe (the log collector died): the server must outlive its log.
+        .log_internal_errors(false);
     // A second init (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Json => builder

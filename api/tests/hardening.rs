@@ -411,3 +411,30 @@ async fn wrongly_typed_fields_are_each_named_at_once() {
     assert_eq!(unchanged["difficulty"], Value::Null);
     app.stop().await;
 }
+
+// --- The log collector going away -------------------------------------------------------
+
+/// A server whose stderr pipe closes (its log collector died) keeps answering: failed log
+/// writes are dropped, never turned into a panic.
+#[tokio::test]
+async fn the_server_outlives_a_closed_log_pipe() {
+    let Server {
+        child, base, lines, ..
+    } = start(&temp_dir("hardening"), &[]);
+    let _server = KillOnDrop(Some(child));
+    // The reader thread ends at its next line; the pipe closes with it.
+    drop(lines);
+    let client = reqwest::Client::new();
+    for attempt in 0..20 {
+        let email = format!("after-{attempt}@example.com");
+        register(&client, &base, &email).await;
+        assert!(!login(&client, &base, &email).await.is_empty());
+    }
+    let origin = base.trim_end_matches("/api/v1");
+    let health = client
+        .get(format!("{origin}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
