@@ -30,7 +30,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -64,6 +64,26 @@ const RESERVED_FILE_DESCRIPTORS: u64 = 256;
 const ASSUMED_OPEN_FILES_LIMIT: u64 = 1024;
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Logs "connection limit cleared" once `headroom` slots are free again, and lowers the
+/// flag so that the next time the limit is reached is logged too.
+async fn announce_cleared(
+    name: &'static str,
+    limit: usize,
+    headroom: usize,
+    slots: Arc<Semaphore>,
+    at_limit: Arc<AtomicBool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        every.tick().await;
+        if slots.available_permits() >= headroom {
+            at_limit.store(false, Ordering::Relaxed);
+            tracing::info!(listener = name, limit, "connection limit cleared");
+            return;
+        }
+    }
+}
 
 /// The limits every connection of a listener lives under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,24 +192,28 @@ pub async fn serve<M, S, B>(
     // "cleared" is logged once a tenth of the slots are free again, not at every slot
     // that frees up while clients keep the listener full.
     let headroom = (limit / 10).max(1);
-    let mut at_limit = false;
+    let at_limit = Arc::new(AtomicBool::new(false));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The watchdog times request heads; hyper's own timer (see the module comment) stays off.
     builder.http1().header_read_timeout(None);
     tokio::pin!(shutdown);
     loop {
-        if at_limit && slots.available_permits() >= headroom {
-            at_limit = false;
-            tracing::info!(listener = name, limit, "connection limit cleared");
-        }
         let slot = if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
             slot
         } else {
-            if !at_limit {
-                at_limit = true;
+            if !at_limit.swap(true, Ordering::Relaxed) {
                 // New clients wait in the kernel's accept queue until a slot frees up.
                 tracing::warn!(listener = name, limit, "connection limit reached");
+                // Watched apart from the accept loop, which may sit in `accept` with no
+                // new client to wake it while the slots free up.
+                tokio::spawn(announce_cleared(
+                    name,
+                    limit,
+                    headroom,
+                    Arc::clone(&slots),
+                    Arc::clone(&at_limit),
+                ));
             }
             tokio::select! {
                 acquired = Arc::clone(&slots).acquire_owned() => match acquired {
