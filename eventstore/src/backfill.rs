@@ -29,60 +29,45 @@ SELECT aggregate_id, json_extract(payload, '$.AccountRegistered.email') FROM eve
 const ALIAS: &str = "INSERT INTO account_email_aliases (email, user_id) VALUES ($1, $2) \
      ON CONFLICT (email) DO NOTHING";
 
+/// The email-alias step in one transaction of `$pool`, reading the registrations with
+/// `$registered`: written once for both backends, whose pools are different types.
+macro_rules! email_aliases_on {
+    ($pool:expr, $registered:expr) => {{
+        let mut transaction = $pool.begin().await?;
+        let claimed = sqlx::query(CLAIM)
+            .bind(EMAIL_ALIASES)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            return Ok(());
+        }
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as($registered)
+            .fetch_all(&mut *transaction)
+            .await?;
+        let aliases = aliases(&rows);
+        for (user_id, email) in &aliases {
+            sqlx::query(ALIAS)
+                .bind(email)
+                .bind(user_id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        report(rows.len(), aliases.len());
+        Ok(())
+    }};
+}
+
 /// Runs every data step not yet recorded as done, on PostgreSQL.
 pub(crate) async fn run_postgres(pool: &PgPool) -> Result<(), StoreError> {
-    let mut transaction = pool.begin().await?;
-    let claimed = sqlx::query(CLAIM)
-        .bind(EMAIL_ALIASES)
-        .bind(Utc::now().to_rfc3339())
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-    if claimed == 0 {
-        return Ok(());
-    }
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(POSTGRES_REGISTERED)
-        .fetch_all(&mut *transaction)
-        .await?;
-    let aliases = aliases(&rows);
-    for (user_id, email) in &aliases {
-        sqlx::query(ALIAS)
-            .bind(email)
-            .bind(user_id)
-            .execute(&mut *transaction)
-            .await?;
-    }
-    transaction.commit().await?;
-    report(rows.len(), aliases.len());
-    Ok(())
+    email_aliases_on!(pool, POSTGRES_REGISTERED)
 }
 
 /// Runs every data step not yet recorded as done, on SQLite.
 pub(crate) async fn run_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut transaction = pool.begin().await?;
-    let claimed = sqlx::query(CLAIM)
-        .bind(EMAIL_ALIASES)
-        .bind(Utc::now().to_rfc3339())
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-    if claimed == 0 {
-        return Ok(());
-    }
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(SQLITE_REGISTERED)
-        .fetch_all(&mut *transaction)
-        .await?;
-    let aliases = aliases(&rows);
-    for (user_id, email) in &aliases {
-        sqlx::query(ALIAS)
-            .bind(email)
-            .bind(user_id)
-            .execute(&mut *transaction)
-            .await?;
-    }
-    transaction.commit().await?;
-    report(rows.len(), aliases.len());
-    Ok(())
+    email_aliases_on!(pool, SQLITE_REGISTERED)
 }
 
 fn report(accounts: usize, aliased: usize) {
