@@ -14,8 +14,7 @@ const WAIT: Duration = Duration::from_secs(2);
 /// Set on an answer whose change the read models had not reached when it was sent.
 pub const LAGGING_HEADER: &str = "x-read-models";
 
-/// Brings the score read model up to everything committed so far, then answers; on a
-/// timeout the answer still succeeds and says `x-read-models: lagging`.
+/// Answers once the score read model has everything committed so far; on a timeout the answer still succeeds and says `x-read-models: lagging`.
 pub async fn after_score_change(
     state: &AppState,
     response: warp::reply::Response,
@@ -40,12 +39,13 @@ async fn after_change<P: Projection>(
     mark_lagging(response, caught_up)
 }
 
-/// Steps `view` until it has applied everything committed so far, for at most the bounded
-/// wait; answers whether it got there.
+/// Waits until `view` has applied everything committed so far (its own loop does the
+/// work; concurrent requests share its steps), for at most the bounded wait; answers
+/// whether it got there.
 pub async fn caught_up<P: Projection>(state: &AppState, view: &ProjectionRunner<P>) -> bool {
     match EventLog::new(state.database.clone()).head().await {
         Ok(head) => view
-            .catch_up(head, Instant::now() + WAIT)
+            .wait_for(head, Instant::now() + WAIT)
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(%error, "catching a read model up failed");

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use aggregates::{Account, ProcessingStage, Quota, Score, Session, Setlist};
-use eventstore::{AggregateStore, Database, DatabaseOptions, RetryPolicy, Storage, StoreError};
+use eventstore::{
+    AggregateStore, Database, DatabaseOptions, EventLog, RetryPolicy, Storage, StoreError,
+};
 use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
 use processors::{
     JobFeed, JobQueue, ObjectCleanup, PdfJobs, PdfProcessing, ProcessorRunner, QuotaSaga,
@@ -49,10 +51,11 @@ pub struct Services {
     pub objects: ObjectStore,
     /// One confirmation per upload at a time (`POST /scores`).
     pub upload_locks: crate::upload_locks::UploadLocks,
-    /// The score read model, caught up by commands before they answer (read-your-writes).
-    pub scores_view: ProjectionRunner<Scores>,
+    /// The score read model, kept at the log head by its own loop; commands wait for it
+    /// to reach their change before they answer (read-your-writes).
+    pub scores_view: Arc<ProjectionRunner<Scores>>,
     /// The setlist read model, likewise.
-    pub setlists_view: ProjectionRunner<Setlists>,
+    pub setlists_view: Arc<ProjectionRunner<Setlists>>,
     pub setlists: Arc<AggregateStore<Setlist>>,
     /// Signalled after every append by this process: wakes the background followers.
     pub appended: Arc<Notify>,
@@ -126,8 +129,8 @@ impl Services {
             scores,
             objects,
             upload_locks: crate::upload_locks::UploadLocks::new(database),
-            scores_view: ProjectionRunner::new(Scores, database.clone()),
-            setlists_view: ProjectionRunner::new(Setlists, database.clone()),
+            scores_view: Arc::new(ProjectionRunner::new(Scores, database.clone())),
+            setlists_view: Arc::new(ProjectionRunner::new(Setlists, database.clone())),
             setlists: Arc::new(
                 AggregateStore::new(database, Storage::Events, retry)
                     .notifying(Arc::clone(&appended)),
@@ -287,8 +290,9 @@ impl Background {
     pub fn new(database: &Database, services: &Services, sweep_every: std::time::Duration) -> Self {
         let followers: Vec<Box<dyn Follower>> = vec![
             Box::new(ProjectionRunner::new(OpenReservations, database.clone())),
-            Box::new(ProjectionRunner::new(Scores, database.clone())),
-            Box::new(ProjectionRunner::new(Setlists, database.clone())),
+            // The very runners the requests wait on, so their progress is shared.
+            Box::new(Arc::clone(&services.scores_view)),
+            Box::new(Arc::clone(&services.setlists_view)),
             Box::new(ProjectionRunner::new(QuotaBalances, database.clone())),
             Box::new(ProjectionRunner::new(QuotaLedger, database.clone())),
             Box::new(ProjectionRunner::new(Accounts, database.clone())),
@@ -378,7 +382,13 @@ impl Background {
         let mut total = 0;
         loop {
             let mut moved = 0;
+            // Read once per round: a follower known to have reached it has nothing to do
+            // and is not asked (on SQLite, asking would take the write lock).
+            let head = EventLog::new(self.database.clone()).head().await.ok();
             for follower in &self.followers {
+                if head.is_some_and(|head| follower.reached() >= head) {
+                    continue;
+                }
                 loop {
                     match follower.step().await {
                         Ok(Step::Handled(count)) => moved += count,
@@ -483,6 +493,10 @@ async fn forward_notifications(pool: sqlx::PgPool, appended: Arc<Notify>, jobs: 
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }
+
+/// How often the read models commands wait on look for events nobody woke them for
+/// (other instances' commands also reach them through the background loop at once).
+const VIEW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Connections the `/metrics` listener keeps open at once.
 const METRICS_MAX_CONNECTIONS: usize = 16;
@@ -593,6 +607,12 @@ impl Application {
                 Arc::clone(&self.background).run_forever(std::time::Duration::from_millis(250)),
             )
         });
+        // Part of the request path, not of the background work: they run in every
+        // server, tests that drain the background themselves included.
+        let views = [
+            tokio::spawn(Arc::clone(&self.state.services.scores_view).follow(VIEW_INTERVAL)),
+            tokio::spawn(Arc::clone(&self.state.services.setlists_view).follow(VIEW_INTERVAL)),
+        ];
         let services = Arc::clone(&self.state.services);
         let housekeeping = tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -635,6 +655,9 @@ impl Application {
         let _ = stop_metrics.send(());
         let _ = metrics.await;
         housekeeping.abort();
+        for view in views {
+            view.abort();
+        }
         if let Some(background) = background {
             background.abort();
             // Cancelled at its next await; then its PDF jobs are stopped and can be freed.

@@ -64,8 +64,10 @@ impl Database {
             let connect = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // FULL: a committed command survives power loss too, not only kill -9.
-                .synchronous(SqliteSynchronous::Full)
+                // Commits do not wait for the disk; an acknowledged command does, after its
+                // commit and outside the write lock (`crate::sqlite_writes`), so it survives
+                // a power loss too, not only kill -9.
+                .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(options.sqlite_busy_timeout)
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()

@@ -9,6 +9,7 @@ mod executor;
 mod log;
 mod metadata;
 mod repository;
+mod sqlite_writes;
 
 pub use database::{Backend, Database, DatabaseOptions};
 pub use error::{CommandError, StoreError};
@@ -19,3 +20,4 @@ pub use log::{
 };
 pub use metadata::{Actor, EventMetadata};
 pub use repository::AnyEventRepository;
+pub use sqlite_writes::{WriteTurn, make_durable, write_turn};

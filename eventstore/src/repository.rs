@@ -7,20 +7,24 @@ use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
 use crate::database::Database;
+use crate::sqlite_writes::{make_durable, write_turn};
 
 /// The cqrs-es repository of whichever backend was configured.
 ///
 /// cqrs-es is generic over the repository type, so the choice made at start-up from
 /// `SCOREMATE_DATABASE_URL` is an enum that delegates.
 pub enum AnyEventRepository {
-    Sqlite(SqliteEventRepository),
+    /// With its pool, for taking turns to write and flushing the commits (`sqlite_writes`).
+    Sqlite(SqliteEventRepository, sqlx::SqlitePool),
     Postgres(PostgresEventRepository),
 }
 
 impl AnyEventRepository {
     pub fn new(database: &Database) -> Self {
         match database {
-            Database::Sqlite(pool) => Self::Sqlite(SqliteEventRepository::new(pool.clone())),
+            Database::Sqlite(pool) => {
+                Self::Sqlite(SqliteEventRepository::new(pool.clone()), pool.clone())
+            }
             Database::Postgres(pool) => Self::Postgres(PostgresEventRepository::new(pool.clone())),
         }
     }
@@ -47,7 +51,7 @@ fn normalize(error: PersistenceError) -> PersistenceError {
 macro_rules! delegate {
     ($self:ident, $repo:ident => $call:expr) => {
         match $self {
-            Self::Sqlite($repo) => $call.await.map_err(normalize),
+            Self::Sqlite($repo, _) => $call.await.map_err(normalize),
             Self::Postgres($repo) => $call.await,
         }
     };
@@ -81,7 +85,19 @@ impl PersistedEventRepository for AnyEventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        delegate!(self, repo => repo.persist::<A>(events, snapshot_update))
+        match self {
+            Self::Sqlite(repo, pool) => {
+                let turn = write_turn(pool).await;
+                repo.persist::<A>(events, snapshot_update)
+                    .await
+                    .map_err(normalize)?;
+                drop(turn);
+                make_durable(pool)
+                    .await
+                    .map_err(|error| PersistenceError::UnknownError(Box::new(error)))
+            }
+            Self::Postgres(repo) => repo.persist::<A>(events, snapshot_update).await,
+        }
     }
 
     // postgres-es streams from a spawned task that panics on a database error; replays

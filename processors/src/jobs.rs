@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aggregates::ProcessingStage;
-use eventstore::{Actor, Database, EventMetadata, RecordedEvent};
+use eventstore::{Actor, Database, EventLog, EventMetadata, RecordedEvent};
 use projections::{
-    Follower, ProjectionError, ReadModelTx, Step, read_checkpoint, write_checkpoint,
+    Follower, Progress, ProjectionError, ReadModelTx, Step, peek_checkpoint, write_checkpoint,
 };
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -158,7 +158,7 @@ pub async fn enqueue(
         };
     }
     let inserted = match tx {
-        ReadModelTx::Sqlite(transaction) => insert!(transaction),
+        ReadModelTx::Sqlite(transaction, _) => insert!(transaction),
         ReadModelTx::Postgres(transaction) => insert!(transaction),
     };
     Ok(inserted > 0)
@@ -529,6 +529,7 @@ pub struct JobFeed {
     /// One step at a time in this process (see `ProcessorRunner::run_step`).
     local: tokio::sync::Mutex<()>,
     batch: u32,
+    progress: Progress,
 }
 
 impl JobFeed {
@@ -539,6 +540,7 @@ impl JobFeed {
             enqueued,
             local: tokio::sync::Mutex::new(()),
             batch: 500,
+            progress: Progress::default(),
         }
     }
 
@@ -559,21 +561,18 @@ impl JobFeed {
         Ok(step)
     }
 
+    /// Looks for new events without a write transaction (the lock taken by `run_step`
+    /// keeps the checkpoint still meanwhile); only a batch with events takes one.
     async fn feed(&self, name: &'static str) -> Result<(Step, usize), ProjectionError> {
-        let mut tx = ReadModelTx::begin(&self.database).await?;
-        let checkpoint = read_checkpoint(&mut tx, name).await?;
-        let events = match &mut tx {
-            ReadModelTx::Sqlite(transaction) => {
-                eventstore::read_after_sqlite(transaction, checkpoint, self.batch).await?
-            }
-            ReadModelTx::Postgres(transaction) => {
-                eventstore::read_after_postgres(transaction, checkpoint, self.batch).await?
-            }
-        };
+        let checkpoint = peek_checkpoint(&self.database, name).await?;
+        self.progress.reached(checkpoint);
+        let events = EventLog::new(self.database.clone())
+            .read_after(checkpoint, self.batch)
+            .await?;
         let Some(last) = events.last().map(|event| event.cursor) else {
-            tx.rollback().await?;
             return Ok((Step::Idle, 0));
         };
+        let mut tx = ReadModelTx::begin(&self.database).await?;
         let mut enqueued = 0;
         for event in &events {
             if self.starts_a_job(event)
@@ -584,6 +583,7 @@ impl JobFeed {
         }
         write_checkpoint(&mut tx, name, last).await?;
         tx.commit().await?;
+        self.progress.reached(last);
         Ok((Step::Handled(events.len()), enqueued))
     }
 
@@ -610,6 +610,10 @@ impl Follower for JobFeed {
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>> {
         let span = tracing::debug_span!("processor", name = self.stage.as_str());
         Box::pin(self.run_step().instrument(span))
+    }
+
+    fn reached(&self) -> eventstore::LogCursor {
+        self.progress.get()
     }
 }
 

@@ -7,9 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use eventstore::{Database, EventLog, RecordedEvent};
+use eventstore::{Database, EventLog, LogCursor, RecordedEvent};
 use projections::{
-    Follower, ProjectionError, ReadModelTx, Step, read_checkpoint, write_checkpoint,
+    Follower, Progress, ProjectionError, ReadModelTx, Step, peek_checkpoint, write_checkpoint,
 };
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
@@ -104,6 +104,7 @@ pub struct ProcessorRunner<P> {
     log: EventLog,
     local: tokio::sync::Mutex<()>,
     batch: u32,
+    progress: Progress,
 }
 
 impl<P: Processor> ProcessorRunner<P> {
@@ -114,6 +115,7 @@ impl<P: Processor> ProcessorRunner<P> {
             database,
             local: tokio::sync::Mutex::new(()),
             batch: 100,
+            progress: Progress::default(),
         }
     }
 
@@ -135,30 +137,29 @@ impl<P: Processor> ProcessorRunner<P> {
         result
     }
 
+    /// Reads the checkpoint and the batch without a write transaction; after handling,
+    /// moves the checkpoint once, past the last event handled. A crash in between handles
+    /// those events again, which the processors' idempotence makes harmless.
     async fn handle_batch(&self, name: &'static str) -> Result<Step, ProjectionError> {
-        let mut tx = ReadModelTx::begin(&self.database).await?;
-        let checkpoint = read_checkpoint(&mut tx, name).await?;
-        tx.commit().await?;
+        let checkpoint = peek_checkpoint(&self.database, name).await?;
+        self.progress.reached(checkpoint);
         let events = self.log.read_after(checkpoint, self.batch).await?;
-        if events.is_empty() {
-            return Ok(Step::Idle);
-        }
-        let mut handled = 0;
+        let mut handled = None;
         for event in &events {
             if let Err(error) = self.handle_with_retries(event).await {
                 tracing::warn!(processor = name, position = event.position(), %error, "giving up on this batch for now");
                 break;
             }
-            let mut tx = ReadModelTx::begin(&self.database).await?;
-            write_checkpoint(&mut tx, name, event.cursor).await?;
-            tx.commit().await?;
-            handled += 1;
+            handled = Some((handled.map_or(0, |(count, _)| count) + 1, event.cursor));
         }
-        Ok(if handled == 0 {
-            Step::Idle
-        } else {
-            Step::Handled(handled)
-        })
+        let Some((count, last)) = handled else {
+            return Ok(Step::Idle);
+        };
+        let mut tx = ReadModelTx::begin(&self.database).await?;
+        write_checkpoint(&mut tx, name, last).await?;
+        tx.commit().await?;
+        self.progress.reached(last);
+        Ok(Step::Handled(count))
     }
 
     /// Transient failures are retried with back-off; permanent ones are logged and passed.
@@ -199,5 +200,9 @@ impl<P: Processor> Follower for ProcessorRunner<P> {
     fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>> {
         let span = tracing::debug_span!("processor", name = self.processor.name());
         Box::pin(self.run_step().instrument(span))
+    }
+
+    fn reached(&self) -> LogCursor {
+        self.progress.get()
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use aggregates::{Score, ScoreEvent, ScoreStatus, Setlist, SetlistCommand, SetlistEvent};
 use cqrs_es::Aggregate;
 use eventstore::{AggregateStore, Database, RecordedEvent};
-use projections::{ReadModelTx, read_checkpoint};
+use projections::{ReadModelTx, peek_checkpoint};
 
 use crate::commands::{caused_by, classify, score_event};
 use crate::runner::{Processor, ProcessorError};
@@ -30,21 +30,22 @@ fn transient(error: impl std::fmt::Display) -> ProcessorError {
 impl SetlistCleanup {
     /// The setlists holding `score_id`, per the read model once it has reached `event`.
     async fn setlists_holding(&self, event: &RecordedEvent) -> Result<Vec<String>, ProcessorError> {
-        let mut tx = ReadModelTx::begin_read(&self.database)
-            .await
-            .map_err(transient)?;
-        let applied = read_checkpoint(&mut tx, "setlists")
+        // The read model only moves forward: once its checkpoint is past the deletion,
+        // any later read of its rows reflects it.
+        let applied = peek_checkpoint(&self.database, "setlists")
             .await
             .map_err(transient)?;
         if applied < event.cursor {
-            tx.rollback().await.map_err(transient)?;
             return Err(ProcessorError::Transient(
                 "the setlists read model has not reached the deletion yet".to_owned(),
             ));
         }
+        let mut tx = ReadModelTx::begin_read(&self.database)
+            .await
+            .map_err(transient)?;
         const QUERY: &str = "SELECT DISTINCT setlist_id FROM setlist_items WHERE score_id = $1";
         let ids: Vec<String> = match &mut tx {
-            ReadModelTx::Sqlite(transaction) => {
+            ReadModelTx::Sqlite(transaction, _) => {
                 sqlx::query_scalar(QUERY)
                     .bind(&event.aggregate_id)
                     .fetch_all(&mut **transaction)

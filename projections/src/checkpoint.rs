@@ -1,4 +1,4 @@
-use eventstore::LogCursor;
+use eventstore::{Database, LogCursor};
 
 use crate::transaction::ReadModelTx;
 
@@ -14,7 +14,7 @@ pub async fn read_checkpoint(
 ) -> Result<Checkpoint, sqlx::Error> {
     const ENSURE: &str = "INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING";
     let row: (i64, i64) = match tx {
-        ReadModelTx::Sqlite(transaction) => {
+        ReadModelTx::Sqlite(transaction, _) => {
             sqlx::query(ENSURE)
                 .bind(name)
                 .execute(&mut **transaction)
@@ -43,16 +43,36 @@ pub async fn read_checkpoint(
     })
 }
 
+/// Reads the checkpoint of `name` without locking or creating it (`START` if missing):
+/// for followers that hold their own lock and write the checkpoint only when it moves,
+/// so an idle look takes no write lock on SQLite.
+pub async fn peek_checkpoint(database: &Database, name: &str) -> Result<Checkpoint, sqlx::Error> {
+    const PEEK: &str = "SELECT transaction_id, position FROM checkpoints WHERE name = $1";
+    let row: Option<(i64, i64)> = match database {
+        Database::Sqlite(pool) => sqlx::query_as(PEEK).bind(name).fetch_optional(pool).await?,
+        Database::Postgres(pool) => sqlx::query_as(PEEK).bind(name).fetch_optional(pool).await?,
+    };
+    Ok(
+        row.map_or(Checkpoint::START, |(transaction_id, position)| Checkpoint {
+            transaction_id,
+            position,
+        }),
+    )
+}
+
+/// Moves the checkpoint of `name` (creating it if missing).
 pub async fn write_checkpoint(
     tx: &mut ReadModelTx<'_>,
     name: &str,
     checkpoint: Checkpoint,
 ) -> Result<(), sqlx::Error> {
     match tx {
-        ReadModelTx::Sqlite(transaction) => {
+        ReadModelTx::Sqlite(transaction, _) => {
             sqlx::query(
-                "UPDATE checkpoints SET transaction_id = $2, position = $3, \
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE name = $1",
+                "INSERT INTO checkpoints (name, transaction_id, position) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id, \
+                 position = excluded.position, \
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             )
             .bind(name)
             .bind(checkpoint.transaction_id)
@@ -62,8 +82,9 @@ pub async fn write_checkpoint(
         }
         ReadModelTx::Postgres(transaction) => {
             sqlx::query(
-                "UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() \
-                 WHERE name = $1",
+                "INSERT INTO checkpoints (name, transaction_id, position) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id, \
+                 position = excluded.position, updated_at = now()",
             )
             .bind(name)
             .bind(checkpoint.transaction_id)

@@ -10,6 +10,7 @@ mod checkpoint;
 pub mod decode;
 mod dump;
 mod error;
+mod progress;
 mod quota;
 mod rebuild;
 mod reservations;
@@ -24,9 +25,10 @@ pub use catalog::{
     PROJECTION_NAMES, ProjectionStatus, checkpoint_of, projection_name, read_model_tables,
     rebuild_named, status,
 };
-pub use checkpoint::{Checkpoint, read_checkpoint, write_checkpoint};
+pub use checkpoint::{Checkpoint, peek_checkpoint, read_checkpoint, write_checkpoint};
 pub use dump::dump_read_models;
 pub use error::ProjectionError;
+pub use progress::Progress;
 pub use quota::{QuotaBalances, QuotaLedger};
 pub use rebuild::{RebuildProgress, RebuildReport, rebuild};
 pub use reservations::{ExpiredReservation, OpenReservations, expired_reservations};

@@ -41,7 +41,9 @@ impl Dedicated {
     async fn begin(&mut self) -> Result<ReadModelTx<'_>, sqlx::Error> {
         Ok(match self {
             Self::Sqlite(connection) => {
-                ReadModelTx::Sqlite(connection.begin_with("BEGIN IMMEDIATE").await?)
+                // A connection of its own, outside the pool's turns: waits in SQLite's
+                // busy handler like a writer of another process.
+                ReadModelTx::Sqlite(connection.begin_with("BEGIN IMMEDIATE").await?, None)
             }
             Self::Postgres(connection) => ReadModelTx::Postgres(connection.begin().await?),
         })
@@ -111,7 +113,7 @@ async fn rebuild_on<P: Projection>(
     let checkpoint = read_checkpoint(&mut tx, projection.checkpoint_key()).await?;
     swap_in(&mut tx, projection.tables()).await?;
     let move_live_checkpoint = match &tx {
-        ReadModelTx::Sqlite(_) => {
+        ReadModelTx::Sqlite(..) => {
             "UPDATE main.checkpoints SET transaction_id = $2, position = $3 WHERE name = $1"
         }
         ReadModelTx::Postgres(_) => {
@@ -186,7 +188,7 @@ fn shadow_ddl(kind: &str, sql: &str) -> Option<String> {
 async fn lock_live_checkpoint(tx: &mut ReadModelTx<'_>, name: &str) -> Result<(), sqlx::Error> {
     match tx {
         // `BEGIN IMMEDIATE` already holds the database's write lock.
-        ReadModelTx::Sqlite(transaction) => {
+        ReadModelTx::Sqlite(transaction, _) => {
             sqlx::query(
                 "INSERT INTO main.checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
             )
@@ -215,7 +217,7 @@ async fn lock_live_checkpoint(tx: &mut ReadModelTx<'_>, name: &str) -> Result<()
 /// first, in case a later migration links them).
 async fn swap_in(tx: &mut ReadModelTx<'_>, tables: &[&str]) -> Result<(), sqlx::Error> {
     let (live, shadow) = match tx {
-        ReadModelTx::Sqlite(_) => ("main", "temp"),
+        ReadModelTx::Sqlite(..) => ("main", "temp"),
         ReadModelTx::Postgres(_) => ("public", "pg_temp"),
     };
     for table in tables.iter().rev() {

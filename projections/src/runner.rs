@@ -1,11 +1,16 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use eventstore::{Database, RecordedEvent, read_after_postgres, read_after_sqlite};
+use eventstore::{Database, LogCursor, RecordedEvent, read_after_postgres, read_after_sqlite};
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::error::ProjectionError;
+use crate::progress::Progress;
 use crate::transaction::ReadModelTx;
 
 /// What one runner step did.
@@ -43,6 +48,24 @@ pub trait Projection: Send + Sync + 'static {
 pub trait Follower: Send + Sync {
     fn name(&self) -> &'static str;
     fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>>;
+
+    /// A lower bound of its checkpoint, known without a database read: a follower that
+    /// has reached the log head has nothing to do.
+    fn reached(&self) -> LogCursor;
+}
+
+impl<F: Follower + ?Sized> Follower for Arc<F> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>> {
+        (**self).step()
+    }
+
+    fn reached(&self) -> LogCursor {
+        (**self).reached()
+    }
 }
 
 /// One batch inside `tx`: lock the checkpoint, read the next events, apply them, move the
@@ -52,10 +75,19 @@ pub async fn step_in<P: Projection>(
     tx: &mut ReadModelTx<'_>,
     batch: u32,
 ) -> Result<Step, ProjectionError> {
+    Ok(step_to(projection, tx, batch).await?.0)
+}
+
+/// `step_in`, also answering where the checkpoint stands after the step.
+async fn step_to<P: Projection>(
+    projection: &P,
+    tx: &mut ReadModelTx<'_>,
+    batch: u32,
+) -> Result<(Step, LogCursor), ProjectionError> {
     let name = projection.checkpoint_key();
     let checkpoint = read_checkpoint(tx, name).await?;
     let events = match tx {
-        ReadModelTx::Sqlite(transaction) => {
+        ReadModelTx::Sqlite(transaction, _) => {
             read_after_sqlite(transaction, checkpoint, batch).await?
         }
         ReadModelTx::Postgres(transaction) => {
@@ -63,13 +95,13 @@ pub async fn step_in<P: Projection>(
         }
     };
     let Some(last) = events.last().map(|event| event.cursor) else {
-        return Ok(Step::Idle);
+        return Ok((Step::Idle, checkpoint));
     };
     for event in &events {
         projection.apply(tx, event).await?;
     }
     write_checkpoint(tx, name, last).await?;
-    Ok(Step::Handled(events.len()))
+    Ok((Step::Handled(events.len()), last))
 }
 
 /// Drives one projection over the log, a batch per step.
@@ -77,7 +109,17 @@ pub struct ProjectionRunner<P> {
     projection: P,
     database: Database,
     batch: u32,
+    progress: Progress,
+    /// Wakes `follow` (a request waiting for its change to be applied).
+    wake: Notify,
+    /// Whether `follow` runs for this runner; without it, waiters step it themselves.
+    followed: AtomicBool,
 }
+
+/// How long a waiter lets the follow loop work before waking it again: on PostgreSQL a
+/// step finds nothing while an older transaction is still open, and nobody else would
+/// wake the loop when that one commits.
+const REWAKE: Duration = Duration::from_millis(5);
 
 impl<P: Projection> ProjectionRunner<P> {
     pub fn new(projection: P, database: Database) -> Self {
@@ -85,6 +127,9 @@ impl<P: Projection> ProjectionRunner<P> {
             projection,
             database,
             batch: 500,
+            progress: Progress::default(),
+            wake: Notify::new(),
+            followed: AtomicBool::new(false),
         }
     }
 
@@ -95,36 +140,63 @@ impl<P: Projection> ProjectionRunner<P> {
     /// Lock checkpoint → read the next events → apply → save checkpoint → commit.
     pub async fn run_step(&self) -> Result<Step, ProjectionError> {
         let mut tx = ReadModelTx::begin(&self.database).await?;
-        let step = step_in(&self.projection, &mut tx, self.batch).await?;
+        let (step, checkpoint) = step_to(&self.projection, &mut tx, self.batch).await?;
         match step {
             Step::Handled(_) => tx.commit().await?,
             Step::Idle => tx.rollback().await?,
         }
+        self.progress.reached(checkpoint);
         Ok(step)
     }
 
-    /// Steps until the checkpoint has reached `target` (read-your-writes), giving up at
-    /// `deadline`; answers whether it got there.
-    pub async fn catch_up(
+    /// Keeps the projection at the head of the log: steps it until idle whenever a waiter
+    /// wakes it, and every `interval` (events of other instances). Concurrent waiters
+    /// share its steps, so a burst of commands costs one transaction per batch, not one
+    /// per request, and no request queues on the checkpoint's lock.
+    pub async fn follow(self: Arc<Self>, interval: Duration) {
+        self.followed.store(true, Ordering::Release);
+        let _unfollow = Unfollow(&self.followed);
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(interval) => {}
+            }
+            loop {
+                match self.run_step().await {
+                    Ok(Step::Handled(_)) => {}
+                    Ok(Step::Idle) => break,
+                    Err(error) => {
+                        tracing::warn!(projection = self.projection.name(), %error, "step failed; retrying later");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the checkpoint has reached `target` (read-your-writes), giving up at
+    /// `deadline`; answers whether it got there. The follow loop does the work; without
+    /// one, the caller steps the projection itself.
+    pub async fn wait_for(
         &self,
-        target: eventstore::LogCursor,
+        target: LogCursor,
         deadline: std::time::Instant,
     ) -> Result<bool, ProjectionError> {
+        let mut progress = self.progress.subscribe();
         loop {
-            let step = self.run_step().await?;
-            let mut tx = ReadModelTx::begin_read(&self.database).await?;
-            let reached =
-                read_checkpoint(&mut tx, self.projection.checkpoint_key()).await? >= target;
-            tx.rollback().await?;
-            if reached {
+            if *progress.borrow_and_update() >= target {
                 return Ok(true);
             }
-            if std::time::Instant::now() >= deadline {
+            let now = std::time::Instant::now();
+            if now >= deadline {
                 return Ok(false);
             }
-            if step == Step::Idle {
+            if self.followed.load(Ordering::Acquire) {
+                self.wake.notify_one();
+                let _ = tokio::time::timeout(REWAKE.min(deadline - now), progress.changed()).await;
+            } else if self.run_step().await? == Step::Idle {
                 // An older transaction elsewhere still holds the log back (PostgreSQL).
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tokio::time::sleep(REWAKE.min(deadline - now)).await;
             }
         }
     }
@@ -139,6 +211,15 @@ impl<P: Projection> ProjectionRunner<P> {
     }
 }
 
+/// Clears the followed flag when the follow loop ends (aborted at shutdown).
+struct Unfollow<'a>(&'a AtomicBool);
+
+impl Drop for Unfollow<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 impl<P: Projection> Follower for ProjectionRunner<P> {
     fn name(&self) -> &'static str {
         self.projection.name()
@@ -147,5 +228,9 @@ impl<P: Projection> Follower for ProjectionRunner<P> {
     fn step(&self) -> Pin<Box<dyn Future<Output = Result<Step, ProjectionError>> + Send + '_>> {
         let span = tracing::debug_span!("projection", name = self.projection.name());
         Box::pin(self.run_step().instrument(span))
+    }
+
+    fn reached(&self) -> LogCursor {
+        self.progress.get()
     }
 }

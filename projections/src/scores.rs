@@ -38,7 +38,7 @@ type StoredRow = (Value, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 async fn load(tx: &mut ReadModelTx<'_>, id: &str) -> Result<Option<Row>, ProjectionError> {
     const QUERY: &str = "SELECT state, created_at, updated_at FROM scores WHERE id = $1";
     let row: Option<StoredRow> = match tx {
-        ReadModelTx::Sqlite(transaction) => {
+        ReadModelTx::Sqlite(transaction, _) => {
             sqlx::query_as(QUERY)
                 .bind(id)
                 .fetch_optional(&mut **transaction)

@@ -76,7 +76,7 @@ pub async fn take(database: &Database, user_id: UserId) -> Result<Snapshot, Audi
     let mut tx = ReadModelTx::begin_snapshot(database).await?;
     // The stream first: on SQLite the first read fixes the snapshot.
     let (events, head) = match &mut tx {
-        ReadModelTx::Sqlite(transaction) => {
+        ReadModelTx::Sqlite(transaction, _) => {
             let events = eventstore::stream_sqlite(transaction, Quota::TYPE, &user).await?;
             (events, eventstore::head_sqlite(transaction).await?)
         }
