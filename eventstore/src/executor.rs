@@ -74,6 +74,8 @@ pub struct Committed<A: Aggregate> {
     pub events: Vec<EventEnvelope<A>>,
     /// The aggregate's version after the command.
     pub version: usize,
+    /// The aggregate's state after the command, as decided (no reload needed to answer).
+    pub aggregate: A,
 }
 
 /// Loads aggregates of one type, decides commands on them and appends the result, with
@@ -238,12 +240,14 @@ where
                     actual: version,
                 });
             }
+            // The sink has applied the events to `decided` as they were written.
             let events = sink.collect().await;
             if events.is_empty() {
                 return Ok(Committed {
                     aggregate_id: aggregate_id.to_owned(),
                     events: Vec::new(),
                     version,
+                    aggregate: decided,
                 });
             }
             match self.store.commit(events, context, metadata.clone()).await {
@@ -258,6 +262,7 @@ where
                         aggregate_id: aggregate_id.to_owned(),
                         events: envelopes,
                         version,
+                        aggregate: decided,
                     });
                 }
                 Err(AggregateError::AggregateConflict) => {

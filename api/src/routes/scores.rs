@@ -287,18 +287,14 @@ pub async fn patch_score(
         }
         None => services.scores.execute(&id, update, &metadata).await?,
     };
-    let score = services.scores.load(&id).await?;
-    let live = score.aggregate.is_owned_by(principal.user_id)
-        && score.aggregate.status() == Some(ScoreStatus::Confirmed);
+    let score = &committed.aggregate;
+    let live =
+        score.is_owned_by(principal.user_id) && score.status() == Some(ScoreStatus::Confirmed);
     if !live {
         return Err(ApiError::not_found());
     }
-    let view = ScoreView::of(
-        &score.aggregate,
-        committed.version.max(score.version),
-        metadata.occurred_at,
-    )
-    .ok_or_else(ApiError::not_found)?;
+    let view = ScoreView::of(score, committed.version, metadata.occurred_at)
+        .ok_or_else(ApiError::not_found)?;
     let response =
         crate::versioning::with_etag(warp::reply::json(&view).into_response(), view.version);
     Ok(crate::consistency::after_score_change(&state, response).await)
@@ -525,8 +521,7 @@ async fn confirm_locked(
         actual_bytes: Bytes(head.size),
     };
     quota_step(state, principal.user_id, confirm_quota, &events_metadata).await;
-    let score = services.scores.load(&id).await?;
-    let view = ScoreView::of(&score.aggregate, committed.version.max(score.version), now)
+    let view = ScoreView::of(&committed.aggregate, committed.version, now)
         .ok_or_else(ApiError::not_found)?;
     let mut response =
         warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED).into_response();

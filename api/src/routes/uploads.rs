@@ -3,7 +3,7 @@
 
 use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
 use chrono::Utc;
-use eventstore::Actor;
+use eventstore::{Actor, CommandError};
 use processors::objects::{score_object_key, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -178,7 +178,6 @@ pub async fn create_upload_url(
 
     let services = &state.services;
     let user = principal.user_id;
-    quota_of(&state, user).await?;
     let upload_id = UploadId::from_uuid(Uuid::now_v7());
     let ttl = state.settings.upload_url_ttl();
     let expires_at =
@@ -189,10 +188,24 @@ pub async fn create_upload_url(
         bytes: Bytes(size),
         expires_at,
     };
-    services
+    let quota_id = user.to_string();
+    match services
         .quotas
-        .execute(&user.to_string(), reserve, &metadata)
-        .await?;
+        .execute(&quota_id, reserve.clone(), &metadata)
+        .await
+    {
+        Ok(_) => {}
+        // A quota without a limit (registration could not set it) gets the default one
+        // here; looked at only on a refusal, so the usual request loads the quota once.
+        Err(CommandError::Rejected(_)) if !quota_of_has_limit(&state, user).await? => {
+            quota_of(&state, user).await?;
+            services
+                .quotas
+                .execute(&quota_id, reserve, &metadata)
+                .await?;
+        }
+        Err(error) => return Err(error.into()),
+    }
     // From here a failure leaves a reservation without an upload: it expires like any other.
     let request = ScoreCommand::RequestUpload {
         upload_id,
@@ -260,4 +273,10 @@ pub async fn cancel_upload(
     };
     quota_step(&state, principal.user_id, release, &metadata).await;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Whether the quota of `user` has a limit set.
+async fn quota_of_has_limit(state: &AppState, user: aggregates::UserId) -> Result<bool, ApiError> {
+    let loaded = state.services.quotas.load(&user.to_string()).await?;
+    Ok(loaded.aggregate.has_limit())
 }
