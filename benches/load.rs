@@ -907,6 +907,9 @@ impl RawWriter {
                         .bind(metadata)
                         .execute(pool)
                         .await?;
+                    // As durable as an acknowledged command (the pool commits without
+                    // waiting for the disk; commands flush the WAL after their commit).
+                    eventstore::make_durable(pool).await?;
                 }
                 Database::Postgres(pool) => {
                     sqlx::query(RAW_INSERT)
