@@ -189,11 +189,7 @@ pub async fn create_upload_url(
         expires_at,
     };
     let quota_id = user.to_string();
-    match services
-        .quotas
-        .execute(&quota_id, reserve.clone(), &metadata)
-        .await
-    {
+    match services.quotas.execute(&quota_id, reserve, &metadata).await {
         Ok(_) => {}
         // A quota without a limit (registration could not set it) gets the default one
         // here; looked at only on a refusal, so the usual request loads the quota once.
