@@ -14,7 +14,8 @@ const WAIT: Duration = Duration::from_secs(2);
 /// Set on an answer whose change the read models had not reached when it was sent.
 pub const LAGGING_HEADER: &str = "x-read-models";
 
-/// Answers once the score read model has everything committed so far; on a timeout the answer still succeeds and says `x-read-models: lagging`.
+/// Answers once the score read model has everything committed so far; on a timeout the
+/// answer still succeeds and says `x-read-models: lagging`.
 pub async fn after_score_change(
     state: &AppState,
     response: warp::reply::Response,

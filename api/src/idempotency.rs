@@ -76,9 +76,10 @@ async fn store(
     const INSERT: &str = "INSERT INTO idempotency_keys (user_id, route, key, request_body, status, headers, body) \
                           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
     let inserted = match database {
+        // Kept like the command it answers for: a retry after a power loss must still get
+        // this answer, not run the command again.
         Database::Sqlite(pool) => {
-            let turn = eventstore::write_turn(pool).await;
-            let inserted = sqlx::query(INSERT)
+            let insert = sqlx::query(INSERT)
                 .bind(user)
                 .bind(route)
                 .bind(key)
@@ -86,16 +87,10 @@ async fn store(
                 .bind(stored.status)
                 .bind(&stored.headers)
                 .bind(&stored.body)
-                .execute(pool)
+                .execute(pool);
+            eventstore::write_durably(pool, insert, sqlx::Error::Io)
                 .await?
-                .rows_affected();
-            drop(turn);
-            // Kept like the command it answers for: a retry after a power loss must still
-            // get this answer, not run the command again.
-            eventstore::make_durable(pool)
-                .await
-                .map_err(sqlx::Error::Io)?;
-            inserted
+                .rows_affected()
         }
         Database::Postgres(pool) => sqlx::query(INSERT)
             .bind(user)

@@ -20,4 +20,4 @@ pub use log::{
 };
 pub use metadata::{Actor, EventMetadata};
 pub use repository::AnyEventRepository;
-pub use sqlite_writes::{WriteTurn, make_durable, write_turn};
+pub use sqlite_writes::{WriteTurn, make_durable, write_durably, write_turn};

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
 use crate::database::Database;
-use crate::sqlite_writes::{make_durable, write_turn};
+use crate::sqlite_writes::write_durably;
 
 /// The cqrs-es repository of whichever backend was configured.
 ///
@@ -87,14 +87,16 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<(), PersistenceError> {
         match self {
             Self::Sqlite(repo, pool) => {
-                let turn = write_turn(pool).await;
-                repo.persist::<A>(events, snapshot_update)
-                    .await
-                    .map_err(normalize)?;
-                drop(turn);
-                make_durable(pool)
-                    .await
-                    .map_err(|error| PersistenceError::UnknownError(Box::new(error)))
+                write_durably(
+                    pool,
+                    async {
+                        repo.persist::<A>(events, snapshot_update)
+                            .await
+                            .map_err(normalize)
+                    },
+                    |error| PersistenceError::UnknownError(Box::new(error)),
+                )
+                .await
             }
             Self::Postgres(repo) => repo.persist::<A>(events, snapshot_update).await,
         }

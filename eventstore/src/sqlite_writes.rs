@@ -13,6 +13,7 @@
 //! checkpoint that moved with them, and are applied again.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Weak};
 
@@ -50,6 +51,21 @@ pub async fn write_turn(pool: &SqlitePool) -> WriteTurn {
     WriteTurn {
         _turn: queue.lock_owned().await,
     }
+}
+
+/// Runs `write` in this process's turn, then, outside it, makes it durable: how an
+/// acknowledged write (a command's append, the answer stored for its idempotency key) is
+/// made. `io_error` turns a failed flush into the caller's error type.
+pub async fn write_durably<T, E>(
+    pool: &SqlitePool,
+    write: impl Future<Output = Result<T, E>>,
+    io_error: impl FnOnce(std::io::Error) -> E,
+) -> Result<T, E> {
+    let turn = write_turn(pool).await;
+    let written = write.await?;
+    drop(turn);
+    make_durable(pool).await.map_err(io_error)?;
+    Ok(written)
 }
 
 /// Makes every transaction committed so far on the database of `pool` survive a power

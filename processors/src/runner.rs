@@ -144,22 +144,24 @@ impl<P: Processor> ProcessorRunner<P> {
         let checkpoint = peek_checkpoint(&self.database, name).await?;
         self.progress.reached(checkpoint);
         let events = self.log.read_after(checkpoint, self.batch).await?;
-        let mut handled = None;
+        let mut handled = 0;
+        let mut last = None;
         for event in &events {
             if let Err(error) = self.handle_with_retries(event).await {
                 tracing::warn!(processor = name, position = event.position(), %error, "giving up on this batch for now");
                 break;
             }
-            handled = Some((handled.map_or(0, |(count, _)| count) + 1, event.cursor));
+            handled += 1;
+            last = Some(event.cursor);
         }
-        let Some((count, last)) = handled else {
+        let Some(last) = last else {
             return Ok(Step::Idle);
         };
         let mut tx = ReadModelTx::begin(&self.database).await?;
         write_checkpoint(&mut tx, name, last).await?;
         tx.commit().await?;
         self.progress.reached(last);
-        Ok(Step::Handled(count))
+        Ok(Step::Handled(handled))
     }
 
     /// Transient failures are retried with back-off; permanent ones are logged and passed.

@@ -112,19 +112,27 @@ pub async fn quota_step(
 
 /// The quota of `user_id`, setting the default limit first if registration could not.
 pub async fn quota_of(state: &AppState, user_id: UserId) -> Result<Quota, ApiError> {
+    Ok(quota_with_limit(state, user_id).await?.0)
+}
+
+/// `quota_of`, also answering whether the default limit was set just now.
+pub async fn quota_with_limit(
+    state: &AppState,
+    user_id: UserId,
+) -> Result<(Quota, bool), ApiError> {
     let quotas = &state.services.quotas;
     let loaded = quotas.load(&user_id.to_string()).await?;
     if loaded.aggregate.has_limit() {
-        return Ok(loaded.aggregate);
+        return Ok((loaded.aggregate, false));
     }
     let set_limit = QuotaCommand::SetQuotaLimit {
         limit: Bytes(state.settings.default_quota_bytes),
     };
     let metadata = crate::context::command_metadata(Actor::System);
-    quotas
+    let committed = quotas
         .execute(&user_id.to_string(), set_limit, &metadata)
         .await?;
-    Ok(quotas.load(&user_id.to_string()).await?.aggregate)
+    Ok((committed.aggregate, true))
 }
 
 #[utoipa::path(

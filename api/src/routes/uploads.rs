@@ -17,7 +17,7 @@ use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, ErrorCode, Problem};
 use crate::extract::Fields;
 use crate::routes::auth::into_reply;
-use crate::routes::me::{quota_of, quota_step};
+use crate::routes::me::{quota_step, quota_with_limit};
 use crate::routing::{PathParams, endpoint};
 use crate::startup::AppState;
 
@@ -193,8 +193,7 @@ pub async fn create_upload_url(
         Ok(_) => {}
         // A quota without a limit (registration could not set it) gets the default one
         // here; looked at only on a refusal, so the usual request loads the quota once.
-        Err(CommandError::Rejected(_)) if !quota_of_has_limit(&state, user).await? => {
-            quota_of(&state, user).await?;
+        Err(CommandError::Rejected(_)) if quota_with_limit(&state, user).await?.1 => {
             services
                 .quotas
                 .execute(&quota_id, reserve, &metadata)
@@ -269,10 +268,4 @@ pub async fn cancel_upload(
     };
     quota_step(&state, principal.user_id, release, &metadata).await;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Whether the quota of `user` has a limit set.
-async fn quota_of_has_limit(state: &AppState, user: aggregates::UserId) -> Result<bool, ApiError> {
-    let loaded = state.services.quotas.load(&user.to_string()).await?;
-    Ok(loaded.aggregate.has_limit())
 }
