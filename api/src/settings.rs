@@ -302,8 +302,8 @@ pub struct Settings {
     )]
     pub max_connections: Option<u64>,
 
-    /// Test-only: pause the request forever at a named point, so a test can `kill -9` the
-    /// process there (`after-upload-confirmed`). Never set in production.
+    /// Test-only: the process dies (abort, as under `kill -9`) at a named point
+    /// (`after-upload-confirmed`). Never set in production.
     #[arg(long, env = "SCOREMATE_FAILPOINT", hide = true, global = true)]
     pub failpoint: Option<String>,
 

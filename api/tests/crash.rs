@@ -38,7 +38,8 @@ async fn a_kill_between_upload_and_quota_confirmation_heals_on_restart_exactly_o
         .json(&json!({"upload_id": upload_id, "title": "Crash"}))
         .send();
     let confirming = tokio::spawn(confirm);
-    // The confirmation is committed; the quota confirmation is not. Kill -9 right there.
+    // The confirmation is committed; the quota confirmation is not. The failpoint aborts
+    // the process right there (as kill -9 would, before the woken quota saga can act).
     let paused = tokio::task::spawn_blocking({
         let lines = first.lines;
         move || {

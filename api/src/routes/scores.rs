@@ -505,14 +505,16 @@ async fn confirm_locked(
         }
         Err(error) => return Err(error.into()),
     };
+    if state.settings.failpoint.as_deref() == Some("after-upload-confirmed") {
+        // Dies at once, as under kill -9: pausing here would leave the quota saga, which
+        // the commit just woke, time to confirm the bytes before the test's kill.
+        tracing::warn!("failpoint after-upload-confirmed reached");
+        std::process::abort();
+    }
     // The staged bytes are copied and recorded; should this fail, the upload sweep
     // deletes them.
     if let Err(error) = objects.delete(&staging_key).await {
         tracing::warn!(%error, "deleting a confirmed upload's staged bytes failed; the sweep will");
-    }
-    if state.settings.failpoint.as_deref() == Some("after-upload-confirmed") {
-        tracing::warn!("failpoint after-upload-confirmed reached");
-        std::future::pending::<()>().await;
     }
     // The quota saga does this too; here it makes `GET /quota` show the bytes at once.
     let confirm_quota = QuotaCommand::ConfirmQuota {
