@@ -457,15 +457,25 @@ impl ObjectStore {
         key: &str,
         max_bytes: u64,
     ) -> Result<Vec<u8>, ObjectStoreError> {
+        match self.read_start(key, max_bytes).await? {
+            Some((_, prefix)) => Ok(prefix),
+            None => Err(ObjectStoreError::NotFound {
+                key: key.to_owned(),
+            }),
+        }
+    }
+
+    /// What `head` and `read_prefix` tell, in one request: the size comes from the
+    /// ranged answer's `Content-Range` (its total). `None` when the object is missing.
+    pub async fn read_start(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<(ObjectHead, Vec<u8>)>, ObjectStoreError> {
         timed("read_prefix", async {
             if max_bytes == 0 {
-                // "bytes=0--1" is not a range; still answer NotFound for a missing object.
-                return match self.head(key).await? {
-                    Some(_) => Ok(Vec::new()),
-                    None => Err(ObjectStoreError::NotFound {
-                        key: key.to_owned(),
-                    }),
-                };
+                // "bytes=0--1" is not a range.
+                return Ok(self.head(key).await?.map(|head| (head, Vec::new())));
             }
             let result = self
                 .client
@@ -477,14 +487,45 @@ impl ObjectStore {
                 .await;
             let output = match result {
                 Ok(output) => output,
-                // An unsatisfiable range starting at 0 means the object exists but is empty.
-                Err(error) if status_of(&error) == Some(416) => return Ok(Vec::new()),
-                Err(error) => return Err(classify("GetObject", Some(key), error)),
+                // An unsatisfiable range starting at 0 means the object exists but is
+                // empty; its other attributes need a HEAD (rare: uploads are not empty).
+                Err(error) if status_of(&error) == Some(416) => {
+                    return Ok(self.head(key).await?.map(|head| (head, Vec::new())));
+                }
+                Err(error) => {
+                    return match classify("GetObject", Some(key), error) {
+                        ObjectStoreError::NotFound { .. } => Ok(None),
+                        other => Err(other),
+                    };
+                }
+            };
+            // A store that ignored the range sent the whole object: its length is the size.
+            let size = match output.content_range() {
+                Some(range) => range
+                    .rsplit_once('/')
+                    .and_then(|(_, total)| total.parse::<u64>().ok()),
+                None => output
+                    .content_length()
+                    .and_then(|length| u64::try_from(length).ok()),
+            }
+            .ok_or_else(|| ObjectStoreError::Rejected {
+                operation: "GetObject",
+                status: None,
+                code: None,
+                source: "the store sent no usable Content-Range or Content-Length".into(),
+            })?;
+            let head = ObjectHead {
+                size,
+                etag: output
+                    .e_tag()
+                    .map(|etag| etag.trim_matches('"').to_owned())
+                    .unwrap_or_default(),
+                content_type: output.content_type().map(str::to_owned),
             };
             let (bytes, _) = collect_at_most(output.body, max_bytes, output.content_length)
                 .await
                 .map_err(body_error)?;
-            Ok(bytes)
+            Ok(Some((head, bytes)))
         })
         .await
     }

@@ -355,7 +355,6 @@ async fn metrics_report_every_family_after_traffic(database: TestDatabase) {
         "ping",
         "presign_put",
         "copy",
-        "head",
         "read_prefix",
         "list",
         "get",

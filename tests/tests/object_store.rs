@@ -177,6 +177,30 @@ async fn read_prefix_returns_only_the_first_bytes() {
 }
 
 #[tokio::test]
+async fn read_start_tells_what_head_tells_from_one_ranged_answer() {
+    let fixture = Fixture::start().await;
+    let key = key();
+    let body = pdf_bytes(70_000);
+    fixture.upload(&key, &body).await;
+
+    let head = fixture.store.head(&key).await.unwrap().unwrap();
+    let (start_head, prefix) = fixture.store.read_start(&key, 5).await.unwrap().unwrap();
+    let (whole_head, whole) = fixture
+        .store
+        .read_start(&key, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let missing = fixture.store.read_start("never/existed.pdf", 5).await;
+
+    assert_eq!(start_head, head);
+    assert_eq!(prefix, b"%PDF-");
+    assert_eq!((whole_head, whole), (head, body));
+    assert!(matches!(missing, Ok(None)), "{missing:?}");
+    fixture.stop().await;
+}
+
+#[tokio::test]
 async fn a_presigned_get_returns_the_same_bytes_with_the_requested_content_disposition() {
     let fixture = Fixture::start().await;
     let key = key();

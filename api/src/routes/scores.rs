@@ -455,7 +455,8 @@ async fn confirm_locked(
         Err(ObjectStoreError::NotFound { .. }) => return Err(not_uploaded()),
         Err(error) => return Err(error.into()),
     }
-    let Some(head) = objects.head(final_key).await? else {
+    // One ranged GET tells the size, the entity tag and whether the bytes start a PDF.
+    let Some((head, prefix)) = objects.read_start(final_key, PDF_HEADER_WINDOW).await? else {
         return Err(not_uploaded());
     };
     if head.size != file.size_bytes.0 {
@@ -470,7 +471,6 @@ async fn confirm_locked(
             ),
         ));
     }
-    let prefix = objects.read_prefix(final_key, PDF_HEADER_WINDOW).await?;
     let events_metadata = metadata_of(principal);
     if !prefix.windows(5).any(|window| window == b"%PDF-") {
         reject_upload(state, principal, upload_id, &[final_key, &staging_key]).await?;
