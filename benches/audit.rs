@@ -3,7 +3,7 @@
 //! events (decided by the real aggregate, appended in batches), beside the plain `SELECT` of the same stream's rows in the same run (the floor
 //! any replay pays), on both backends.
 //!
-//! `cargo bench -p benches --bench audit --profile dev` — PostgreSQL from
+//! `cargo bench -p benches --bench audit` (bench profile) — PostgreSQL from
 //! `SCOREMATE_BENCH_DATABASE_URL` (default: the local server; skipped with a notice when
 //! unreachable). `SCOREMATE_BENCH_EVENTS` sets the history length (default 10000),
 //! `SCOREMATE_BENCH_REPEAT` the timed runs of each (default 10).

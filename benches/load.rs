@@ -16,7 +16,7 @@
 //!   `GET /scores`, `GET /scores/{id}`, `PATCH /scores/{id}`, create a setlist, add two
 //!   items, reorder them, `PATCH` the setlist, `GET /quota`.
 //!
-//! `cargo bench -p benches --bench load --profile dev`. Settings (environment):
+//! `cargo bench -p benches --bench load` (bench profile). Settings (environment):
 //! `SCOREMATE_LOAD_SECONDS` measured seconds per phase (default 3), split over
 //! `SCOREMATE_LOAD_ROUNDS` rounds (default 2) that interleave the phases,
 //! `SCOREMATE_LOAD_WARMUP_SECONDS` untimed seconds before each slice (default 0.5),

@@ -4,8 +4,8 @@
 //! files in the same run: per-file median wall time and peak RSS, the ratio per file and
 //! the median ratio.
 //!
-//! `cargo bench -p benches --bench pdf --profile dev` after `cargo build -p scoremate
-//! --profile dev`. The binary is `SCOREMATE_BIN`, by default the `scoremate` of the
+//! `cargo bench -p benches --bench pdf` after `cargo build -p scoremate --profile bench`
+//! (the bench profile: release). The binary is `SCOREMATE_BIN`, by default the `scoremate` of the
 //! bench's own profile folder (`$CARGO_TARGET_DIR/<profile>/scoremate`).
 //! `SCOREMATE_BENCH_REPEAT` (default 5) sets the measured runs per file and command. See
 //! `docs/benchmarks.md`.
@@ -498,7 +498,7 @@ fn scoremate_binary() -> BenchResult<PathBuf> {
     };
     if !path.is_file() {
         return Err(format!(
-            "{} is missing: build it first (`cargo build -p scoremate --profile dev`, with the \
+            "{} is missing: build it first (`cargo build -p scoremate --profile bench`, with the \
              same CARGO_TARGET_DIR) or point SCOREMATE_BIN at a scoremate binary",
             path.display()
         )

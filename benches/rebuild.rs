@@ -5,7 +5,7 @@
 //! order, page by page (the floor any rebuild pays), and the log reader the projections use
 //! (`EventLog::read_after`: the same pages, JSON decoded, PostgreSQL's commit-order guard).
 //!
-//! `cargo bench -p benches --bench rebuild --profile dev` — PostgreSQL from
+//! `cargo bench -p benches --bench rebuild` (bench profile) — PostgreSQL from
 //! `SCOREMATE_BENCH_DATABASE_URL` (default: the local server; a database of its own is
 //! created and dropped; skipped with a notice when unreachable). `SCOREMATE_BENCH_EVENTS`
 //! sets the log's length (default 1000000), `SCOREMATE_BENCH_BACKENDS` (`sqlite,postgres`)
