@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use eventstore::EventLog;
+use cqrs_es::Aggregate;
+use eventstore::{Committed, EventLog};
 use projections::{Projection, ProjectionRunner};
 use warp::http::HeaderValue;
 
@@ -14,46 +15,61 @@ const WAIT: Duration = Duration::from_secs(2);
 /// Set on an answer whose change the read models had not reached when it was sent.
 pub const LAGGING_HEADER: &str = "x-read-models";
 
-/// Answers once the score read model has everything committed so far; on a timeout the
-/// answer still succeeds and says `x-read-models: lagging`.
-pub async fn after_score_change(
+/// Answers once the score read model has applied `change`; on a timeout the answer still
+/// succeeds and says `x-read-models: lagging`.
+pub async fn after_score_change<A: Aggregate>(
     state: &AppState,
+    change: &Committed<A>,
     response: warp::reply::Response,
 ) -> warp::reply::Response {
-    after_change(state, &state.services.scores_view, response).await
-}
-
-/// The same for the setlist read model.
-pub async fn after_setlist_change(
-    state: &AppState,
-    response: warp::reply::Response,
-) -> warp::reply::Response {
-    after_change(state, &state.services.setlists_view, response).await
-}
-
-async fn after_change<P: Projection>(
-    state: &AppState,
-    view: &ProjectionRunner<P>,
-    response: warp::reply::Response,
-) -> warp::reply::Response {
-    let caught_up = caught_up(state, view).await;
+    let caught_up = caught_up(state, &state.services.scores_view, change).await;
     mark_lagging(response, caught_up)
 }
 
-/// Waits until `view` has applied everything committed so far (its own loop does the
+/// The same for the setlist read model.
+pub async fn after_setlist_change<A: Aggregate>(
+    state: &AppState,
+    change: &Committed<A>,
+    response: warp::reply::Response,
+) -> warp::reply::Response {
+    let caught_up = caught_up(state, &state.services.setlists_view, change).await;
+    mark_lagging(response, caught_up)
+}
+
+/// Waits until `view` has applied the last event of `change` (its own loop does the
 /// work; concurrent requests share its steps), for at most the bounded wait; answers
-/// whether it got there.
-pub async fn caught_up<P: Projection>(state: &AppState, view: &ProjectionRunner<P>) -> bool {
-    match EventLog::new(state.database.clone()).head().await {
-        Ok(head) => view
-            .wait_for(head, Instant::now() + WAIT)
+/// whether it got there. Only the command's own event is waited for: later events of
+/// other aggregates or clients (the quota step after a confirmation, say) are not this
+/// answer's business, and waiting for the log head would make them so.
+pub async fn caught_up<P: Projection, A: Aggregate>(
+    state: &AppState,
+    view: &ProjectionRunner<P>,
+    change: &Committed<A>,
+) -> bool {
+    if change.events.is_empty() {
+        // Nothing appended (an idempotent repeat): nothing to wait for.
+        return true;
+    }
+    let Ok(sequence) = i64::try_from(change.version) else {
+        return false;
+    };
+    let target = EventLog::new(state.database.clone())
+        .cursor_of(A::TYPE, &change.aggregate_id, sequence)
+        .await;
+    match target {
+        Ok(Some(target)) => view
+            .wait_for(target, Instant::now() + WAIT)
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(%error, "catching a read model up failed");
                 false
             }),
+        Ok(None) => {
+            tracing::warn!(aggregate_id = %change.aggregate_id, "a committed event is not in the log");
+            false
+        }
         Err(error) => {
-            tracing::warn!(%error, "reading the log head failed");
+            tracing::warn!(%error, "reading the log failed");
             false
         }
     }

@@ -101,6 +101,16 @@ SELECT transaction_id::text::bigint AS transaction_id, position
  ORDER BY events.transaction_id DESC, events.position DESC
  LIMIT 1";
 
+const POSTGRES_CURSOR_OF: &str = "
+SELECT transaction_id::text::bigint AS transaction_id, position
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
+
+const SQLITE_CURSOR_OF: &str = "
+SELECT 0 AS transaction_id, position
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
+
 const SQLITE_HEAD: &str =
     "SELECT 0 AS transaction_id, position FROM events ORDER BY position DESC LIMIT 1";
 
@@ -170,6 +180,33 @@ impl EventLog {
                     .await?
             }
         })
+    }
+
+    /// Where one aggregate's event (by its sequence) stands in the log; `None` when it is
+    /// not stored (or not committed yet).
+    pub async fn cursor_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+    ) -> Result<Option<LogCursor>, StoreError> {
+        let row = match &self.database {
+            Database::Postgres(pool) => sqlx::query(POSTGRES_CURSOR_OF)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(sequence)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| decode_cursor(&row)),
+            Database::Sqlite(pool) => sqlx::query(SQLITE_CURSOR_OF)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(sequence)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| decode_cursor(&row)),
+        };
+        row.transpose()
     }
 
     /// The cursor of the last event committed so far (`START` when the log is empty). A

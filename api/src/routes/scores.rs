@@ -6,7 +6,7 @@ use aggregates::{
     ScoreMetadata, ScoreMetadataPatch, ScoreStatus, UploadId,
 };
 use chrono::{DateTime, Utc};
-use eventstore::CommandError;
+use eventstore::{CommandError, Committed};
 use processors::objects::{ObjectStoreError, content_disposition_attachment, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -297,7 +297,7 @@ pub async fn patch_score(
         .ok_or_else(ApiError::not_found)?;
     let response =
         crate::versioning::with_etag(warp::reply::json(&view).into_response(), view.version);
-    Ok(crate::consistency::after_score_change(&state, response).await)
+    Ok(crate::consistency::after_score_change(&state, &committed, response).await)
 }
 
 fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
@@ -391,7 +391,8 @@ pub async fn confirm_upload(
     };
     let confirmed = confirm_locked(&state, &principal, upload_id, metadata).await;
     lock.release().await;
-    Ok(crate::consistency::after_score_change(&state, confirmed?).await)
+    let (change, response) = confirmed?;
+    Ok(crate::consistency::after_score_change(&state, &change, response).await)
 }
 
 /// Confirms `upload_id`, whose lock the caller holds: copies the staged bytes onto the
@@ -402,7 +403,7 @@ async fn confirm_locked(
     principal: &Principal,
     upload_id: UploadId,
     metadata: ScoreMetadata,
-) -> Result<warp::reply::Response, ApiError> {
+) -> Result<(Committed<Score>, warp::reply::Response), ApiError> {
     let services = &state.services;
     let id = upload_id.to_string();
     let loaded = services.scores.load(&id).await?;
@@ -530,7 +531,7 @@ async fn confirm_locked(
     if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    Ok(response)
+    Ok((committed, response))
 }
 
 /// The bytes are not a PDF: the upload ends for good, its reservation and objects go.
@@ -615,16 +616,18 @@ pub async fn delete_score(
     let delete = ScoreCommand::DeleteScore {
         user_id: principal.user_id,
     };
-    services
+    let deleted = services
         .scores
         .execute(&score_id.to_string(), delete, &metadata)
         .await?;
     let release = QuotaCommand::ReleaseQuota { score_id };
     quota_step(&state, principal.user_id, release, &metadata).await;
-    Ok(
-        crate::consistency::after_score_change(&state, StatusCode::NO_CONTENT.into_response())
-            .await,
+    Ok(crate::consistency::after_score_change(
+        &state,
+        &deleted,
+        StatusCode::NO_CONTENT.into_response(),
     )
+    .await)
 }
 
 #[utoipa::path(

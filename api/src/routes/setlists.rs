@@ -361,24 +361,22 @@ async fn answer_setlist(
     state: &AppState,
     principal: &Principal,
     setlist_id: SetlistId,
+    change: &Committed<Setlist>,
     status: StatusCode,
 ) -> Result<warp::reply::Response, ApiError> {
-    let caught_up = crate::consistency::caught_up(state, &state.services.setlists_view).await;
+    let setlist = &change.aggregate;
+    let caught_up =
+        crate::consistency::caught_up(state, &state.services.setlists_view, change).await;
     let owner = principal.user_id.to_string();
     let view = match load_view(state, &owner, setlist_id).await? {
         Some(view) if caught_up => view,
+        // The read model lags: the answer comes from the state the command decided.
         _ => {
-            let loaded = state
-                .services
-                .setlists
-                .load(&setlist_id.to_string())
-                .await?;
-            if loaded.aggregate.owner() != Some(principal.user_id) || loaded.aggregate.is_deleted()
-            {
+            if setlist.owner() != Some(principal.user_id) || setlist.is_deleted() {
                 return Err(ApiError::not_found());
             }
             let now = Utc::now();
-            view_of(state, &owner, &loaded.aggregate, loaded.version, now, now).await?
+            view_of(state, &owner, setlist, change.version, now, now).await?
         }
     };
     let version = view.version;
@@ -527,8 +525,8 @@ pub async fn create_setlist(
         description,
         event_date,
     };
-    run(&state, &principal, setlist_id, None, command).await?;
-    answer_setlist(&state, &principal, setlist_id, StatusCode::CREATED).await
+    let change = run(&state, &principal, setlist_id, None, command).await?;
+    answer_setlist(&state, &principal, setlist_id, &change, StatusCode::CREATED).await
 }
 
 fn setlist_order_by(ordering: Option<&str>) -> Result<&'static str, ApiError> {
@@ -712,8 +710,8 @@ pub async fn patch_setlist(
         description,
         event_date,
     };
-    run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
-    answer_setlist(&state, &principal, setlist_id, StatusCode::OK).await
+    let change = run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
+    answer_setlist(&state, &principal, setlist_id, &change, StatusCode::OK).await
 }
 
 #[utoipa::path(
@@ -743,11 +741,13 @@ pub async fn delete_setlist(
     let command = SetlistCommand::DeleteSetlist {
         user_id: principal.user_id,
     };
-    run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
-    Ok(
-        crate::consistency::after_setlist_change(&state, StatusCode::NO_CONTENT.into_response())
-            .await,
+    let change = run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
+    Ok(crate::consistency::after_setlist_change(
+        &state,
+        &change,
+        StatusCode::NO_CONTENT.into_response(),
     )
+    .await)
 }
 
 #[utoipa::path(
@@ -850,8 +850,9 @@ pub async fn add_item(
         position,
         note,
     };
-    run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
-    let caught_up = crate::consistency::caught_up(&state, &state.services.setlists_view).await;
+    let change = run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
+    let caught_up =
+        crate::consistency::caught_up(&state, &state.services.setlists_view, &change).await;
     let loaded = state
         .services
         .setlists
@@ -910,11 +911,13 @@ pub async fn remove_item(
         user_id: principal.user_id,
         item_id,
     };
-    run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
-    Ok(
-        crate::consistency::after_setlist_change(&state, StatusCode::NO_CONTENT.into_response())
-            .await,
+    let change = run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
+    Ok(crate::consistency::after_setlist_change(
+        &state,
+        &change,
+        StatusCode::NO_CONTENT.into_response(),
     )
+    .await)
 }
 
 #[utoipa::path(
@@ -992,8 +995,8 @@ pub async fn reorder_items(
         user_id: principal.user_id,
         item_ids,
     };
-    run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
-    answer_setlist(&state, &principal, setlist_id, StatusCode::OK).await
+    let change = run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
+    answer_setlist(&state, &principal, setlist_id, &change, StatusCode::OK).await
 }
 
 #[cfg(test)]
