@@ -29,7 +29,7 @@ use crate::settings::Settings;
 use crate::throttle::Throttle;
 
 /// How many events pass between two snapshots of a quota ledger.
-const QUOTA_SNAPSHOT_EVERY: usize = 100;
+const QUOTA_SNAPSHOT_EVERY: usize = 20;
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -93,8 +93,12 @@ impl Services {
                 source,
             })?;
         let appended = Arc::new(Notify::new());
+        let scores_view = Arc::new(ProjectionRunner::new(Scores, database.clone()));
+        let setlists_view = Arc::new(ProjectionRunner::new(Setlists, database.clone()));
         let scores = Arc::new(
-            AggregateStore::new(database, Storage::Events, retry).notifying(Arc::clone(&appended)),
+            AggregateStore::new(database, Storage::Events, retry)
+                .notifying(Arc::clone(&appended))
+                .notifying(scores_view.waker()),
         );
         let pdf_sandbox = Arc::new(
             crate::pdf_cli::processing_sandbox(settings.pdf_child.as_deref())
@@ -129,12 +133,13 @@ impl Services {
             scores,
             objects,
             upload_locks: crate::upload_locks::UploadLocks::new(database),
-            scores_view: Arc::new(ProjectionRunner::new(Scores, database.clone())),
-            setlists_view: Arc::new(ProjectionRunner::new(Setlists, database.clone())),
             setlists: Arc::new(
                 AggregateStore::new(database, Storage::Events, retry)
-                    .notifying(Arc::clone(&appended)),
+                    .notifying(Arc::clone(&appended))
+                    .notifying(setlists_view.waker()),
             ),
+            scores_view,
+            setlists_view,
             appended,
             pdf_sandbox,
             pdf_jobs,

@@ -85,7 +85,7 @@ pub struct AggregateStore<A: Aggregate> {
     store: PersistedEventStore<AnyEventRepository, A>,
     retry: RetryPolicy,
     /// Told after every append, to wake this process's projections at once.
-    appended: Option<Arc<Notify>>,
+    appended: Vec<Arc<Notify>>,
     _aggregate: PhantomData<A>,
 }
 
@@ -104,15 +104,15 @@ where
         Self {
             store,
             retry,
-            appended: None,
+            appended: Vec::new(),
             _aggregate: PhantomData,
         }
     }
 
-    /// Signals `appended` after every commit that appended events.
+    /// Signals `appended` (too) after every commit that appended events.
     #[must_use]
     pub fn notifying(mut self, appended: Arc<Notify>) -> Self {
-        self.appended = Some(appended);
+        self.appended.push(appended);
         self
     }
 
@@ -252,7 +252,7 @@ where
             }
             match self.store.commit(events, context, metadata.clone()).await {
                 Ok(envelopes) => {
-                    if let Some(appended) = &self.appended {
+                    for appended in &self.appended {
                         appended.notify_one();
                     }
                     let version = envelopes

@@ -112,8 +112,8 @@ pub struct ProjectionRunner<P> {
     database: Database,
     batch: u32,
     progress: Progress,
-    /// Wakes `follow` (a request waiting for its change to be applied).
-    wake: Notify,
+    /// Wakes `follow`: a request waiting for its change to be applied, or an append.
+    wake: Arc<Notify>,
     /// Whether `follow` runs for this runner; without it, waiters step it themselves.
     followed: AtomicBool,
 }
@@ -131,13 +131,20 @@ impl<P: Projection> ProjectionRunner<P> {
             database,
             batch: 500,
             progress: Progress::default(),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             followed: AtomicBool::new(false),
         }
     }
 
     pub const fn projection(&self) -> &P {
         &self.projection
+    }
+
+    /// What wakes the follow loop: told by the stores whose events this read model shows,
+    /// the loop starts on a change while the request that made it is still busy (with its
+    /// quota step, say), so the request seldom has to wait for it afterwards.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
     }
 
     /// Lock checkpoint → read the next events → apply → save checkpoint → commit.
