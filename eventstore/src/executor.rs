@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use tracing::Instrument;
 
@@ -136,7 +136,21 @@ where
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
-        self.execute_with(self.retry, None, aggregate_id, command, metadata)
+        self.execute_with(self.retry, None, false, aggregate_id, command, metadata)
+            .await
+    }
+
+    /// `execute` for an aggregate whose id the caller has just minted (a fresh UUIDv7):
+    /// there is nothing to load, so the first attempt decides on the default state
+    /// without asking the database. Should the id exist after all, the append conflicts
+    /// and the command is decided again on the loaded state, like any other.
+    pub async fn execute_new(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        self.execute_with(self.retry, None, true, aggregate_id, command, metadata)
             .await
     }
 
@@ -152,6 +166,7 @@ where
         self.execute_with(
             self.retry,
             Some(expected_version),
+            false,
             aggregate_id,
             command,
             metadata,
@@ -171,7 +186,7 @@ where
             max_attempts: 1,
             ..self.retry
         };
-        self.execute_with(once, None, aggregate_id, command, metadata)
+        self.execute_with(once, None, false, aggregate_id, command, metadata)
             .await
     }
 
@@ -179,13 +194,21 @@ where
         &self,
         retry: RetryPolicy,
         expected_version: Option<usize>,
+        fresh: bool,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let span = tracing::info_span!("command", aggregate = A::TYPE, aggregate_id);
         let result = self
-            .execute_with_retries(retry, expected_version, aggregate_id, command, metadata)
+            .execute_with_retries(
+                retry,
+                expected_version,
+                fresh,
+                aggregate_id,
+                command,
+                metadata,
+            )
             .instrument(span)
             .await;
         let outcome = match &result {
@@ -209,17 +232,26 @@ where
         &self,
         retry: RetryPolicy,
         expected_version: Option<usize>,
+        fresh: bool,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let metadata = metadata.to_map();
         for attempt in 1..=retry.max_attempts {
-            let context = self
-                .store
-                .load_aggregate(aggregate_id)
-                .await
-                .map_err(CommandError::from_aggregate)?;
+            let context = if fresh && attempt == 1 {
+                EventStoreAggregateContext {
+                    aggregate_id: aggregate_id.to_owned(),
+                    aggregate: A::default(),
+                    current_sequence: 0,
+                    current_snapshot: None,
+                }
+            } else {
+                self.store
+                    .load_aggregate(aggregate_id)
+                    .await
+                    .map_err(CommandError::from_aggregate)?
+            };
             let version = context.current_sequence;
             // Decide on a copy: the store folds the new events into the loaded state itself
             // when it writes a snapshot, and must not see them twice.

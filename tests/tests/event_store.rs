@@ -127,6 +127,58 @@ async fn concurrent_commands_on_one_aggregate_lose_no_update(database: Database)
     assert_eq!((loaded.aggregate.count, loaded.version), (20, 20));
 }
 
+/// `execute_new` skips the load for an id just minted; on an id that exists after all the
+/// append conflicts and the command is decided again on the loaded state.
+async fn a_new_aggregate_needs_no_load_and_an_existing_id_is_decided_again(database: Database) {
+    let store = tally_store(&database);
+    let created = store
+        .execute_new("t-new", add(2), &user_metadata())
+        .await
+        .unwrap();
+    assert_eq!((created.aggregate.count, created.version), (2, 1));
+    let again = store
+        .execute_new("t-new", add(3), &user_metadata())
+        .await
+        .unwrap();
+    assert_eq!((again.aggregate.count, again.version), (5, 2));
+    let loaded = store.load("t-new").await.unwrap();
+    assert_eq!((loaded.aggregate.count, loaded.version), (5, 2));
+}
+
+/// Read-your-writes waits for a command's own event: the log places it by aggregate and
+/// sequence, where a reader of the log finds it.
+async fn the_log_places_an_aggregates_event(database: Database) {
+    let store = tally_store(&database);
+    store
+        .execute("t-a", add(1), &user_metadata())
+        .await
+        .unwrap();
+    store
+        .execute("t-b", add(1), &user_metadata())
+        .await
+        .unwrap();
+    store
+        .execute("t-a", add(1), &user_metadata())
+        .await
+        .unwrap();
+    let log = EventLog::new(database.clone());
+    let events = read_whole_log(&log, 100).await;
+    let second_of_a = events
+        .iter()
+        .find(|event| event.aggregate_id == "t-a" && event.sequence == 2)
+        .map(|event| event.cursor);
+    let tally_type = <integration_tests::tally::Tally as cqrs_es::Aggregate>::TYPE;
+    assert_eq!(
+        log.cursor_of(tally_type, "t-a", 2).await.unwrap(),
+        second_of_a
+    );
+    assert_eq!(
+        log.cursor_of(tally_type, "t-a", 2).await.unwrap(),
+        Some(log.head().await.unwrap())
+    );
+    assert_eq!(log.cursor_of(tally_type, "t-a", 3).await.unwrap(), None);
+}
+
 async fn the_loser_gives_up_with_a_conflict_after_its_attempts(database: Database) {
     // One attempt and no back-off: of two racing commands at most one can win per round.
     let policy = RetryPolicy {
@@ -360,6 +412,8 @@ macro_rules! suite {
                 stored_events_cannot_be_changed,
                 fifty_concurrent_reservations_admit_exactly_what_the_limit_allows,
                 an_append_wakes_the_followers,
+                a_new_aggregate_needs_no_load_and_an_existing_id_is_decided_again,
+                the_log_places_an_aggregates_event,
             );
         }
     };
@@ -379,7 +433,11 @@ macro_rules! suite {
 /// process listening on `scoremate_events` too (delivered at commit).
 async fn an_append_wakes_the_followers(database: Database) {
     let appended = Arc::new(tokio::sync::Notify::new());
-    let store = tally_store(&database).notifying(Arc::clone(&appended));
+    // A view's follow loop beside the background loop: both are told.
+    let view = Arc::new(tokio::sync::Notify::new());
+    let store = tally_store(&database)
+        .notifying(Arc::clone(&appended))
+        .notifying(Arc::clone(&view));
     let mut listener = match &database {
         Database::Postgres(pool) => {
             let mut listener = sqlx::postgres::PgListener::connect_with(pool)
@@ -391,6 +449,7 @@ async fn an_append_wakes_the_followers(database: Database) {
         Database::Sqlite(_) => None,
     };
     let woken = appended.notified();
+    let view_woken = view.notified();
     store
         .execute("t-wake", add(1), &user_metadata())
         .await
@@ -398,6 +457,9 @@ async fn an_append_wakes_the_followers(database: Database) {
     tokio::time::timeout(std::time::Duration::from_secs(5), woken)
         .await
         .expect("the in-process signal");
+    tokio::time::timeout(std::time::Duration::from_secs(5), view_woken)
+        .await
+        .expect("the view's signal");
     if let Some(listener) = &mut listener {
         let notification = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
             .await

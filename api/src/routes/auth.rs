@@ -312,7 +312,7 @@ pub async fn login(
     let metadata = command_metadata(Actor::User(user_id.into_uuid()));
     services
         .sessions
-        .execute(&session_id.to_string(), start, &metadata)
+        .execute_new(&session_id.to_string(), start, &metadata)
         .await?;
 
     let roles = account

@@ -512,18 +512,22 @@ async fn confirm_locked(
         tracing::warn!("failpoint after-upload-confirmed reached");
         std::process::abort();
     }
-    // The staged bytes are copied and recorded; should this fail, the upload sweep
-    // deletes them.
-    if let Err(error) = objects.delete(&staging_key).await {
-        tracing::warn!(%error, "deleting a confirmed upload's staged bytes failed; the sweep will");
-    }
     // The quota saga does this too; here it makes `GET /quota` show the bytes at once.
     let confirm_quota = QuotaCommand::ConfirmQuota {
         upload_id,
         score_id: upload_id,
         actual_bytes: Bytes(head.size),
     };
-    quota_step(state, principal.user_id, confirm_quota, &events_metadata).await;
+    // Neither needs the other, so they run side by side.
+    let (deleted, ()) = tokio::join!(
+        objects.delete(&staging_key),
+        quota_step(state, principal.user_id, confirm_quota, &events_metadata)
+    );
+    // The staged bytes are copied and recorded; should the DELETE fail, the upload sweep
+    // deletes them.
+    if let Err(error) = deleted {
+        tracing::warn!(%error, "deleting a confirmed upload's staged bytes failed; the sweep will");
+    }
     let view = ScoreView::of(&committed.aggregate, committed.version, now)
         .ok_or_else(ApiError::not_found)?;
     let mut response =

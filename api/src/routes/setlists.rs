@@ -525,7 +525,12 @@ pub async fn create_setlist(
         description,
         event_date,
     };
-    let change = run(&state, &principal, setlist_id, None, command).await?;
+    // The id was minted just now: nothing to load.
+    let change = state
+        .services
+        .setlists
+        .execute_new(&setlist_id.to_string(), command, &metadata_of(&principal))
+        .await?;
     answer_setlist(&state, &principal, setlist_id, &change, StatusCode::CREATED).await
 }
 

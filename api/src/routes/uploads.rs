@@ -215,7 +215,7 @@ pub async fn create_upload_url(
     };
     services
         .scores
-        .execute(&upload_id.to_string(), request, &metadata)
+        .execute_new(&upload_id.to_string(), request, &metadata)
         .await?;
     // The client writes to the staging key only: the URL stays valid until its TTL,
     // whatever happens to the upload (docs/uploads.md, "Staging, copy and sweep").
