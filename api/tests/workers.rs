@@ -278,9 +278,12 @@ fn hanging_pdf_child(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Polls the job table until `done` holds for every job, or fails after `secs` seconds.
+/// Polls the job table until it holds `count` jobs and `done` holds for every one, or
+/// fails after `secs` seconds. The count matters: the two stages' jobs are enqueued by two
+/// followers, so for a moment the table may hold one job, already claimed.
 async fn wait_for_jobs(
     pool: &sqlx::PgPool,
+    count: usize,
     secs: u64,
     what: &str,
     done: impl Fn(&JobRow) -> bool,
@@ -288,7 +291,7 @@ async fn wait_for_jobs(
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let jobs = jobs(pool).await;
-        if !jobs.is_empty() && jobs.iter().all(&done) {
+        if jobs.len() == count && jobs.iter().all(&done) {
             return jobs;
         }
         assert!(
@@ -327,7 +330,7 @@ async fn the_jobs_of_a_stopped_worker_are_freed_and_those_of_a_killed_one_taken_
     // A worker whose sandbox children hang claims both jobs of the score, then is stopped
     // (SIGTERM): it hands them back at once, without waiting for the leases.
     let mut stopped = start_worker(&data_dir, &url, &[lease, hanging]);
-    wait_for_jobs(&pool, 60, "both claimed by the stopped worker", |job| {
+    wait_for_jobs(&pool, 2, 60, "both claimed by the stopped worker", |job| {
         job.2 == "running" && job.4.as_deref() == Some(stopped.name.as_str())
     })
     .await;
@@ -343,7 +346,7 @@ async fn the_jobs_of_a_stopped_worker_are_freed_and_those_of_a_killed_one_taken_
     // Another one claims them and is killed (SIGKILL) while they hang: they stay its own
     // until the leases run out.
     let mut doomed = start_worker(&data_dir, &url, &[lease, hanging]);
-    let claimed = wait_for_jobs(&pool, 60, "both claimed by the doomed worker", |job| {
+    let claimed = wait_for_jobs(&pool, 2, 60, "both claimed by the doomed worker", |job| {
         job.2 == "running" && job.4.as_deref() == Some(doomed.name.as_str())
     })
     .await;
@@ -351,7 +354,7 @@ async fn the_jobs_of_a_stopped_worker_are_freed_and_those_of_a_killed_one_taken_
     kill_9(doomed.guard.0.take().unwrap());
 
     let heir = start_worker(&data_dir, &url, &[lease]);
-    let taken_over = wait_for_jobs(&pool, 60, "both done", |job| job.2 == "done").await;
+    let taken_over = wait_for_jobs(&pool, 2, 60, "both done", |job| job.2 == "done").await;
     for (score, stage, _, attempts, claimed_by, outcome) in &taken_over {
         assert_eq!(score, &scores[0]);
         assert_eq!(
