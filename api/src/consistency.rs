@@ -22,8 +22,7 @@ pub async fn after_score_change<A: Aggregate>(
     change: &Committed<A>,
     response: warp::reply::Response,
 ) -> warp::reply::Response {
-    let caught_up = caught_up(state, &state.services.scores_view, change).await;
-    mark_lagging(response, caught_up)
+    after_change(state, &state.services.scores_view, change, response).await
 }
 
 /// The same for the setlist read model.
@@ -32,7 +31,16 @@ pub async fn after_setlist_change<A: Aggregate>(
     change: &Committed<A>,
     response: warp::reply::Response,
 ) -> warp::reply::Response {
-    let caught_up = caught_up(state, &state.services.setlists_view, change).await;
+    after_change(state, &state.services.setlists_view, change, response).await
+}
+
+async fn after_change<P: Projection, A: Aggregate>(
+    state: &AppState,
+    view: &ProjectionRunner<P>,
+    change: &Committed<A>,
+    response: warp::reply::Response,
+) -> warp::reply::Response {
+    let caught_up = caught_up(state, view, change).await;
     mark_lagging(response, caught_up)
 }
 

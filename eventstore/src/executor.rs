@@ -78,6 +78,17 @@ pub struct Committed<A: Aggregate> {
     pub aggregate: A,
 }
 
+/// What a command is decided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// The aggregate as stored now.
+    Current,
+    /// The aggregate as stored now, which must be at this version (`If-Match`).
+    Version(usize),
+    /// Nothing: the caller minted the id just now, so the first attempt skips the load.
+    New,
+}
+
 /// Loads aggregates of one type, decides commands on them and appends the result, with
 /// optimistic concurrency: a commit whose sequence was taken meanwhile is decided again
 /// on the fresh state, a bounded number of times.
@@ -136,7 +147,7 @@ where
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
-        self.execute_with(self.retry, None, false, aggregate_id, command, metadata)
+        self.execute_with(self.retry, Basis::Current, aggregate_id, command, metadata)
             .await
     }
 
@@ -150,7 +161,7 @@ where
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
-        self.execute_with(self.retry, None, true, aggregate_id, command, metadata)
+        self.execute_with(self.retry, Basis::New, aggregate_id, command, metadata)
             .await
     }
 
@@ -165,8 +176,7 @@ where
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         self.execute_with(
             self.retry,
-            Some(expected_version),
-            false,
+            Basis::Version(expected_version),
             aggregate_id,
             command,
             metadata,
@@ -186,29 +196,21 @@ where
             max_attempts: 1,
             ..self.retry
         };
-        self.execute_with(once, None, false, aggregate_id, command, metadata)
+        self.execute_with(once, Basis::Current, aggregate_id, command, metadata)
             .await
     }
 
     async fn execute_with(
         &self,
         retry: RetryPolicy,
-        expected_version: Option<usize>,
-        fresh: bool,
+        basis: Basis,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let span = tracing::info_span!("command", aggregate = A::TYPE, aggregate_id);
         let result = self
-            .execute_with_retries(
-                retry,
-                expected_version,
-                fresh,
-                aggregate_id,
-                command,
-                metadata,
-            )
+            .execute_with_retries(retry, basis, aggregate_id, command, metadata)
             .instrument(span)
             .await;
         let outcome = match &result {
@@ -231,15 +233,14 @@ where
     async fn execute_with_retries(
         &self,
         retry: RetryPolicy,
-        expected_version: Option<usize>,
-        fresh: bool,
+        basis: Basis,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let metadata = metadata.to_map();
         for attempt in 1..=retry.max_attempts {
-            let context = if fresh && attempt == 1 {
+            let context = if basis == Basis::New && attempt == 1 {
                 EventStoreAggregateContext {
                     aggregate_id: aggregate_id.to_owned(),
                     aggregate: A::default(),
@@ -264,7 +265,7 @@ where
                 .handle(command.clone(), &(), &sink)
                 .await
                 .map_err(CommandError::Rejected)?;
-            if let Some(expected) = expected_version
+            if let Basis::Version(expected) = basis
                 && expected != version
             {
                 return Err(CommandError::VersionMismatch {

@@ -254,6 +254,19 @@ pub struct ObjectHead {
     pub content_type: Option<String>,
 }
 
+impl ObjectHead {
+    /// From a HEAD's or a GET's answer: the entity tag loses its quotes.
+    fn of(size: u64, etag: Option<&str>, content_type: Option<&str>) -> Self {
+        Self {
+            size,
+            etag: etag
+                .map(|etag| etag.trim_matches('"').to_owned())
+                .unwrap_or_default(),
+            content_type: content_type.map(str::to_owned),
+        }
+    }
+}
+
 /// A handle on one bucket of an S3-compatible store; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ObjectStore {
@@ -438,14 +451,11 @@ impl ObjectStore {
                     code: None,
                     source: "the store sent no usable Content-Length".into(),
                 })?;
-            Ok(Some(ObjectHead {
+            Ok(Some(ObjectHead::of(
                 size,
-                etag: output
-                    .e_tag()
-                    .map(|etag| etag.trim_matches('"').to_owned())
-                    .unwrap_or_default(),
-                content_type: output.content_type().map(str::to_owned),
-            }))
+                output.e_tag(),
+                output.content_type(),
+            )))
         })
         .await
     }
@@ -514,14 +524,7 @@ impl ObjectStore {
                 code: None,
                 source: "the store sent no usable Content-Range or Content-Length".into(),
             })?;
-            let head = ObjectHead {
-                size,
-                etag: output
-                    .e_tag()
-                    .map(|etag| etag.trim_matches('"').to_owned())
-                    .unwrap_or_default(),
-                content_type: output.content_type().map(str::to_owned),
-            };
+            let head = ObjectHead::of(size, output.e_tag(), output.content_type());
             let (bytes, _) = collect_at_most(output.body, max_bytes, output.content_length)
                 .await
                 .map_err(body_error)?;
