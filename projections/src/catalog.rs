@@ -128,3 +128,37 @@ pub async fn rebuild_named(
         }),
     }
 }
+
+/// Rebuilds every projection at once (see [`rebuild`]), each on a connection of its own:
+/// their batches go into shadow tables private to that connection, so they only take
+/// turns for their swaps. `progress` hears from each after every batch.
+pub async fn rebuild_all(
+    database: &Database,
+    progress: impl Fn(&'static str, RebuildProgress) + Sync,
+) -> Result<Vec<(&'static str, RebuildReport)>, ProjectionError> {
+    let progress = &progress;
+    macro_rules! rebuilt {
+        ($projection:expr) => {
+            async move {
+                let name = $projection.name();
+                rebuild(&$projection, database, |step| progress(name, step))
+                    .await
+                    .map(|report| (name, report))
+            }
+        };
+    }
+    let reports = tokio::join!(
+        rebuilt!(Accounts),
+        rebuilt!(Sessions),
+        rebuilt!(Scores),
+        rebuilt!(Setlists),
+        rebuilt!(QuotaBalances),
+        rebuilt!(QuotaLedger),
+        rebuilt!(Analytics),
+        rebuilt!(OpenReservations),
+    );
+    Ok(vec![
+        reports.0?, reports.1?, reports.2?, reports.3?, reports.4?, reports.5?, reports.6?,
+        reports.7?,
+    ])
+}

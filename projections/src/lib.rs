@@ -5,6 +5,7 @@
 
 mod accounts;
 mod analytics;
+mod batch;
 mod catalog;
 mod checkpoint;
 pub mod decode;
@@ -23,7 +24,7 @@ pub use accounts::{Accounts, Sessions};
 pub use analytics::Analytics;
 pub use catalog::{
     PROJECTION_NAMES, ProjectionStatus, checkpoint_of, projection_name, read_model_tables,
-    rebuild_named, status,
+    rebuild_all, rebuild_named, status,
 };
 pub use checkpoint::{Checkpoint, peek_checkpoint, read_checkpoint, write_checkpoint};
 pub use dump::dump_read_models;
@@ -32,7 +33,7 @@ pub use progress::Progress;
 pub use quota::{QuotaBalances, QuotaLedger};
 pub use rebuild::{RebuildProgress, RebuildReport, rebuild};
 pub use reservations::{ExpiredReservation, OpenReservations, expired_reservations};
-pub use runner::{Follower, Projection, ProjectionRunner, Step, step_in};
+pub use runner::{Follower, OneByOne, Projection, ProjectionRunner, Step, step_in};
 pub use scores::{Scores, fold};
 pub use setlists::Setlists;
 pub use transaction::ReadModelTx;

@@ -3,11 +3,14 @@
 //! it. Both fold with the domain's own ledger (`aggregates::quota::ledger`), so they agree
 //! with `GET /quota/history` and with the auditors' replay by construction.
 
+use std::collections::HashMap;
+
 use aggregates::quota::ledger::{Balance, apply};
 use aggregates::{Quota, QuotaEvent};
 use cqrs_es::Aggregate;
 use eventstore::RecordedEvent;
 
+use crate::batch::{by_aggregate, fetch_in, ids_of, insert_rows};
 use crate::decode::{decode, occurred_at, to_i64};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
@@ -20,6 +23,30 @@ fn balance_of(row: Option<(i64, i64, i64)>) -> Balance {
         used: unsigned(used),
         reserved: unsigned(reserved),
     })
+}
+
+const BALANCE_HEAD: &str = "INSERT INTO quota_balances (user_id, limit_bytes, used_bytes, \
+     reserved_bytes, version, updated_at) VALUES";
+
+const BALANCE_TAIL: &str = "ON CONFLICT (user_id) DO UPDATE SET limit_bytes = excluded.limit_bytes, \
+     used_bytes = excluded.used_bytes, reserved_bytes = excluded.reserved_bytes, \
+     version = excluded.version, updated_at = excluded.updated_at";
+
+const LEDGER_HEAD: &str = "INSERT INTO quota_ledger (position, user_id, version, occurred_at, \
+     event, upload_id, score_id, delta_used_bytes, delta_reserved_bytes, used_bytes_after, \
+     reserved_bytes_after, limit_bytes_after) VALUES";
+
+/// Every touched user's balance as `sql` (user id, limit, used, reserved) has it.
+async fn balances(
+    tx: &mut ReadModelTx<'_>,
+    sql: &str,
+    users: &[String],
+) -> Result<HashMap<String, Balance>, ProjectionError> {
+    let rows: Vec<(String, i64, i64, i64)> = fetch_in(tx, sql, &[], users).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, limit, used, reserved)| (user, balance_of(Some((limit, used, reserved)))))
+        .collect())
 }
 
 /// Projection `quota`: one balance row per user.
@@ -45,32 +72,42 @@ impl Projection for QuotaBalances {
         tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != Quota::TYPE {
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let groups = by_aggregate(events, Quota::TYPE);
+        if groups.is_empty() {
             return Ok(());
         }
-        let decoded: QuotaEvent = decode(event)?;
-        let row = crate::fetch_optional!(
+        let mut stored = balances(
             tx,
-            (i64, i64, i64),
-            "SELECT limit_bytes, used_bytes, reserved_bytes FROM quota_balances WHERE user_id = $1",
-            event.aggregate_id.clone()
-        )?;
-        let mut balance = balance_of(row);
-        apply(&mut balance, &decoded);
-        crate::execute!(
-            tx,
-            "INSERT INTO quota_balances (user_id, limit_bytes, used_bytes, reserved_bytes, version, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (user_id) DO UPDATE SET limit_bytes = excluded.limit_bytes, \
-             used_bytes = excluded.used_bytes, reserved_bytes = excluded.reserved_bytes, \
-             version = excluded.version, updated_at = excluded.updated_at",
-            event.aggregate_id.clone(),
-            to_i64(balance.limit),
-            to_i64(balance.used),
-            to_i64(balance.reserved),
-            event.sequence,
-            occurred_at(event),
-        )?;
+            "SELECT user_id, limit_bytes, used_bytes, reserved_bytes FROM quota_balances \
+             WHERE user_id IN ({keys})",
+            &ids_of(&groups),
+        )
+        .await?;
+        let mut rows = Vec::with_capacity(groups.len());
+        for (user, events) in groups {
+            let mut balance = stored.remove(user).unwrap_or_default();
+            for event in &events {
+                apply(&mut balance, &decode::<QuotaEvent>(event)?);
+            }
+            let Some(last) = events.last() else { continue };
+            rows.push(vec![
+                user.into(),
+                to_i64(balance.limit).into(),
+                to_i64(balance.used).into(),
+                to_i64(balance.reserved).into(),
+                last.sequence.into(),
+                occurred_at(last).into(),
+            ]);
+        }
+        insert_rows(tx, BALANCE_HEAD, BALANCE_TAIL, rows).await?;
         Ok(())
     }
 }
@@ -93,38 +130,49 @@ impl Projection for QuotaLedger {
         tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != Quota::TYPE {
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let groups = by_aggregate(events, Quota::TYPE);
+        if groups.is_empty() {
             return Ok(());
         }
-        let decoded: QuotaEvent = decode(event)?;
-        let previous = crate::fetch_optional!(
+        // Each user's balance after their latest line.
+        let mut stored = balances(
             tx,
-            (i64, i64, i64),
-            "SELECT limit_bytes_after, used_bytes_after, reserved_bytes_after FROM quota_ledger \
-             WHERE user_id = $1 ORDER BY version DESC LIMIT 1",
-            event.aggregate_id.clone()
-        )?;
-        let mut balance = balance_of(previous);
-        let line = apply(&mut balance, &decoded);
-        crate::execute!(
-            tx,
-            "INSERT INTO quota_ledger (position, user_id, version, occurred_at, event, upload_id, \
-             score_id, delta_used_bytes, delta_reserved_bytes, used_bytes_after, \
-             reserved_bytes_after, limit_bytes_after) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            event.position(),
-            event.aggregate_id.clone(),
-            event.sequence,
-            occurred_at(event),
-            event.event_type.clone(),
-            line.upload_id.map(|id| id.to_string()),
-            line.score_id.map(|id| id.to_string()),
-            line.delta_used,
-            line.delta_reserved,
-            to_i64(line.after.used),
-            to_i64(line.after.reserved),
-            to_i64(line.after.limit),
-        )?;
+            "SELECT user_id, limit_bytes_after, used_bytes_after, reserved_bytes_after \
+             FROM quota_ledger line WHERE user_id IN ({keys}) AND version = \
+             (SELECT MAX(version) FROM quota_ledger latest WHERE latest.user_id = line.user_id)",
+            &ids_of(&groups),
+        )
+        .await?;
+        let mut lines = Vec::new();
+        for (user, events) in groups {
+            let mut balance = stored.remove(user).unwrap_or_default();
+            for event in events {
+                let line = apply(&mut balance, &decode::<QuotaEvent>(event)?);
+                lines.push(vec![
+                    event.position().into(),
+                    user.into(),
+                    event.sequence.into(),
+                    occurred_at(event).into(),
+                    event.event_type.as_str().into(),
+                    line.upload_id.map(|id| id.to_string()).into(),
+                    line.score_id.map(|id| id.to_string()).into(),
+                    line.delta_used.into(),
+                    line.delta_reserved.into(),
+                    to_i64(line.after.used).into(),
+                    to_i64(line.after.reserved).into(),
+                    to_i64(line.after.limit).into(),
+                ]);
+            }
+        }
+        insert_rows(tx, LEDGER_HEAD, "", lines).await?;
         Ok(())
     }
 }

@@ -38,6 +38,17 @@ enum Dedicated {
 }
 
 impl Dedicated {
+    /// A transaction for a batch into the shadow tables, which are this connection's own:
+    /// on SQLite it takes no lock of the live database, so rebuilds run side by side with
+    /// each other and with the live writers.
+    async fn begin_shadowed(&mut self) -> Result<ReadModelTx<'_>, sqlx::Error> {
+        Ok(match self {
+            Self::Sqlite(connection) => ReadModelTx::Sqlite(connection.begin().await?, None),
+            Self::Postgres(connection) => ReadModelTx::Postgres(connection.begin().await?),
+        })
+    }
+
+    /// A transaction that writes the live tables (the swap).
     async fn begin(&mut self) -> Result<ReadModelTx<'_>, sqlx::Error> {
         Ok(match self {
             Self::Sqlite(connection) => {
@@ -93,7 +104,7 @@ async fn rebuild_on<P: Projection>(
     let mut applied = 0_u64;
     progress(RebuildProgress { applied, total });
     loop {
-        let mut tx = connection.begin().await?;
+        let mut tx = connection.begin_shadowed().await?;
         let step = step_in(projection, &mut tx, BATCH).await?;
         tx.commit().await?;
         match step {

@@ -1,10 +1,13 @@
 //! `open_reservations`: quota reservations neither confirmed nor released, with their
 //! expiry — what the reservation-expiry timer scans.
 
+use std::collections::HashMap;
+
 use aggregates::{Quota, QuotaEvent};
 use chrono::{DateTime, Utc};
 use eventstore::{Database, RecordedEvent};
 
+use crate::batch::{Param, delete_in, insert_rows};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
 use crate::transaction::ReadModelTx;
@@ -27,38 +30,93 @@ impl Projection for OpenReservations {
         tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != <Quota as cqrs_es::Aggregate>::TYPE {
-            return Ok(());
-        }
-        let decoded: QuotaEvent = crate::decode::decode(event)?;
-        match decoded {
-            QuotaEvent::QuotaReserved {
-                upload_id,
-                bytes,
-                expires_at,
-            } => {
-                crate::execute!(
-                    tx,
-                    "INSERT INTO open_reservations (upload_id, user_id, bytes, expires_at_ms) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (upload_id) DO NOTHING",
-                    upload_id.to_string(),
-                    event.aggregate_id.clone(),
-                    i64::try_from(bytes.0).unwrap_or(i64::MAX),
-                    expires_at.timestamp_millis(),
-                )?;
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    /// The batch's reservations folded first: deleted (confirmed or released at some
+    /// point) and the row standing at the end, if any; a reservation made and settled
+    /// within the batch costs no statement of its own.
+    async fn apply_batch(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut touched: Vec<String> = Vec::new();
+        let mut fate: HashMap<String, Fate> = HashMap::new();
+        for event in events
+            .iter()
+            .filter(|event| event.aggregate_type == <Quota as cqrs_es::Aggregate>::TYPE)
+        {
+            let (upload_id, reserved) = match crate::decode::decode(event)? {
+                QuotaEvent::QuotaReserved {
+                    upload_id,
+                    bytes,
+                    expires_at,
+                } => {
+                    let row = vec![
+                        upload_id.to_string().into(),
+                        event.aggregate_id.as_str().into(),
+                        i64::try_from(bytes.0).unwrap_or(i64::MAX).into(),
+                        expires_at.timestamp_millis().into(),
+                    ];
+                    (upload_id, Some(row))
+                }
+                QuotaEvent::QuotaConfirmed { upload_id, .. }
+                | QuotaEvent::ReservationReleased { upload_id, .. } => (upload_id, None),
+                QuotaEvent::QuotaLimitSet { .. } | QuotaEvent::QuotaReleased { .. } => continue,
+            };
+            let key = upload_id.to_string();
+            let entry = fate.entry(key.clone()).or_insert_with(|| {
+                touched.push(key);
+                Fate::default()
+            });
+            match reserved {
+                // `ON CONFLICT DO NOTHING`: the first reservation since the last deletion
+                // stands.
+                Some(row) => {
+                    entry.standing.get_or_insert(row);
+                }
+                None => {
+                    entry.deleted = true;
+                    entry.standing = None;
+                }
             }
-            QuotaEvent::QuotaConfirmed { upload_id, .. }
-            | QuotaEvent::ReservationReleased { upload_id, .. } => {
-                crate::execute!(
-                    tx,
-                    "DELETE FROM open_reservations WHERE upload_id = $1",
-                    upload_id.to_string(),
-                )?;
-            }
-            QuotaEvent::QuotaLimitSet { .. } | QuotaEvent::QuotaReleased { .. } => {}
         }
+        let mut deleted = Vec::new();
+        let mut inserted = Vec::new();
+        for key in touched {
+            let Some(fate) = fate.remove(&key) else {
+                continue;
+            };
+            if fate.deleted {
+                deleted.push(key);
+            }
+            inserted.extend(fate.standing);
+        }
+        delete_in(
+            tx,
+            "DELETE FROM open_reservations WHERE upload_id IN ({keys})",
+            &deleted,
+        )
+        .await?;
+        insert_rows(
+            tx,
+            "INSERT INTO open_reservations (upload_id, user_id, bytes, expires_at_ms) VALUES",
+            "ON CONFLICT (upload_id) DO NOTHING",
+            inserted,
+        )
+        .await?;
         Ok(())
     }
+}
+
+/// What a batch does to one reservation.
+#[derive(Default)]
+struct Fate {
+    /// Confirmed or released at some point: any stored row goes.
+    deleted: bool,
+    /// The row inserted after the last deletion, if any.
+    standing: Option<Vec<Param>>,
 }
 
 /// A reservation past its expiry.

@@ -39,11 +39,56 @@ pub trait Projection: Send + Sync + 'static {
     /// The tables it owns, parents before children; a rebuild recreates exactly these.
     fn tables(&self) -> &'static [&'static str];
 
+    /// One event: the reference meaning of the read model, kept plain so it can be read.
     fn apply(
         &self,
         tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// A batch of events in log order, leaving exactly the rows that applying them one by
+    /// one would. Projections override it with a few set-based statements per table (load
+    /// the touched rows, fold in memory, write back); the test `batched_projections`
+    /// holds every override to the one-by-one result.
+    fn apply_batch(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        async move {
+            for event in events {
+                self.apply(tx, event).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A projection applied one event at a time (its `apply` only): the reference its
+/// batched path is compared with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OneByOne<P>(pub P);
+
+impl<P: Projection> Projection for OneByOne<P> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn checkpoint_key(&self) -> &'static str {
+        self.0.checkpoint_key()
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+
+    fn apply(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        event: &RecordedEvent,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        self.0.apply(tx, event)
+    }
 }
 
 /// Anything the serve loop drives step by step (projections and processors alike).
@@ -99,9 +144,7 @@ async fn step_to<P: Projection>(
     let Some(last) = events.last().map(|event| event.cursor) else {
         return Ok((Step::Idle, checkpoint));
     };
-    for event in &events {
-        projection.apply(tx, event).await?;
-    }
+    projection.apply_batch(tx, &events).await?;
     write_checkpoint(tx, name, last).await?;
     Ok((Step::Handled(events.len()), last))
 }

@@ -3,7 +3,7 @@
 //! every event into it with the aggregate's own `apply`, so the read model can never
 //! disagree with the rules about what an event means.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use aggregates::{ProcessingStatus, Score, ScoreEvent, ScoreStatus};
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use cqrs_es::Aggregate;
 use eventstore::RecordedEvent;
 use serde_json::Value;
 
+use crate::batch::{Param, by_aggregate, delete_in, fetch_in, ids_of, insert_rows};
 use crate::decode::{decode, occurred_at, stored_state, to_i64};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
@@ -32,41 +33,120 @@ struct Row {
     updated_at: Option<DateTime<Utc>>,
 }
 
-/// The projection's working copy of a Score and its two timestamps.
-type StoredRow = (Value, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-async fn load(tx: &mut ReadModelTx<'_>, id: &str) -> Result<Option<Row>, ProjectionError> {
-    const QUERY: &str = "SELECT state, created_at, updated_at FROM scores WHERE id = $1";
-    let row: Option<StoredRow> = match tx {
-        ReadModelTx::Sqlite(transaction, _) => {
-            sqlx::query_as(QUERY)
-                .bind(id)
-                .fetch_optional(&mut **transaction)
-                .await?
-        }
-        ReadModelTx::Postgres(transaction) => {
-            sqlx::query_as(QUERY)
-                .bind(id)
-                .fetch_optional(&mut **transaction)
-                .await?
-        }
-    };
-    row.map(|(state, created_at, updated_at)| {
-        let state = stored_state(state, "score")?;
-        Ok(Row {
-            state,
-            created_at,
-            updated_at,
-        })
-    })
-    .transpose()
-}
-
 fn status_name(status: ProcessingStatus) -> &'static str {
     match status {
         ProcessingStatus::Pending => "pending",
         ProcessingStatus::Ready => "ready",
         ProcessingStatus::Failed => "failed",
+    }
+}
+
+const UPSERT_HEAD: &str = "INSERT INTO scores (id, owner_id, lifecycle, title, composer, arranger, \
+     genre, key, instrumentation, tags, rating, difficulty, duration_seconds, reference, notes, \
+     filename, size_bytes, mime_type, processing_status, processing_error, pdf, thumbnail, \
+     title_folded, composer_folded, created_at, updated_at, version, state) VALUES";
+
+const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
+     lifecycle = excluded.lifecycle, title = excluded.title, composer = excluded.composer, \
+     arranger = excluded.arranger, genre = excluded.genre, key = excluded.key, \
+     instrumentation = excluded.instrumentation, tags = excluded.tags, rating = excluded.rating, \
+     difficulty = excluded.difficulty, duration_seconds = excluded.duration_seconds, \
+     reference = excluded.reference, notes = excluded.notes, filename = excluded.filename, \
+     size_bytes = excluded.size_bytes, mime_type = excluded.mime_type, \
+     processing_status = excluded.processing_status, \
+     processing_error = excluded.processing_error, pdf = excluded.pdf, \
+     thumbnail = excluded.thumbnail, title_folded = excluded.title_folded, \
+     composer_folded = excluded.composer_folded, created_at = excluded.created_at, \
+     updated_at = excluded.updated_at, version = excluded.version, state = excluded.state";
+
+impl Row {
+    fn new() -> Self {
+        Self {
+            state: Score::default(),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    /// Folds one event in, timestamps included.
+    fn apply(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let decoded: ScoreEvent = decode(event)?;
+        let occurred_at = occurred_at(event);
+        match &decoded {
+            ScoreEvent::UploadConfirmed { .. } => {
+                self.created_at = Some(occurred_at);
+                self.updated_at = Some(occurred_at);
+            }
+            ScoreEvent::ScoreMetadataUpdated { .. } => self.updated_at = Some(occurred_at),
+            _ => {}
+        }
+        self.state.apply(decoded);
+        Ok(())
+    }
+
+    /// The `scores` row's values after `event`, or `None` when the score is not in the
+    /// read model (ended uploads, deleted scores).
+    fn values(
+        &self,
+        id: &str,
+        event: &RecordedEvent,
+    ) -> Result<Option<Vec<Param>>, ProjectionError> {
+        let lifecycle = match self.state.status() {
+            Some(ScoreStatus::Requested) => "requested",
+            Some(ScoreStatus::Confirmed) => "confirmed",
+            _ => return Ok(None),
+        };
+        let state = &self.state;
+        let (Some(owner), Some(file)) = (state.owner(), state.file()) else {
+            return Ok(None);
+        };
+        let metadata = state.metadata().cloned().unwrap_or_default();
+        let processing_error = state.processing_failures().values().next().cloned();
+        let pdf = state
+            .pdf_info()
+            .and_then(|info| serde_json::to_value(info).ok());
+        let thumbnail = state.thumbnail().map(
+            |thumbnail| serde_json::json!({"width": thumbnail.width, "height": thumbnail.height}),
+        );
+        let state_json =
+            serde_json::to_value(state).map_err(|error| ProjectionError::Undecodable {
+                position: event.position(),
+                reason: format!("score state: {error}"),
+            })?;
+        let list =
+            |names: &[String]| serde_json::to_value(names).unwrap_or(Value::Array(Vec::new()));
+        let title_folded = fold(&metadata.title);
+        let composer_folded = metadata.composer.as_deref().map(fold);
+        Ok(Some(vec![
+            id.into(),
+            owner.to_string().into(),
+            lifecycle.into(),
+            metadata.title.into(),
+            metadata.composer.into(),
+            metadata.arranger.into(),
+            metadata.genre.into(),
+            metadata.key.into(),
+            list(&metadata.instrumentation).into(),
+            list(&metadata.tags).into(),
+            metadata.rating.map(i64::from).into(),
+            metadata.difficulty.map(i64::from).into(),
+            metadata.duration_seconds.map(i64::from).into(),
+            metadata.reference.into(),
+            metadata.notes.into(),
+            file.filename.clone().into(),
+            to_i64(file.size_bytes.0).into(),
+            file.mime_type.clone().into(),
+            status_name(state.processing_status()).into(),
+            processing_error.into(),
+            pdf.into(),
+            thumbnail.into(),
+            title_folded.into(),
+            composer_folded.into(),
+            self.created_at.into(),
+            self.updated_at.into(),
+            event.sequence.into(),
+            state_json.into(),
+        ]))
     }
 }
 
@@ -84,120 +164,158 @@ impl Projection for Scores {
         tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != Score::TYPE {
-            return Ok(());
-        }
-        let decoded: ScoreEvent = decode(event)?;
-        let occurred_at = occurred_at(event);
-        let id = event.aggregate_id.as_str();
-        let loaded = load(tx, id).await?;
-        let existed = loaded.is_some();
-        let mut row = loaded.unwrap_or(Row {
-            state: Score::default(),
-            created_at: None,
-            updated_at: None,
-        });
-        let (tags_before, instruments_before) = folded_lists(&row.state);
-        match &decoded {
-            ScoreEvent::UploadConfirmed { .. } => {
-                row.created_at = Some(occurred_at);
-                row.updated_at = Some(occurred_at);
-            }
-            ScoreEvent::ScoreMetadataUpdated { .. } => row.updated_at = Some(occurred_at),
-            _ => {}
-        }
-        row.state.apply(decoded);
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
 
-        let lifecycle = match row.state.status() {
-            Some(ScoreStatus::Requested) => "requested",
-            Some(ScoreStatus::Confirmed) => "confirmed",
-            // Ended uploads and deleted scores leave the read model.
-            _ => {
-                if existed {
-                    delete_score(tx, id).await?;
-                }
-                return Ok(());
-            }
-        };
-        let state = &row.state;
-        let (Some(owner), Some(file)) = (state.owner(), state.file()) else {
-            if existed {
-                delete_score(tx, id).await?;
-            }
+    /// Every touched score read at once, folded in memory, written back with one statement
+    /// per table.
+    async fn apply_batch(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let groups = by_aggregate(events, Score::TYPE);
+        if groups.is_empty() {
             return Ok(());
+        }
+        let mut stored = load_all(tx, &ids_of(&groups)).await?;
+        let mut changes = Changes::default();
+        for (id, events) in groups {
+            let loaded = stored.remove(id);
+            let existed = loaded.is_some();
+            let mut row = loaded.unwrap_or_else(Row::new);
+            let before = folded_lists(&row.state);
+            // As applied one by one: an event that takes the score out of the read model
+            // deletes its row, and the next one starts again from nothing.
+            let mut values = None;
+            for (index, event) in events.into_iter().enumerate() {
+                if index > 0 && values.is_none() {
+                    row = Row::new();
+                }
+                row.apply(event)?;
+                values = row.values(id, event)?;
+            }
+            changes.record(
+                id,
+                existed,
+                &before,
+                values.map(|values| (values, folded_lists(&row.state))),
+            );
+        }
+        changes.write(tx).await
+    }
+}
+
+/// A batch's writes, by table.
+#[derive(Default)]
+struct Changes {
+    deleted: Vec<String>,
+    upserts: Vec<Vec<Param>>,
+    tags_cleared: Vec<String>,
+    instruments_cleared: Vec<String>,
+    tags: Vec<Vec<Param>>,
+    instruments: Vec<Vec<Param>>,
+}
+
+type Lists = (BTreeSet<String>, BTreeSet<String>);
+
+impl Changes {
+    /// One score's end state: gone, or its row and lists (`before`: the lists stored).
+    fn record(
+        &mut self,
+        id: &str,
+        existed: bool,
+        before: &Lists,
+        after: Option<(Vec<Param>, Lists)>,
+    ) {
+        let Some((values, (tags, instruments))) = after else {
+            if existed {
+                self.deleted.push(id.to_owned());
+            }
+            return;
         };
-        let metadata = state.metadata().cloned().unwrap_or_default();
-        let processing_error = state.processing_failures().values().next().cloned();
-        let pdf = state
-            .pdf_info()
-            .and_then(|info| serde_json::to_value(info).ok());
-        let thumbnail = state.thumbnail().map(
-            |thumbnail| serde_json::json!({"width": thumbnail.width, "height": thumbnail.height}),
-        );
-        let state_json =
-            serde_json::to_value(state).map_err(|error| ProjectionError::Undecodable {
-                position: event.position(),
-                reason: format!("score state: {error}"),
-            })?;
-        crate::execute!(
+        self.upserts.push(values);
+        for (names, before, cleared, rows) in [
+            (tags, &before.0, &mut self.tags_cleared, &mut self.tags),
+            (
+                instruments,
+                &before.1,
+                &mut self.instruments_cleared,
+                &mut self.instruments,
+            ),
+        ] {
+            if existed && names == *before {
+                continue;
+            }
+            if existed {
+                cleared.push(id.to_owned());
+            }
+            rows.extend(names.into_iter().map(|name| vec![id.into(), name.into()]));
+        }
+    }
+
+    async fn write(self, tx: &mut ReadModelTx<'_>) -> Result<(), ProjectionError> {
+        let tags_cleared = [self.deleted.as_slice(), &self.tags_cleared].concat();
+        let instruments_cleared = [self.deleted.as_slice(), &self.instruments_cleared].concat();
+        delete_in(
             tx,
-            "INSERT INTO scores (id, owner_id, lifecycle, title, composer, arranger, genre, key, \
-             instrumentation, tags, rating, difficulty, duration_seconds, reference, notes, filename, \
-             size_bytes, mime_type, processing_status, processing_error, pdf, thumbnail, title_folded, \
-             composer_folded, created_at, updated_at, version, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) \
-             ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, lifecycle = excluded.lifecycle, \
-             title = excluded.title, composer = excluded.composer, arranger = excluded.arranger, \
-             genre = excluded.genre, key = excluded.key, instrumentation = excluded.instrumentation, \
-             tags = excluded.tags, rating = excluded.rating, difficulty = excluded.difficulty, \
-             duration_seconds = excluded.duration_seconds, reference = excluded.reference, \
-             notes = excluded.notes, filename = excluded.filename, size_bytes = excluded.size_bytes, \
-             mime_type = excluded.mime_type, processing_status = excluded.processing_status, \
-             processing_error = excluded.processing_error, pdf = excluded.pdf, \
-             thumbnail = excluded.thumbnail, title_folded = excluded.title_folded, \
-             composer_folded = excluded.composer_folded, created_at = excluded.created_at, \
-             updated_at = excluded.updated_at, version = excluded.version, state = excluded.state",
-            id.to_owned(),
-            owner.to_string(),
-            lifecycle,
-            metadata.title.clone(),
-            metadata.composer.clone(),
-            metadata.arranger.clone(),
-            metadata.genre.clone(),
-            metadata.key.clone(),
-            serde_json::to_value(&metadata.instrumentation).unwrap_or(Value::Array(Vec::new())),
-            serde_json::to_value(&metadata.tags).unwrap_or(Value::Array(Vec::new())),
-            metadata.rating.map(i64::from),
-            metadata.difficulty.map(i64::from),
-            metadata.duration_seconds.map(i64::from),
-            metadata.reference.clone(),
-            metadata.notes.clone(),
-            file.filename.clone(),
-            to_i64(file.size_bytes.0),
-            file.mime_type.clone(),
-            status_name(state.processing_status()),
-            processing_error,
-            pdf,
-            thumbnail,
-            fold(&metadata.title),
-            metadata.composer.as_deref().map(fold),
-            row.created_at,
-            row.updated_at,
-            event.sequence,
-            state_json,
-        )?;
-        // Most events (confirmations, PDF info, thumbnails, edits of other fields) leave
-        // the lists as they were: no statements for them.
-        let (tags, instruments) = folded_lists(state);
-        if !existed || tags != tags_before {
-            replace_list(tx, &TAGS, id, existed, tags).await?;
-        }
-        if !existed || instruments != instruments_before {
-            replace_list(tx, &INSTRUMENTS, id, existed, instruments).await?;
-        }
+            "DELETE FROM score_tags WHERE score_id IN ({keys})",
+            &tags_cleared,
+        )
+        .await?;
+        delete_in(
+            tx,
+            "DELETE FROM score_instruments WHERE score_id IN ({keys})",
+            &instruments_cleared,
+        )
+        .await?;
+        delete_in(tx, "DELETE FROM scores WHERE id IN ({keys})", &self.deleted).await?;
+        insert_rows(tx, UPSERT_HEAD, UPSERT_TAIL, self.upserts).await?;
+        insert_rows(
+            tx,
+            "INSERT INTO score_tags (score_id, tag_folded) VALUES",
+            "",
+            self.tags,
+        )
+        .await?;
+        insert_rows(
+            tx,
+            "INSERT INTO score_instruments (score_id, instrument_folded) VALUES",
+            "",
+            self.instruments,
+        )
+        .await?;
         Ok(())
     }
+}
+
+/// A stored score: id, the projection's working copy of its state, its two timestamps.
+type StoredRow = (String, Value, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// The stored rows of `ids` (those that have one).
+async fn load_all(
+    tx: &mut ReadModelTx<'_>,
+    ids: &[String],
+) -> Result<HashMap<String, Row>, ProjectionError> {
+    let rows: Vec<StoredRow> = fetch_in(
+        tx,
+        "SELECT id, state, created_at, updated_at FROM scores WHERE id IN ({keys})",
+        &[],
+        ids,
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(id, state, created_at, updated_at)| {
+            Ok((
+                id,
+                Row {
+                    state: stored_state(state, "score")?,
+                    created_at,
+                    updated_at,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// A score's tags and instruments as the filter tables hold them: folded, each once.
@@ -212,46 +330,4 @@ fn folded_lists(state: &Score) -> (BTreeSet<String>, BTreeSet<String>) {
         fold_all(&metadata.tags),
         fold_all(&metadata.instrumentation),
     )
-}
-
-/// A filter table: one row per score and folded name.
-struct FilterTable {
-    delete: &'static str,
-    insert: &'static str,
-}
-
-const TAGS: FilterTable = FilterTable {
-    delete: "DELETE FROM score_tags WHERE score_id = $1",
-    insert: "INSERT INTO score_tags (score_id, tag_folded) VALUES ($1, $2)",
-};
-
-const INSTRUMENTS: FilterTable = FilterTable {
-    delete: "DELETE FROM score_instruments WHERE score_id = $1",
-    insert: "INSERT INTO score_instruments (score_id, instrument_folded) VALUES ($1, $2)",
-};
-
-/// Makes `table` hold exactly `names` for the score (`existed`: it may hold rows already).
-async fn replace_list(
-    tx: &mut ReadModelTx<'_>,
-    table: &FilterTable,
-    id: &str,
-    existed: bool,
-    names: BTreeSet<String>,
-) -> Result<(), ProjectionError> {
-    if existed {
-        crate::execute!(&mut *tx, table.delete, id.to_owned())?;
-    }
-    for name in names {
-        crate::execute!(&mut *tx, table.insert, id.to_owned(), name)?;
-    }
-    Ok(())
-}
-
-/// Takes a score and its filter rows out of the read model.
-async fn delete_score(tx: &mut ReadModelTx<'_>, id: &str) -> Result<(), ProjectionError> {
-    for table in [&TAGS, &INSTRUMENTS] {
-        crate::execute!(&mut *tx, table.delete, id.to_owned())?;
-    }
-    crate::execute!(tx, "DELETE FROM scores WHERE id = $1", id.to_owned())?;
-    Ok(())
 }

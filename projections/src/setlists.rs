@@ -2,12 +2,15 @@
 //! `scores`, the projection folds every event into its own copy of the aggregate with the
 //! aggregate's `apply`, then rewrites the setlist's rows from that state.
 
+use std::collections::HashMap;
+
 use aggregates::{Setlist, SetlistEvent};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use eventstore::RecordedEvent;
 use serde_json::Value;
 
+use crate::batch::{Param, by_aggregate, delete_in, fetch_in, ids_of, insert_rows};
 use crate::decode::{decode, occurred_at, stored_state};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
@@ -16,6 +19,139 @@ use crate::transaction::ReadModelTx;
 /// The projection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Setlists;
+
+/// A setlist as the projection keeps it: the aggregate's state and when it was created.
+struct Stored {
+    state: Setlist,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl Stored {
+    fn new() -> Self {
+        Self {
+            state: Setlist::default(),
+            created_at: None,
+        }
+    }
+
+    /// Folds `event` in; answers the setlist's row and item rows after it, or `None` when
+    /// it is not in the read model (never created, or deleted).
+    fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Rows>, ProjectionError> {
+        let decoded: SetlistEvent = decode(event)?;
+        let at = occurred_at(event);
+        let created_at = *self.created_at.get_or_insert(at);
+        self.state.apply(decoded);
+        let state = &self.state;
+        let Some(owner) = state.owner().filter(|_| !state.is_deleted()) else {
+            return Ok(None);
+        };
+        let state_json =
+            serde_json::to_value(state).map_err(|error| ProjectionError::Undecodable {
+                position: event.position(),
+                reason: format!("setlist state: {error}"),
+            })?;
+        let id = event.aggregate_id.as_str();
+        let setlist = vec![
+            id.into(),
+            owner.to_string().into(),
+            state.name().into(),
+            crate::fold(state.name()).into(),
+            state.description().into(),
+            state.event_date().into(),
+            i64::try_from(state.items().len())
+                .unwrap_or(i64::MAX)
+                .into(),
+            created_at.into(),
+            at.into(),
+            event.sequence.into(),
+            state_json.into(),
+        ];
+        let items = state
+            .items()
+            .iter()
+            .enumerate()
+            .map(|(position, item)| {
+                vec![
+                    id.into(),
+                    item.item_id.to_string().into(),
+                    i64::try_from(position).unwrap_or(i64::MAX).into(),
+                    item.score_id.to_string().into(),
+                    item.note.clone().into(),
+                ]
+            })
+            .collect();
+        Ok(Some(Rows { setlist, items }))
+    }
+}
+
+/// One setlist's rows.
+struct Rows {
+    setlist: Vec<Param>,
+    items: Vec<Vec<Param>>,
+}
+
+const UPSERT_HEAD: &str = "INSERT INTO setlists (id, owner_id, name, name_folded, description, \
+     event_date, item_count, created_at, updated_at, version, state) VALUES";
+
+const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
+     name = excluded.name, name_folded = excluded.name_folded, \
+     description = excluded.description, event_date = excluded.event_date, \
+     item_count = excluded.item_count, created_at = excluded.created_at, \
+     updated_at = excluded.updated_at, version = excluded.version, state = excluded.state";
+
+const ITEMS_HEAD: &str =
+    "INSERT INTO setlist_items (setlist_id, item_id, position, score_id, note) VALUES";
+
+/// The stored setlists among `ids`.
+async fn load_all(
+    tx: &mut ReadModelTx<'_>,
+    ids: &[String],
+) -> Result<HashMap<String, Stored>, ProjectionError> {
+    let rows: Vec<(String, Value, DateTime<Utc>)> = fetch_in(
+        tx,
+        "SELECT id, state, created_at FROM setlists WHERE id IN ({keys})",
+        &[],
+        ids,
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(id, state, created_at)| {
+            let state = stored_state::<Setlist>(state, "setlist")?;
+            Ok((
+                id,
+                Stored {
+                    state,
+                    created_at: Some(created_at),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Makes the read model hold `rows` for the setlists `ids` (each present or gone).
+async fn write(
+    tx: &mut ReadModelTx<'_>,
+    ids: &[String],
+    rows: Vec<(String, Option<Rows>)>,
+) -> Result<(), ProjectionError> {
+    delete_in(
+        tx,
+        "DELETE FROM setlist_items WHERE setlist_id IN ({keys})",
+        ids,
+    )
+    .await?;
+    let (present, gone): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, rows)| rows.is_some());
+    let gone: Vec<String> = gone.into_iter().map(|(id, _)| id).collect();
+    delete_in(tx, "DELETE FROM setlists WHERE id IN ({keys})", &gone).await?;
+    let (setlists, items): (Vec<_>, Vec<_>) = present
+        .into_iter()
+        .filter_map(|(_, rows)| rows)
+        .map(|rows| (rows.setlist, rows.items))
+        .unzip();
+    insert_rows(tx, UPSERT_HEAD, UPSERT_TAIL, setlists).await?;
+    insert_rows(tx, ITEMS_HEAD, "", items.into_iter().flatten().collect()).await?;
+    Ok(())
+}
 
 impl Projection for Setlists {
     fn name(&self) -> &'static str {
@@ -31,72 +167,36 @@ impl Projection for Setlists {
         tx: &mut ReadModelTx<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.aggregate_type != Setlist::TYPE {
-            return Ok(());
-        }
-        let decoded: SetlistEvent = decode(event)?;
-        let at = occurred_at(event);
-        let id = event.aggregate_id.clone();
-        let stored = crate::fetch_optional!(
-            tx,
-            (Value, DateTime<Utc>),
-            "SELECT state, created_at FROM setlists WHERE id = $1",
-            id.clone()
-        )?;
-        let (mut state, created_at) = match stored {
-            Some((state, created_at)) => (stored_state::<Setlist>(state, "setlist")?, created_at),
-            None => (Setlist::default(), at),
-        };
-        state.apply(decoded);
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
 
-        crate::execute!(
-            tx,
-            "DELETE FROM setlist_items WHERE setlist_id = $1",
-            id.clone()
-        )?;
-        let Some(owner) = state.owner().filter(|_| !state.is_deleted()) else {
-            crate::execute!(tx, "DELETE FROM setlists WHERE id = $1", id.clone())?;
+    /// Every touched setlist read at once, folded in memory, its rows rewritten with one
+    /// statement per table.
+    async fn apply_batch(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let groups = by_aggregate(events, Setlist::TYPE);
+        if groups.is_empty() {
             return Ok(());
-        };
-        let state_json =
-            serde_json::to_value(&state).map_err(|error| ProjectionError::Undecodable {
-                position: event.position(),
-                reason: format!("setlist state: {error}"),
-            })?;
-        crate::execute!(
-            tx,
-            "INSERT INTO setlists (id, owner_id, name, name_folded, description, event_date, \
-             item_count, created_at, updated_at, version, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, \
-             name_folded = excluded.name_folded, description = excluded.description, \
-             event_date = excluded.event_date, item_count = excluded.item_count, \
-             created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             version = excluded.version, state = excluded.state",
-            id.clone(),
-            owner.to_string(),
-            state.name().to_owned(),
-            crate::fold(state.name()),
-            state.description().map(str::to_owned),
-            state.event_date().map(|date: NaiveDate| date),
-            i64::try_from(state.items().len()).unwrap_or(i64::MAX),
-            created_at,
-            at,
-            event.sequence,
-            state_json,
-        )?;
-        for (position, item) in state.items().iter().enumerate() {
-            crate::execute!(
-                tx,
-                "INSERT INTO setlist_items (setlist_id, item_id, position, score_id, note) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                id.clone(),
-                item.item_id.to_string(),
-                i64::try_from(position).unwrap_or(i64::MAX),
-                item.score_id.to_string(),
-                item.note.clone(),
-            )?;
         }
-        Ok(())
+        let ids = ids_of(&groups);
+        let mut stored = load_all(tx, &ids).await?;
+        let mut rows = Vec::with_capacity(groups.len());
+        for (id, events) in groups {
+            let mut setlist = stored.remove(id).unwrap_or_else(Stored::new);
+            let mut after = None;
+            for (index, event) in events.into_iter().enumerate() {
+                // As applied one by one: an event that took the setlist out of the read
+                // model deleted its row, so the next one starts again from nothing.
+                if index > 0 && after.is_none() {
+                    setlist = Stored::new();
+                }
+                after = setlist.apply(event)?;
+            }
+            rows.push((id.to_owned(), after));
+        }
+        write(tx, &ids, rows).await
     }
 }
