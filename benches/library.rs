@@ -19,7 +19,8 @@
 //! without S3), and the `scores` read model is built by its `ProjectionRunner` (then, on
 //! PostgreSQL, vacuumed and analysed as autovacuum would in time) before anything is timed.
 
-use benches::{Mix, Percentiles, percentiles};
+use benches::{Percentiles, percentiles};
+use integration_tests::Mix;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

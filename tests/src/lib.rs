@@ -1,11 +1,13 @@
-//! Test support shared by the integration tests: databases of both backends, a running
-//! application, small fixtures.
+//! Test support shared by the integration tests (and the benchmarks): databases of both
+//! backends, a running application, small fixtures, long generated histories.
 
 pub mod app;
 pub mod database;
 pub mod history;
 pub mod jwt;
 pub mod log;
+mod mix;
+pub mod mixed_history;
 pub mod moto;
 pub mod problem;
 pub mod quota_model;
@@ -18,5 +20,7 @@ pub use app::{
 };
 pub use database::TestDatabase;
 pub use log::read_whole_log;
+pub use mix::Mix;
+pub use mixed_history::write_mixed_history;
 pub use moto::MotoServer;
 pub use problem::{Problem, expect_problem};
