@@ -33,7 +33,8 @@
 #[path = "../pdf/tests/support/mod.rs"]
 mod pdf_support;
 
-use benches::{Mix, Percentiles, percentiles};
+use benches::{Percentiles, percentiles};
+use integration_tests::Mix;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -1187,6 +1188,60 @@ async fn pending_scores(database: &Database) -> BenchResult<i64> {
     })
 }
 
+/// How far the read models trail the log while a phase runs: every 200 ms, the most
+/// events any projection has not applied yet, and how long the oldest of them has been
+/// committed (commit-to-visible lag).
+struct LagSampler {
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<BenchResult<Vec<(i64, f64)>>>,
+}
+
+impl LagSampler {
+    fn start(database: Database) -> Self {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = Arc::clone(&stop);
+        let task = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                let lags = scoremate::metrics::lags(&database).await?;
+                let projections = lags.iter().filter(|lag| lag.kind == "projection");
+                let events = projections.clone().map(|lag| lag.events).max();
+                let seconds = projections.map(|lag| lag.seconds).fold(0.0, f64::max);
+                samples.push((events.unwrap_or_default(), seconds));
+                tokio::select! {
+                    () = stopped.notified() => return Ok(samples),
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    async fn finish(self) -> BenchResult<String> {
+        self.stop.notify_one();
+        let samples = self.task.await??;
+        let mut events: Vec<i64> = samples.iter().map(|(events, _)| *events).collect();
+        let mut seconds: Vec<f64> = samples.iter().map(|(_, seconds)| *seconds).collect();
+        events.sort_unstable();
+        seconds.sort_by(f64::total_cmp);
+        let at = |quantile: f64| {
+            let last = samples.len().saturating_sub(1);
+            (last as f64 * quantile).round() as usize
+        };
+        let event_at = |q| events.get(at(q)).copied().unwrap_or_default();
+        let ms_at = |q| seconds.get(at(q)).copied().unwrap_or_default() * 1000.0;
+        Ok(format!(
+            "read models behind the log ({} samples): p50 {} / p99 {} events; oldest \
+             unapplied event committed p50 {:.0} ms / p99 {:.0} ms before",
+            samples.len(),
+            event_at(0.5),
+            event_at(0.99),
+            ms_at(0.5),
+            ms_at(0.99),
+        ))
+    }
+}
+
 /// Waits until every projection and processor has handled every committed event and no
 /// score waits for its PDF processing; answers the backlog found and how long it took, or
 /// says it gave up.
@@ -1392,7 +1447,14 @@ async fn measure_backend(
                 for (index, phase) in Phase::ALL.into_iter().enumerate() {
                     let idle = clients.split_off(count.min(clients.len()));
                     let active = std::mem::replace(&mut clients, idle);
+                    let sampler = phase
+                        .writes_through_api()
+                        .then(|| LagSampler::start(server.database.clone()));
                     let (active, recorders) = run_phase(phase, active, &targets, config).await?;
+                    let staleness = match sampler {
+                        Some(sampler) => Some(sampler.finish().await?),
+                        None => None,
+                    };
                     let idle = std::mem::replace(&mut clients, active);
                     clients.extend(idle);
                     let stats = PhaseStats::of(&recorders, config.slice());
@@ -1411,6 +1473,9 @@ async fn measure_backend(
                         },
                         load_average(),
                     );
+                    if let Some(staleness) = staleness {
+                        println!("    {staleness}");
+                    }
                     if config.background && phase.writes_through_api() {
                         println!(
                             "    {}",

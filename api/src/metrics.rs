@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
 use eventstore::{Database, EventLog};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use warp::Filter;
@@ -50,6 +51,7 @@ pub async fn lags(database: &Database) -> Result<Vec<Lag>, projections::Projecti
             kind: "projection",
             name: status.name,
             events: status.lag,
+            seconds: seconds_since(status.behind_since),
         })
         .collect();
     let log = EventLog::new(database.clone());
@@ -59,18 +61,30 @@ pub async fn lags(database: &Database) -> Result<Vec<Lag>, projections::Projecti
             kind: "processor",
             name,
             events: log.count_after(checkpoint).await?,
+            seconds: seconds_since(projections::oldest_after(&log, checkpoint).await?),
         });
     }
     Ok(lags)
 }
 
+fn seconds_since(recorded_at: Option<DateTime<Utc>>) -> f64 {
+    recorded_at.map_or(0.0, |recorded_at| {
+        (Utc::now() - recorded_at)
+            .to_std()
+            .unwrap_or_default()
+            .as_secs_f64()
+    })
+}
+
 /// One follower's lag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lag {
     /// `projection` or `processor`.
     pub kind: &'static str,
     pub name: &'static str,
     pub events: i64,
+    /// How long the oldest event it has not applied has been committed (0: none).
+    pub seconds: f64,
 }
 
 /// Sets the lag gauges of every follower.
@@ -83,10 +97,14 @@ async fn measure_lags(state: &AppState) {
                     "projection" => {
                         metrics::gauge!("scoremate_projection_lag_events", "projection" => lag.name)
                             .set(events);
+                        metrics::gauge!("scoremate_projection_lag_seconds", "projection" => lag.name)
+                            .set(lag.seconds);
                     }
                     _ => {
                         metrics::gauge!("scoremate_processor_lag_events", "processor" => lag.name)
                             .set(events);
+                        metrics::gauge!("scoremate_processor_lag_seconds", "processor" => lag.name)
+                            .set(lag.seconds);
                     }
                 }
             }

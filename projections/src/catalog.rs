@@ -1,6 +1,7 @@
 //! Every projection by name, for operators: where each stands (`projections status`) and
 //! rebuilding one or all (`projections rebuild NAME|all`).
 
+use chrono::{DateTime, Utc};
 use eventstore::{Database, EventLog, LogCursor};
 
 use crate::checkpoint::read_checkpoint;
@@ -49,6 +50,8 @@ pub struct ProjectionStatus {
     pub head: i64,
     /// Committed events not applied yet.
     pub lag: i64,
+    /// When the oldest of them was recorded: how stale the read model is.
+    pub behind_since: Option<DateTime<Utc>>,
 }
 
 /// Where every projection stands.
@@ -63,9 +66,22 @@ pub async fn status(database: &Database) -> Result<Vec<ProjectionStatus>, Projec
             checkpoint: checkpoint.position,
             head: head.position,
             lag: log.count_after(checkpoint).await?,
+            behind_since: oldest_after(&log, checkpoint).await?,
         });
     }
     Ok(statuses)
+}
+
+/// When the oldest committed event after `checkpoint` was recorded, if there is one.
+pub async fn oldest_after(
+    log: &EventLog,
+    checkpoint: LogCursor,
+) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    Ok(log
+        .read_after(checkpoint, 1)
+        .await?
+        .first()
+        .map(|event| event.recorded_at))
 }
 
 /// Where the follower whose checkpoint key is `name` stands (projection or processor).

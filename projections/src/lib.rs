@@ -23,7 +23,7 @@ mod transaction;
 pub use accounts::{Accounts, Sessions};
 pub use analytics::Analytics;
 pub use catalog::{
-    PROJECTION_NAMES, ProjectionStatus, checkpoint_of, projection_name, read_model_tables,
+    PROJECTION_NAMES, ProjectionStatus, checkpoint_of, oldest_after, projection_name, read_model_tables,
     rebuild_all, rebuild_named, status,
 };
 pub use checkpoint::{Checkpoint, peek_checkpoint, read_checkpoint, write_checkpoint};

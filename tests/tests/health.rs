@@ -330,10 +330,12 @@ async fn metrics_report_every_family_after_traffic(database: TestDatabase) {
     for projection in projections::PROJECTION_NAMES {
         let labels = [("projection", projection)];
         assert_present(&scraped, "scoremate_projection_lag_events", &labels);
+        assert_present(&scraped, "scoremate_projection_lag_seconds", &labels);
     }
     for processor in scoremate::metrics::PROCESSOR_NAMES {
         let labels = [("processor", processor)];
         assert_present(&scraped, "scoremate_processor_lag_events", &labels);
+        assert_present(&scraped, "scoremate_processor_lag_seconds", &labels);
     }
 
     // PDF jobs: outcomes, durations, and the queue (empty by now, but reported).
