@@ -191,22 +191,26 @@ impl EventLog {
         sequence: i64,
     ) -> Result<Option<LogCursor>, StoreError> {
         let row = match &self.database {
-            Database::Postgres(pool) => sqlx::query(POSTGRES_CURSOR_OF)
-                .bind(aggregate_type)
-                .bind(aggregate_id)
-                .bind(sequence)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| decode_cursor(&row)),
-            Database::Sqlite(pool) => sqlx::query(SQLITE_CURSOR_OF)
-                .bind(aggregate_type)
-                .bind(aggregate_id)
-                .bind(sequence)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| decode_cursor(&row)),
+            Database::Postgres(pool) => {
+                sqlx::query(POSTGRES_CURSOR_OF)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(sequence)
+                    .try_map(|row| decode_cursor(&row))
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Database::Sqlite(pool) => {
+                sqlx::query(SQLITE_CURSOR_OF)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(sequence)
+                    .try_map(|row| decode_cursor(&row))
+                    .fetch_optional(pool)
+                    .await?
+            }
         };
-        row.transpose()
+        Ok(row)
     }
 
     /// The cursor of the last event committed so far (`START` when the log is empty). A
@@ -226,15 +230,17 @@ pub async fn read_after_postgres(
     cursor: LogCursor,
     limit: u32,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    // Rows are decoded as they arrive (`try_map`), not once the page is in: parsing the JSON
+    // into values, most of a page's cost, overlaps the server sending the rest, and no
+    // page of raw rows is held beside the decoded one.
     sqlx::query(POSTGRES_READ_AFTER)
         .bind(cursor.transaction_id)
         .bind(cursor.position)
         .bind(i64::from(limit))
+        .try_map(|row| decode_event(&row))
         .fetch_all(connection)
-        .await?
-        .iter()
-        .map(decode_event)
-        .collect()
+        .await
+        .map_err(StoreError::from)
 }
 
 /// `EventLog::read_after` on a given SQLite connection (inside a transaction, say).
@@ -246,11 +252,10 @@ pub async fn read_after_sqlite(
     sqlx::query(SQLITE_READ_AFTER)
         .bind(cursor.position)
         .bind(i64::from(limit))
+        .try_map(|row| decode_event(&row))
         .fetch_all(connection)
-        .await?
-        .iter()
-        .map(decode_event)
-        .collect()
+        .await
+        .map_err(StoreError::from)
 }
 
 /// `EventLog::stream` on a given PostgreSQL connection (a snapshot transaction, say).
@@ -262,11 +267,10 @@ pub async fn stream_postgres(
     sqlx::query(POSTGRES_STREAM)
         .bind(aggregate_type)
         .bind(aggregate_id)
+        .try_map(|row| decode_event(&row))
         .fetch_all(connection)
-        .await?
-        .iter()
-        .map(decode_event)
-        .collect()
+        .await
+        .map_err(StoreError::from)
 }
 
 /// `EventLog::stream` on a given SQLite connection (a snapshot transaction, say).
@@ -278,34 +282,31 @@ pub async fn stream_sqlite(
     sqlx::query(SQLITE_STREAM)
         .bind(aggregate_type)
         .bind(aggregate_id)
+        .try_map(|row| decode_event(&row))
         .fetch_all(connection)
-        .await?
-        .iter()
-        .map(decode_event)
-        .collect()
+        .await
+        .map_err(StoreError::from)
 }
 
 /// `EventLog::head` on a given PostgreSQL connection.
 pub async fn head_postgres(connection: &mut sqlx::PgConnection) -> Result<LogCursor, StoreError> {
-    sqlx::query(POSTGRES_HEAD)
+    Ok(sqlx::query(POSTGRES_HEAD)
+        .try_map(|row| decode_cursor(&row))
         .fetch_optional(connection)
         .await?
-        .map(|row| decode_cursor(&row))
-        .transpose()
-        .map(Option::unwrap_or_default)
+        .unwrap_or_default())
 }
 
 /// `EventLog::head` on a given SQLite connection.
 pub async fn head_sqlite(connection: &mut sqlx::SqliteConnection) -> Result<LogCursor, StoreError> {
-    sqlx::query(SQLITE_HEAD)
+    Ok(sqlx::query(SQLITE_HEAD)
+        .try_map(|row| decode_cursor(&row))
         .fetch_optional(connection)
         .await?
-        .map(|row| decode_cursor(&row))
-        .transpose()
-        .map(Option::unwrap_or_default)
+        .unwrap_or_default())
 }
 
-fn decode_cursor<R: Row>(row: &R) -> Result<LogCursor, StoreError>
+fn decode_cursor<R: Row>(row: &R) -> Result<LogCursor, sqlx::Error>
 where
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -316,7 +317,7 @@ where
     })
 }
 
-fn decode_event<R: Row>(row: &R) -> Result<RecordedEvent, StoreError>
+fn decode_event<R: Row>(row: &R) -> Result<RecordedEvent, sqlx::Error>
 where
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,

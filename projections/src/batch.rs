@@ -49,8 +49,9 @@ param_from!(
     Date: NaiveDate,
 );
 
-/// Values per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 binds.
-const MAX_PARAMS: usize = 12_000;
+/// Values per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 binds, and
+/// few enough that parsing a statement stays a small part of running it.
+const MAX_PARAMS: usize = 4_000;
 
 macro_rules! bound {
     ($query:expr, $params:expr) => {{
@@ -112,12 +113,56 @@ where
     }
 }
 
-/// `$first, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|number| format!("${number}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// How a backend marks a statement's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marks {
+    /// `$1, $2, …` (PostgreSQL).
+    Numbered,
+    /// `?, ?, …` in order (SQLite): a numbered or named value costs SQLite a walk of its
+    /// list of names for every value bound, quadratic in a statement of thousands.
+    Anonymous,
+}
+
+impl Marks {
+    fn of(tx: &ReadModelTx<'_>) -> Self {
+        match tx {
+            ReadModelTx::Sqlite(..) => Self::Anonymous,
+            ReadModelTx::Postgres(_) => Self::Numbered,
+        }
+    }
+
+    /// The marks of `count` values, the first being value number `first`.
+    fn list(self, first: usize, count: usize) -> String {
+        let marks: Vec<String> = match self {
+            Self::Numbered => (first..first + count)
+                .map(|number| format!("${number}"))
+                .collect(),
+            Self::Anonymous => vec!["?".to_owned(); count],
+        };
+        marks.join(", ")
+    }
+
+    /// `sql` written with `$1`, `$2`, … (each once, in that order) in this backend's marks.
+    fn translate(self, sql: &str) -> String {
+        match self {
+            Self::Numbered => sql.to_owned(),
+            Self::Anonymous => {
+                let mut translated = String::with_capacity(sql.len());
+                let mut chars = sql.chars().peekable();
+                while let Some(char) = chars.next() {
+                    if char == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                        while chars.peek().is_some_and(char::is_ascii_digit) {
+                            chars.next();
+                        }
+                        translated.push('?');
+                    } else {
+                        translated.push(char);
+                    }
+                }
+                translated
+            }
+        }
+    }
 }
 
 /// Writes `rows` (each the values of one row, all of one width) with statements
@@ -136,8 +181,9 @@ pub async fn insert_rows(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Param>> = rows.by_ref().take(MAX_PARAMS / width).collect();
+        let marks = Marks::of(tx);
         let tuples: Vec<String> = (0..chunk.len())
-            .map(|row| format!("({})", placeholders(row * width + 1, width)))
+            .map(|row| format!("({})", marks.list(row * width + 1, width)))
             .collect();
         let sql = format!("{head} {} {tail}", tuples.join(", "));
         execute_with(tx, &sql, chunk.into_iter().flatten().collect()).await?;
@@ -145,8 +191,9 @@ pub async fn insert_rows(
     Ok(())
 }
 
-/// Runs `template` once per chunk of `keys`, its `{keys}` replaced by the chunk's
-/// placeholders (numbered after `fixed`, which every run binds first); answers the rows.
+/// Runs `template` once per chunk of `keys`, its `{keys}` replaced by the chunk's marks
+/// (after `fixed`, which every run binds first, written `$1`, `$2`, … in that order before
+/// `{keys}`); answers the rows.
 pub async fn fetch_in<R>(
     tx: &mut ReadModelTx<'_>,
     template: &str,
@@ -158,7 +205,10 @@ where
 {
     let mut rows = Vec::new();
     for chunk in keys.chunks(MAX_PARAMS) {
-        let sql = template.replace("{keys}", &placeholders(fixed.len() + 1, chunk.len()));
+        let marks = Marks::of(tx);
+        let sql = marks
+            .translate(template)
+            .replace("{keys}", &marks.list(fixed.len() + 1, chunk.len()));
         let params = fixed
             .iter()
             .cloned()
@@ -176,7 +226,7 @@ pub async fn delete_in(
     keys: &[String],
 ) -> Result<(), sqlx::Error> {
     for chunk in keys.chunks(MAX_PARAMS) {
-        let sql = template.replace("{keys}", &placeholders(1, chunk.len()));
+        let sql = template.replace("{keys}", &Marks::of(tx).list(1, chunk.len()));
         execute_with(tx, &sql, chunk.iter().cloned().map(Param::from).collect()).await?;
     }
     Ok(())
@@ -211,11 +261,22 @@ pub fn ids_of(groups: &[(&str, Vec<&RecordedEvent>)]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::Marks;
 
     #[test]
-    fn placeholders_number_on_from_the_first() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
-        assert_eq!(placeholders(1, 0), "");
+    fn numbered_marks_count_on_from_the_first_and_anonymous_ones_do_not_count() {
+        assert_eq!(Marks::Numbered.list(3, 3), "$3, $4, $5");
+        assert_eq!(Marks::Anonymous.list(3, 3), "?, ?, ?");
+        assert_eq!(Marks::Numbered.list(1, 0), "");
+    }
+
+    #[test]
+    fn numbered_marks_become_anonymous_ones_in_order() {
+        let sql = "SELECT a FROM t WHERE d >= $1 AND d <= $2 AND price = '$x' AND u IN ({keys})";
+        assert_eq!(
+            Marks::Anonymous.translate(sql),
+            "SELECT a FROM t WHERE d >= ? AND d <= ? AND price = '$x' AND u IN ({keys})"
+        );
+        assert_eq!(Marks::Numbered.translate(sql), sql);
     }
 }
