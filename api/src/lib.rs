@@ -1,12 +1,5 @@
 //! The `scoremate` service: HTTP API, settings, wiring.
 
-/// Every program built on the service (the binary, the benches, the tests) allocates
-/// through mimalloc: decoding events and read-model rows makes and frees millions of small
-/// JSON values, where glibc's allocator spent a third of a rebuild (perf: `_int_malloc`,
-/// `malloc_consolidate`, `unlink_chunk`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod admin;
 pub mod audit;
 pub mod audit_cli;
