@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use aggregates::{Account, ProcessingStage, Quota, Score, Session, Setlist};
 use eventstore::{
-    AggregateStore, Database, DatabaseOptions, EventLog, RetryPolicy, Storage, StoreError,
+    AggregateStore, Database, DatabaseOptions, EventLog, LogCursor, RetryPolicy, Storage,
+    StoreError,
 };
 use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
 use processors::{
@@ -391,35 +392,9 @@ impl Background {
             // and is not asked (on SQLite, asking would take the write lock).
             let head = EventLog::new(self.database.clone()).head().await.ok();
             for follower in &self.followers {
-                if head.is_some_and(|head| follower.reached() >= head) {
-                    continue;
-                }
-                loop {
-                    match follower.step().await {
-                        Ok(Step::Handled(count)) => moved += count,
-                        Ok(Step::Idle) => break,
-                        Err(error) => {
-                            tracing::warn!(follower = follower.name(), error = %error, "step failed; retrying later");
-                            break;
-                        }
-                    }
-                }
+                moved += step_until_idle(follower.as_ref(), head).await;
             }
-            match self.expiry.run_once(now).await {
-                Ok(expired) => moved += expired,
-                Err(error) => {
-                    tracing::warn!(error = %error, "reservation expiry failed; retrying later")
-                }
-            }
-            // After the followers and the expiry: uploads they ended are swept at once.
-            if sweep {
-                match self.sweep.run_once().await {
-                    Ok(swept) => moved += swept,
-                    Err(error) => {
-                        tracing::warn!(error = %error, "upload sweep failed; retrying later")
-                    }
-                }
-            }
+            moved += self.run_timers(now, sweep).await;
             total += moved;
             if moved == 0 {
                 return total;
@@ -427,11 +402,49 @@ impl Background {
         }
     }
 
+    /// The reservation expiry once, then (if `sweep`) the upload sweep: uploads the expiry
+    /// ended are swept at once. Answers how many it handled.
+    async fn run_timers(&self, now: chrono::DateTime<chrono::Utc>, sweep: bool) -> usize {
+        let mut moved = 0;
+        match self.expiry.run_once(now).await {
+            Ok(expired) => moved += expired,
+            Err(error) => {
+                tracing::warn!(error = %error, "reservation expiry failed; retrying later")
+            }
+        }
+        if sweep {
+            match self.sweep.run_once().await {
+                Ok(swept) => moved += swept,
+                Err(error) => {
+                    tracing::warn!(error = %error, "upload sweep failed; retrying later")
+                }
+            }
+        }
+        moved
+    }
+
+    /// Steps one follower until it is idle whenever `wake` is told, and every `interval`.
+    async fn follow(&self, index: usize, wake: Arc<Notify>, interval: std::time::Duration) {
+        let Some(follower) = self.followers.get(index) else {
+            return;
+        };
+        let log = EventLog::new(self.database.clone());
+        loop {
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(interval) => {}
+            }
+            step_until_idle(follower.as_ref(), log.head().await.ok()).await;
+        }
+    }
+
     /// Runs whenever events are appended (by this process, or — on PostgreSQL — by any
     /// process, through `LISTEN scoremate_events`), and at least every `interval` for the
-    /// expiry timer and as a fallback for lost wake-ups. Beside it, the claim loop of the
-    /// PDF jobs, woken when jobs are enqueued (`LISTEN scoremate_jobs` on PostgreSQL) and
-    /// every `interval`.
+    /// expiry timer and as a fallback for lost wake-ups. Each follower steps in a loop of
+    /// its own, so a read model never waits behind a processor's commands (under load the
+    /// quota saga alone takes seconds to work through a burst). Beside them, the claim
+    /// loop of the PDF jobs, woken when jobs are enqueued (`LISTEN scoremate_jobs` on
+    /// PostgreSQL) and every `interval`.
     pub async fn run_forever(self: Arc<Self>, interval: std::time::Duration) {
         // Aborted with this task (the server aborts it on shutdown).
         let _listener = match &self.database {
@@ -445,6 +458,22 @@ impl Background {
         let _jobs = AbortOnDrop(tokio::spawn(
             Arc::clone(&self.jobs).run_forever(Arc::clone(&self.jobs_ready), interval),
         ));
+        let wakes: Vec<Arc<Notify>> = self
+            .followers
+            .iter()
+            .map(|_| Arc::new(Notify::new()))
+            .collect();
+        let _followers: Vec<AbortOnDrop> = wakes
+            .iter()
+            .enumerate()
+            .map(|(index, wake)| {
+                let background = Arc::clone(&self);
+                let wake = Arc::clone(wake);
+                AbortOnDrop(tokio::spawn(async move {
+                    background.follow(index, wake, interval).await;
+                }))
+            })
+            .collect();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep: Option<tokio::time::Instant> = None;
@@ -453,12 +482,33 @@ impl Background {
                 _ = ticker.tick() => {}
                 () = self.appended.notified() => {}
             }
+            for wake in &wakes {
+                wake.notify_one();
+            }
             let sweep = last_sweep.is_none_or(|at| at.elapsed() >= self.sweep_every);
             if sweep {
                 last_sweep = Some(tokio::time::Instant::now());
             }
-            self.run_followers_until_idle(chrono::Utc::now(), sweep)
-                .await;
+            self.run_timers(chrono::Utc::now(), sweep).await;
+        }
+    }
+}
+
+/// Steps `follower` until it is idle, unless it is known to have reached `head` already;
+/// answers how many events it handled.
+async fn step_until_idle(follower: &dyn Follower, head: Option<LogCursor>) -> usize {
+    if head.is_some_and(|head| follower.reached() >= head) {
+        return 0;
+    }
+    let mut moved = 0;
+    loop {
+        match follower.step().await {
+            Ok(Step::Handled(count)) => moved += count,
+            Ok(Step::Idle) => return moved,
+            Err(error) => {
+                tracing::warn!(follower = follower.name(), error = %error, "step failed; retrying later");
+                return moved;
+            }
         }
     }
 }
