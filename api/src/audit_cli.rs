@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use eventstore::{AggregateStore, Database, RetryPolicy, Storage};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::audit::{Patience, QuotaAudit, audit_quota, audited_users};
+use crate::audit::{
+    CONCURRENT_AUDITS, Patience, QuotaAudit, audit_each, audit_quota, audited_users,
+};
 use crate::cli::{AuditCommand, OutputFormat};
 use crate::directory::resolve_user;
 use crate::routes::audit::parse_as_of;
@@ -128,10 +130,7 @@ async fn verify_all(database: &Database) -> anyhow::Result<()> {
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut diverged = 0_usize;
     let mut partial = 0_usize;
-    for user_id in &users {
-        let audit = audit_quota(database, *user_id, None, Patience::NONE)
-            .await
-            .with_context(|| format!("auditing user {user_id}"))?;
+    audit_each(database, &users, CONCURRENT_AUDITS, |user_id, audit| {
         if audit.checked.len() < 4 {
             partial += 1;
         }
@@ -151,7 +150,8 @@ async fn verify_all(database: &Database) -> anyhow::Result<()> {
             });
         }
         bar.inc(1);
-    }
+    })
+    .await?;
     bar.finish_and_clear();
     let note = if partial > 0 {
         format!(

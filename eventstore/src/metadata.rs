@@ -102,4 +102,9 @@ impl EventMetadata {
     pub fn from_json(value: &serde_json::Value) -> Option<Self> {
         Self::deserialize(value).ok()
     }
+
+    /// Reads the metadata back from a stored event's JSON text.
+    pub fn from_json_text(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
 }

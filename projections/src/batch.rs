@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use eventstore::RecordedEvent;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::FromRow;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -19,8 +20,22 @@ pub enum Param {
     Text(Option<String>),
     Int(Option<i64>),
     Json(Option<Value>),
+    /// JSON already written out (a serialised aggregate state): bound as JSON, its text
+    /// as it is, without a `Value` tree made to be written out again.
+    RawJson(Option<JsonText>),
     Time(Option<DateTime<Utc>>),
     Date(Option<NaiveDate>),
+}
+
+/// JSON text, equal to another when the text is.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(transparent)]
+pub struct JsonText(pub Box<RawValue>);
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
 }
 
 macro_rules! param_from {
@@ -45,6 +60,7 @@ param_from!(
     Text: &str,
     Int: i64,
     Json: Value,
+    RawJson: JsonText,
     Time: DateTime<Utc>,
     Date: NaiveDate,
 );
@@ -61,6 +77,7 @@ macro_rules! bound {
                 Param::Text(value) => query.bind(value),
                 Param::Int(value) => query.bind(value),
                 Param::Json(value) => query.bind(value),
+                Param::RawJson(value) => query.bind(value.map(sqlx::types::Json)),
                 Param::Time(value) => query.bind(value),
                 Param::Date(value) => query.bind(value),
             };

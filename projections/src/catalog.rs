@@ -6,7 +6,7 @@ use eventstore::{Database, EventLog, LogCursor};
 
 use crate::checkpoint::read_checkpoint;
 use crate::error::ProjectionError;
-use crate::rebuild::{RebuildProgress, RebuildReport, rebuild};
+use crate::rebuild::{Member, RebuildProgress, RebuildReport, rebuild, rebuild_together};
 use crate::runner::Projection;
 use crate::transaction::ReadModelTx;
 use crate::{
@@ -127,7 +127,7 @@ fn checkpoint_key(name: &str) -> Result<&'static str, ProjectionError> {
 pub async fn rebuild_named(
     name: &str,
     database: &Database,
-    progress: impl FnMut(RebuildProgress),
+    progress: impl FnMut(RebuildProgress) + Send,
 ) -> Result<RebuildReport, ProjectionError> {
     match name {
         "accounts" => rebuild(&Accounts, database, progress).await,
@@ -145,36 +145,31 @@ pub async fn rebuild_named(
     }
 }
 
-/// Rebuilds every projection at once (see [`rebuild`]), each on a connection of its own:
-/// their batches go into shadow tables private to that connection, so they only take
-/// turns for their swaps. `progress` hears from each after every batch.
+/// Rebuilds every projection in one pass over the log (see [`rebuild`]): each batch is
+/// read once and applied by all eight into their shadow tables, in one transaction, and
+/// one transaction swaps them all in. `progress` hears of each after every batch.
 pub async fn rebuild_all(
     database: &Database,
-    progress: impl Fn(&'static str, RebuildProgress) + Sync,
+    progress: impl Fn(&'static str, RebuildProgress) + Send,
 ) -> Result<Vec<(&'static str, RebuildReport)>, ProjectionError> {
-    let progress = &progress;
-    macro_rules! rebuilt {
-        ($projection:expr) => {
-            async move {
-                let name = $projection.name();
-                rebuild(&$projection, database, |step| progress(name, step))
-                    .await
-                    .map(|report| (name, report))
-            }
-        };
-    }
-    let reports = tokio::join!(
-        rebuilt!(Accounts),
-        rebuilt!(Sessions),
-        rebuilt!(Scores),
-        rebuilt!(Setlists),
-        rebuilt!(QuotaBalances),
-        rebuilt!(QuotaLedger),
-        rebuilt!(Analytics),
-        rebuilt!(OpenReservations),
-    );
-    Ok(vec![
-        reports.0?, reports.1?, reports.2?, reports.3?, reports.4?, reports.5?, reports.6?,
-        reports.7?,
-    ])
+    let members: [&dyn Member; 8] = [
+        &Accounts,
+        &Sessions,
+        &Scores,
+        &Setlists,
+        &QuotaBalances,
+        &QuotaLedger,
+        &Analytics,
+        &OpenReservations,
+    ];
+    let mut each = move |step| {
+        for member in members {
+            progress(member.member_name(), step);
+        }
+    };
+    let report = rebuild_together(&members, database, &mut each).await?;
+    Ok(members
+        .iter()
+        .map(|member| (member.member_name(), report))
+        .collect())
 }

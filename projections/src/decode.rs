@@ -2,28 +2,27 @@
 
 use chrono::{DateTime, Utc};
 use eventstore::RecordedEvent;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::batch::JsonText;
 use crate::error::ProjectionError;
 
 /// The event's payload as `E` in its current shape (older versions upcast), or why it
 /// does not decode (never skipped silently).
 pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, ProjectionError> {
-    let decoded = if aggregates::upcast::is_outdated(&event.event_type, &event.event_version) {
-        let (_, payload) = aggregates::upcast::upcast(
-            &event.event_type,
-            &event.event_version,
-            event.payload.clone(),
-        );
-        E::deserialize(payload)
-    } else {
-        // Current events (nearly all) decode in place, without a copy of the payload.
-        E::deserialize(&event.payload)
-    };
-    decoded.map_err(|error| ProjectionError::Undecodable {
+    let undecodable = |reason: String| ProjectionError::Undecodable {
         position: event.position(),
-        reason: error.to_string(),
-    })
+        reason,
+    };
+    let text = event.payload.get();
+    if !aggregates::upcast::is_outdated(&event.event_type, &event.event_version) {
+        // Current events (nearly all) decode straight from the stored text.
+        return serde_json::from_str(text).map_err(|error| undecodable(error.to_string()));
+    }
+    let payload = serde_json::from_str(text).map_err(|error| undecodable(error.to_string()))?;
+    let (_, payload) = aggregates::upcast::upcast(&event.event_type, &event.event_version, payload);
+    E::deserialize(payload).map_err(|error| undecodable(error.to_string()))
 }
 
 /// When the event happened (its metadata), falling back to when it was stored.
@@ -33,15 +32,19 @@ pub fn occurred_at(event: &RecordedEvent) -> DateTime<Utc> {
         .map_or(event.recorded_at, |metadata| metadata.occurred_at)
 }
 
-/// A stored working copy of an aggregate, as `T`.
-pub fn stored_state<T: DeserializeOwned>(
-    value: serde_json::Value,
+/// An aggregate's state as the read model stores it (its `state` column), written out
+/// once: read back with `sqlx::types::Json`, it never passes through a `Value`.
+pub fn state_json<T: Serialize>(
+    state: &T,
+    event: &RecordedEvent,
     what: &str,
-) -> Result<T, ProjectionError> {
-    serde_json::from_value(value).map_err(|error| ProjectionError::Undecodable {
-        position: 0,
-        reason: format!("stored {what} state: {error}"),
-    })
+) -> Result<JsonText, ProjectionError> {
+    serde_json::value::to_raw_value(state)
+        .map(JsonText)
+        .map_err(|error| ProjectionError::Undecodable {
+            position: event.position(),
+            reason: format!("{what} state: {error}"),
+        })
 }
 
 /// Counts in bytes are `u64` in the domain and `bigint` in SQL.

@@ -1,16 +1,21 @@
-//! Rebuilding a projection from position 0 without taking it away: the new rows are built
-//! in temporary copies of its tables (and of `checkpoints`) on one dedicated connection,
-//! where they shadow the live tables by name, so the projection's own SQL runs unchanged.
-//! At the end one transaction locks the live checkpoint, applies what arrived meanwhile,
-//! replaces the live rows with the rebuilt ones and moves the live checkpoint. Until that
-//! commit, readers see the old tables.
+//! Rebuilding projections from position 0 without taking them away: the new rows are built
+//! in temporary copies of their tables on one dedicated connection, where they shadow the
+//! live tables by name, so the projections' own SQL runs unchanged. The log is read once,
+//! a batch ahead on a connection of its own, each batch applied by every projection being
+//! rebuilt. At the end one transaction locks the live checkpoints, applies what arrived
+//! meanwhile, replaces the live rows with the rebuilt ones and moves the live checkpoints.
+//! Until that commit, readers see the old tables.
 
-use eventstore::{Database, EventLog, LogCursor};
+use std::future::Future;
+use std::pin::Pin;
+
+use eventstore::{
+    Database, EventLog, LogCursor, RecordedEvent, read_after_postgres, read_after_sqlite,
+};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::checkpoint::read_checkpoint;
 use crate::error::ProjectionError;
-use crate::runner::{Projection, Step, step_in};
+use crate::runner::Projection;
 use crate::transaction::ReadModelTx;
 
 /// Events applied per transaction while rebuilding.
@@ -68,12 +73,59 @@ impl Dedicated {
     }
 }
 
+/// One projection among those a rebuild fills in the same pass, behind a pointer
+/// (`rebuild_all` holds eight different types).
+pub(crate) trait Member: Send + Sync {
+    fn member_name(&self) -> &'static str;
+    fn member_key(&self) -> &'static str;
+    fn member_tables(&self) -> &'static [&'static str];
+    fn apply_events<'a>(
+        &'a self,
+        tx: &'a mut ReadModelTx<'_>,
+        events: &'a [RecordedEvent],
+    ) -> Pin<Box<dyn Future<Output = Result<(), ProjectionError>> + Send + 'a>>;
+}
+
+impl<P: Projection> Member for P {
+    fn member_name(&self) -> &'static str {
+        self.name()
+    }
+
+    fn member_key(&self) -> &'static str {
+        self.checkpoint_key()
+    }
+
+    fn member_tables(&self) -> &'static [&'static str] {
+        self.tables()
+    }
+
+    fn apply_events<'a>(
+        &'a self,
+        tx: &'a mut ReadModelTx<'_>,
+        events: &'a [RecordedEvent],
+    ) -> Pin<Box<dyn Future<Output = Result<(), ProjectionError>> + Send + 'a>> {
+        Box::pin(self.apply_batch(tx, events))
+    }
+}
+
 /// Rebuilds `projection` from the whole log and swaps the result in; `progress` is called
 /// after every batch.
 pub async fn rebuild<P: Projection>(
     projection: &P,
     database: &Database,
-    mut progress: impl FnMut(RebuildProgress),
+    mut progress: impl FnMut(RebuildProgress) + Send,
+) -> Result<RebuildReport, ProjectionError> {
+    let members: [&dyn Member; 1] = [projection];
+    rebuild_together(&members, database, &mut progress).await
+}
+
+/// Rebuilds `members` in one pass over the log: each batch is read once and applied by
+/// each of them, in the same transaction, into shadow tables of them all; one final
+/// transaction swaps them all in. `progress` is called after every batch.
+pub(crate) async fn rebuild_together(
+    members: &[&dyn Member],
+    database: &Database,
+    progress: &mut (dyn FnMut(RebuildProgress) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
     let total = u64::try_from(
         EventLog::new(database.clone())
@@ -86,7 +138,8 @@ pub async fn rebuild<P: Projection>(
         Database::Sqlite(pool) => Dedicated::Sqlite(pool.acquire().await?.detach()),
         Database::Postgres(pool) => Dedicated::Postgres(pool.acquire().await?.detach()),
     };
-    let result = rebuild_on(&mut connection, projection, total, &mut progress).await;
+    let log = EventLog::new(database.clone());
+    let result = rebuild_on(&mut connection, &log, members, total, progress).await;
     // Closing drops the temporary tables; a failed close only leaks them until then.
     if let Err(error) = connection.close().await {
         tracing::warn!(%error, "closing the rebuild connection failed");
@@ -94,35 +147,58 @@ pub async fn rebuild<P: Projection>(
     result
 }
 
-async fn rebuild_on<P: Projection>(
+/// Batches read ahead of the one being applied: the next one is read (on another
+/// connection, on another core) while this one is folded and written.
+const READ_AHEAD: usize = 2;
+
+async fn rebuild_on(
     connection: &mut Dedicated,
-    projection: &P,
+    log: &EventLog,
+    members: &[&dyn Member],
     total: u64,
-    progress: &mut impl FnMut(RebuildProgress),
+    progress: &mut (dyn FnMut(RebuildProgress) + Send),
 ) -> Result<RebuildReport, ProjectionError> {
-    create_shadow_tables(connection, projection.tables()).await?;
+    let tables: Vec<&str> = members
+        .iter()
+        .flat_map(|member| member.member_tables())
+        .copied()
+        .collect();
+    create_shadow_tables(connection, &tables).await?;
+    let (batches, mut ahead) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(read_ahead(log.clone(), batches));
+    // The shadow tables hold everything up to here.
+    let mut checkpoint = LogCursor::START;
     let mut applied = 0_u64;
     progress(RebuildProgress { applied, total });
-    loop {
-        let mut tx = connection.begin_shadowed().await?;
-        let step = step_in(projection, &mut tx, BATCH).await?;
-        tx.commit().await?;
-        match step {
-            Step::Handled(count) => {
-                applied += u64::try_from(count).unwrap_or_default();
-                progress(RebuildProgress { applied, total });
-            }
-            Step::Idle => break,
+    let filled: Result<(), ProjectionError> = async {
+        while let Some(events) = ahead.recv().await {
+            let mut tx = connection.begin_shadowed().await?;
+            let last = apply_all(members, &mut tx, &events).await?;
+            tx.commit().await?;
+            checkpoint = last;
+            applied += u64::try_from(events.len()).unwrap_or_default();
+            progress(RebuildProgress { applied, total });
         }
+        Ok(())
     }
+    .await;
+    // On an error the receiver is dropped first, which stops the reader.
+    drop(ahead);
+    let read = reader
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+    filled?;
+    read?;
     let mut tx = connection.begin().await?;
-    lock_live_checkpoint(&mut tx, projection.checkpoint_key()).await?;
-    // Whatever was committed since the last batch goes in under the lock.
-    while let Step::Handled(count) = step_in(projection, &mut tx, BATCH).await? {
-        applied += u64::try_from(count).unwrap_or_default();
+    for member in members {
+        lock_live_checkpoint(&mut tx, member.member_key()).await?;
     }
-    let checkpoint = read_checkpoint(&mut tx, projection.checkpoint_key()).await?;
-    swap_in(&mut tx, projection.tables()).await?;
+    // Whatever was committed since the last batch goes in under the locks.
+    while let Some((count, last)) = step_all(members, &mut tx, checkpoint).await? {
+        checkpoint = last;
+        applied += count;
+    }
+    swap_in(&mut tx, &tables).await?;
     let move_live_checkpoint = match &tx {
         ReadModelTx::Sqlite(..) => {
             "UPDATE main.checkpoints SET transaction_id = $2, position = $3 WHERE name = $1"
@@ -131,13 +207,15 @@ async fn rebuild_on<P: Projection>(
             "UPDATE public.checkpoints SET transaction_id = $2, position = $3 WHERE name = $1"
         }
     };
-    crate::execute!(
-        &mut tx,
-        move_live_checkpoint,
-        projection.checkpoint_key(),
-        checkpoint.transaction_id,
-        checkpoint.position,
-    )?;
+    for member in members {
+        crate::execute!(
+            &mut tx,
+            move_live_checkpoint,
+            member.member_key(),
+            checkpoint.transaction_id,
+            checkpoint.position,
+        )?;
+    }
     tx.commit().await?;
     progress(RebuildProgress { applied, total });
     Ok(RebuildReport {
@@ -146,17 +224,88 @@ async fn rebuild_on<P: Projection>(
     })
 }
 
-/// Temporary tables named like the live ones (and an empty `checkpoints`), which this
-/// connection's unqualified names resolve to first.
+/// One batch after `checkpoint`, read inside `tx` and applied by every member; how many
+/// events and the last one's place, or `None` at the end of the log.
+async fn step_all(
+    members: &[&dyn Member],
+    tx: &mut ReadModelTx<'_>,
+    checkpoint: LogCursor,
+) -> Result<Option<(u64, LogCursor)>, ProjectionError> {
+    let events = match tx {
+        ReadModelTx::Sqlite(transaction, _) => {
+            read_after_sqlite(transaction, checkpoint, BATCH).await?
+        }
+        ReadModelTx::Postgres(transaction) => {
+            read_after_postgres(transaction, checkpoint, BATCH).await?
+        }
+    };
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let last = apply_all(members, tx, &events).await?;
+    Ok(Some((
+        u64::try_from(events.len()).unwrap_or_default(),
+        last,
+    )))
+}
+
+/// `events` (not empty) applied by every member; the last one's place.
+async fn apply_all(
+    members: &[&dyn Member],
+    tx: &mut ReadModelTx<'_>,
+    events: &[RecordedEvent],
+) -> Result<LogCursor, ProjectionError> {
+    for member in members {
+        member.apply_events(tx, events).await?;
+    }
+    Ok(events.last().map_or(LogCursor::START, |event| event.cursor))
+}
+
+/// Reads the log from the start into `batches` until it reaches the end or nobody
+/// listens. The log's own reads never pass a transaction still in flight, so the
+/// batches have no gap; what commits later is read by the swap's transaction.
+async fn read_ahead(
+    log: EventLog,
+    batches: tokio::sync::mpsc::Sender<Vec<RecordedEvent>>,
+) -> Result<(), ProjectionError> {
+    let mut after = LogCursor::START;
+    loop {
+        let events = log.read_after(after, BATCH).await?;
+        let Some(last) = events.last().map(|event| event.cursor) else {
+            return Ok(());
+        };
+        after = last;
+        if batches.send(events).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Temporary tables named like the live ones, which this connection's unqualified names
+/// resolve to first. They keep their keys (primary, unique: what the projections look rows
+/// up by and upsert on) but not the other indexes, which serve the API's queries: each
+/// would cost every upsert of the rebuild another index write (and on PostgreSQL rule out
+/// updating a row in place), while the swap's one `INSERT … SELECT` fills the live ones.
 async fn create_shadow_tables(
     connection: &mut Dedicated,
     tables: &[&str],
 ) -> Result<(), ProjectionError> {
-    let shadowed = tables.iter().copied().chain(std::iter::once("checkpoints"));
+    let shadowed = tables.iter().copied();
     match connection {
         Dedicated::Postgres(connection) => {
             for table in shadowed {
                 let sql = format!("CREATE TEMP TABLE {table} (LIKE public.{table} INCLUDING ALL)");
+                sqlx::query(&sql).execute(&mut *connection).await?;
+            }
+            let secondary: Vec<String> = sqlx::query_scalar(
+                "SELECT index.relname::text FROM pg_index \
+                 JOIN pg_class AS index ON index.oid = pg_index.indexrelid \
+                 WHERE index.relnamespace = pg_my_temp_schema() AND NOT pg_index.indisunique",
+            )
+            .fetch_all(&mut *connection)
+            .await?;
+            for index in secondary {
+                let sql = format!("DROP INDEX pg_temp.\"{}\"", index.replace('"', "\"\""));
                 sqlx::query(&sql).execute(&mut *connection).await?;
             }
         }
@@ -183,15 +332,16 @@ async fn create_shadow_tables(
     Ok(())
 }
 
-/// The temporary twin of a SQLite `CREATE TABLE` or `CREATE INDEX` statement.
+/// The temporary twin of a SQLite `CREATE TABLE` or `CREATE UNIQUE INDEX` statement
+/// (other indexes are left out).
 fn shadow_ddl(kind: &str, sql: &str) -> Option<String> {
     match kind {
         "table" => sql
             .strip_prefix("CREATE TABLE ")
             .map(|rest| format!("CREATE TEMP TABLE {rest}")),
         "index" => sql
-            .strip_prefix("CREATE INDEX ")
-            .map(|rest| format!("CREATE INDEX temp.{rest}")),
+            .strip_prefix("CREATE UNIQUE INDEX ")
+            .map(|rest| format!("CREATE UNIQUE INDEX temp.{rest}")),
         _ => None,
     }
 }
@@ -247,14 +397,18 @@ mod tests {
     use super::shadow_ddl;
 
     #[test]
-    fn sqlite_tables_and_indexes_get_temporary_twins() {
+    fn sqlite_tables_and_their_keys_get_temporary_twins() {
         assert_eq!(
             shadow_ddl("table", "CREATE TABLE scores\n(id TEXT PRIMARY KEY) STRICT").as_deref(),
             Some("CREATE TEMP TABLE scores\n(id TEXT PRIMARY KEY) STRICT")
         );
         assert_eq!(
-            shadow_ddl("index", "CREATE INDEX scores_idx ON scores (id)").as_deref(),
-            Some("CREATE INDEX temp.scores_idx ON scores (id)")
+            shadow_ddl("index", "CREATE UNIQUE INDEX scores_key ON scores (id)").as_deref(),
+            Some("CREATE UNIQUE INDEX temp.scores_key ON scores (id)")
+        );
+        assert_eq!(
+            shadow_ddl("index", "CREATE INDEX scores_idx ON scores (title)"),
+            None
         );
         assert_eq!(shadow_ddl("trigger", "CREATE TRIGGER t"), None);
     }

@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use eventstore::RecordedEvent;
 use serde_json::Value;
+use sqlx::types::Json;
 
 use crate::batch::{Param, by_aggregate, delete_in, fetch_in, ids_of, insert_rows};
-use crate::decode::{decode, occurred_at, stored_state, to_i64};
+use crate::decode::{decode, occurred_at, state_json, to_i64};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
 use crate::transaction::ReadModelTx;
@@ -84,6 +85,16 @@ impl Row {
         Ok(())
     }
 
+    /// Whether the score is in the read model (not an ended upload, not deleted).
+    fn present(&self) -> bool {
+        let state = &self.state;
+        matches!(
+            state.status(),
+            Some(ScoreStatus::Requested | ScoreStatus::Confirmed)
+        ) && state.owner().is_some()
+            && state.file().is_some()
+    }
+
     /// The `scores` row's values after `event`, or `None` when the score is not in the
     /// read model (ended uploads, deleted scores).
     fn values(
@@ -108,11 +119,7 @@ impl Row {
         let thumbnail = state.thumbnail().map(
             |thumbnail| serde_json::json!({"width": thumbnail.width, "height": thumbnail.height}),
         );
-        let state_json =
-            serde_json::to_value(state).map_err(|error| ProjectionError::Undecodable {
-                position: event.position(),
-                reason: format!("score state: {error}"),
-            })?;
+        let state_json = state_json(state, event, "score")?;
         let list =
             |names: &[String]| serde_json::to_value(names).unwrap_or(Value::Array(Vec::new()));
         let title_folded = fold(&metadata.title);
@@ -187,14 +194,19 @@ impl Projection for Scores {
             let before = folded_lists(&row.state);
             // As applied one by one: an event that takes the score out of the read model
             // deletes its row, and the next one starts again from nothing.
-            let mut values = None;
-            for (index, event) in events.into_iter().enumerate() {
-                if index > 0 && values.is_none() {
+            let mut present = false;
+            for (index, event) in events.iter().enumerate() {
+                if index > 0 && !present {
                     row = Row::new();
                 }
                 row.apply(event)?;
-                values = row.values(id, event)?;
+                present = row.present();
             }
+            // The row is written once, as the last event left it.
+            let values = match events.last() {
+                Some(last) if present => row.values(id, last)?,
+                _ => None,
+            };
             changes.record(
                 id,
                 existed,
@@ -290,7 +302,12 @@ impl Changes {
 }
 
 /// A stored score: id, the projection's working copy of its state, its two timestamps.
-type StoredRow = (String, Value, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+type StoredRow = (
+    String,
+    Json<Score>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
 
 /// The stored rows of `ids` (those that have one).
 async fn load_all(
@@ -304,18 +321,19 @@ async fn load_all(
         ids,
     )
     .await?;
-    rows.into_iter()
-        .map(|(id, state, created_at, updated_at)| {
-            Ok((
+    Ok(rows
+        .into_iter()
+        .map(|(id, Json(state), created_at, updated_at)| {
+            (
                 id,
                 Row {
-                    state: stored_state(state, "score")?,
+                    state,
                     created_at,
                     updated_at,
                 },
-            ))
+            )
         })
-        .collect()
+        .collect())
 }
 
 /// A score's tags and instruments as the filter tables hold them: folded, each once.

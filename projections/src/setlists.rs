@@ -8,10 +8,10 @@ use aggregates::{Setlist, SetlistEvent};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use eventstore::RecordedEvent;
-use serde_json::Value;
+use sqlx::types::Json;
 
 use crate::batch::{Param, by_aggregate, delete_in, fetch_in, ids_of, insert_rows};
-use crate::decode::{decode, occurred_at, stored_state};
+use crate::decode::{decode, occurred_at, state_json};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
 use crate::transaction::ReadModelTx;
@@ -34,22 +34,29 @@ impl Stored {
         }
     }
 
-    /// Folds `event` in; answers the setlist's row and item rows after it, or `None` when
-    /// it is not in the read model (never created, or deleted).
-    fn apply(&mut self, event: &RecordedEvent) -> Result<Option<Rows>, ProjectionError> {
+    /// Folds `event` in; answers whether the setlist is in the read model after it
+    /// (created, not deleted).
+    fn apply(&mut self, event: &RecordedEvent) -> Result<bool, ProjectionError> {
         let decoded: SetlistEvent = decode(event)?;
         let at = occurred_at(event);
-        let created_at = *self.created_at.get_or_insert(at);
+        self.created_at.get_or_insert(at);
         self.state.apply(decoded);
+        Ok(self.state.owner().is_some() && !self.state.is_deleted())
+    }
+
+    /// The setlist's row and item rows as `last`, the last event folded in, left them, or
+    /// `None` when it is not in the read model.
+    fn rows(&self, last: &RecordedEvent) -> Result<Option<Rows>, ProjectionError> {
         let state = &self.state;
-        let Some(owner) = state.owner().filter(|_| !state.is_deleted()) else {
+        let (Some(owner), Some(created_at)) = (
+            state.owner().filter(|_| !state.is_deleted()),
+            self.created_at,
+        ) else {
             return Ok(None);
         };
-        let state_json =
-            serde_json::to_value(state).map_err(|error| ProjectionError::Undecodable {
-                position: event.position(),
-                reason: format!("setlist state: {error}"),
-            })?;
+        let event = last;
+        let at = occurred_at(event);
+        let state_json = state_json(state, event, "setlist")?;
         let id = event.aggregate_id.as_str();
         let setlist = vec![
             id.into(),
@@ -107,25 +114,25 @@ async fn load_all(
     tx: &mut ReadModelTx<'_>,
     ids: &[String],
 ) -> Result<HashMap<String, Stored>, ProjectionError> {
-    let rows: Vec<(String, Value, DateTime<Utc>)> = fetch_in(
+    let rows: Vec<(String, Json<Setlist>, DateTime<Utc>)> = fetch_in(
         tx,
         "SELECT id, state, created_at FROM setlists WHERE id IN ({keys})",
         &[],
         ids,
     )
     .await?;
-    rows.into_iter()
-        .map(|(id, state, created_at)| {
-            let state = stored_state::<Setlist>(state, "setlist")?;
-            Ok((
+    Ok(rows
+        .into_iter()
+        .map(|(id, Json(state), created_at)| {
+            (
                 id,
                 Stored {
                     state,
                     created_at: Some(created_at),
                 },
-            ))
+            )
         })
-        .collect()
+        .collect())
 }
 
 /// Makes the read model hold `rows` for the setlists `ids` (each present or gone).
@@ -186,15 +193,20 @@ impl Projection for Setlists {
         let mut rows = Vec::with_capacity(groups.len());
         for (id, events) in groups {
             let mut setlist = stored.remove(id).unwrap_or_else(Stored::new);
-            let mut after = None;
-            for (index, event) in events.into_iter().enumerate() {
+            let mut present = false;
+            for (index, event) in events.iter().enumerate() {
                 // As applied one by one: an event that took the setlist out of the read
                 // model deleted its row, so the next one starts again from nothing.
-                if index > 0 && after.is_none() {
+                if index > 0 && !present {
                     setlist = Stored::new();
                 }
-                after = setlist.apply(event)?;
+                present = setlist.apply(event)?;
             }
+            // The rows are written once, as the last event left them.
+            let after = match events.last() {
+                Some(last) if present => setlist.rows(last)?,
+                _ => None,
+            };
             rows.push((id.to_owned(), after));
         }
         write(tx, &ids, rows).await

@@ -3,7 +3,7 @@
 //! batches instead of one transaction per command.
 
 use aggregates::{Bytes, Quota, QuotaCommand, ReleaseReason, UploadId, UserId};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use eventstore::{
@@ -17,6 +17,27 @@ pub struct Outcome {
     pub limit: u64,
     /// The stream's version after the history.
     pub version: usize,
+}
+
+/// The `n`th command of the rhythm, its upload ids offset by `uploads` (ids are never
+/// reused within a stream).
+fn rhythm(n: u64, uploads: u128, expires_at: DateTime<Utc>) -> QuotaCommand {
+    let upload =
+        |k: u64| UploadId::from_uuid(uuid::Uuid::from_u128(uploads.wrapping_add(u128::from(k))));
+    match n % 4 {
+        0 => QuotaCommand::SetQuotaLimit {
+            limit: Bytes((1 << 40) | n),
+        },
+        1 | 3 => QuotaCommand::ReserveQuota {
+            upload_id: upload(n / 2 + 1),
+            bytes: Bytes(n + 1),
+            expires_at,
+        },
+        _ => QuotaCommand::ReleaseReservation {
+            upload_id: upload(n / 2),
+            reason: ReleaseReason::Cancelled,
+        },
+    }
 }
 
 /// Appends `count` quota events to `user`'s stream in the rhythm set limit, reserve,
@@ -43,22 +64,7 @@ pub async fn append_quota_history(
     let repository = AnyEventRepository::new(database);
     let mut batch = Vec::new();
     for n in 0..count {
-        let upload = |k: u64| UploadId::from_uuid(uuid::Uuid::from_u128(u128::from(k)));
-        let command = match n % 4 {
-            0 => QuotaCommand::SetQuotaLimit {
-                limit: Bytes((1 << 40) | n),
-            },
-            1 | 3 => QuotaCommand::ReserveQuota {
-                upload_id: upload(n / 2 + 1),
-                bytes: Bytes(n + 1),
-                expires_at,
-            },
-            _ => QuotaCommand::ReleaseReservation {
-                upload_id: upload(n / 2),
-                reason: ReleaseReason::Cancelled,
-            },
-        };
-        for event in quota.decide(command)? {
+        for event in quota.decide(rhythm(n, 0, expires_at))? {
             version += 1;
             batch.push(SerializedEvent::new(
                 user.to_string(),
@@ -84,4 +90,50 @@ pub async fn append_quota_history(
         limit: quota.limit().0,
         version,
     })
+}
+
+/// Gives each of `users` (new streams) a history of `count` events in the same rhythm, as
+/// [`append_quota_history`] does for one, many users' events to a batch: many short
+/// histories (an audit of every user) without a transaction per user. Upload ids are
+/// unique across the users, as the service's are.
+pub async fn append_quota_histories(
+    database: &Database,
+    users: &[UserId],
+    count: u64,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let metadata = serde_json::to_value(
+        EventMetadata::new(Actor::System, Utc::now())
+            .with_request_id("history")
+            .to_map(),
+    )?;
+    let expires_at = Utc::now() + chrono::Duration::hours(1);
+    let repository = AnyEventRepository::new(database);
+    let mut batch = Vec::new();
+    for user in users {
+        let mut quota = Quota::default();
+        let mut version = 0;
+        for n in 0..count {
+            for event in quota.decide(rhythm(n, user.into_uuid().as_u128(), expires_at))? {
+                version += 1;
+                batch.push(SerializedEvent::new(
+                    user.to_string(),
+                    version,
+                    Quota::TYPE.to_owned(),
+                    event.event_type(),
+                    event.event_version(),
+                    serde_json::to_value(&event)?,
+                    metadata.clone(),
+                ));
+                quota.apply(event);
+            }
+        }
+        if batch.len() >= 1_000 {
+            repository.persist::<Quota>(&batch, None).await?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        repository.persist::<Quota>(&batch, None).await?;
+    }
+    Ok(())
 }

@@ -3,11 +3,13 @@
 //! by an older version.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use aggregates::UserId;
 use chrono::{DateTime, Duration, Utc};
 use eventstore::{Actor, Database, EventMetadata};
 use integration_tests::app::{SignedIn, expect_json};
-use integration_tests::history::append_quota_history;
+use integration_tests::history::{append_quota_histories, append_quota_history};
 use integration_tests::{TestApp, TestDatabase, spawn_app};
+use scoremate::audit::{Patience, audit_each, audit_quota, audited_users};
 use scoremate::cli::AdminCommand;
 use serde_json::{Value, json};
 
@@ -281,6 +283,37 @@ async fn tampering_is_named(database: TestDatabase) {
     )
     .await;
 
+    // A line for a version the stream does not have: named at its own position.
+    sql(
+        db,
+        &format!(
+            "INSERT INTO quota_ledger (position, user_id, version, occurred_at, event, \
+             delta_used_bytes, delta_reserved_bytes, used_bytes_after, reserved_bytes_after, \
+             limit_bytes_after) VALUES (999999, '{}', 99, '2026-11-26T12:00:00Z', \
+             'QuotaReserved', 0, 1, 0, 1, 1)",
+            user.id
+        ),
+    )
+    .await;
+    let answer = audit(&app, &auditor, &user.id, "").await;
+    assert_eq!(
+        answer["divergence"],
+        json!({
+            "read_model": "quota_ledger",
+            "position": 999_999,
+            "expected": null,
+            "found": {"version": 99, "event": "QuotaReserved"},
+        })
+    );
+    sql(
+        db,
+        &format!(
+            "DELETE FROM quota_ledger WHERE user_id = '{}' AND version = 99",
+            user.id
+        ),
+    )
+    .await;
+
     // A ledger line gone.
     sql(
         db,
@@ -469,4 +502,93 @@ async fn ten_thousand_ledger_events_replay_to_the_balance_they_add_up_to() {
     .await;
     assert_eq!(quota["reserved_bytes"], outcome.reserved);
     app.stop().await;
+}
+
+async fn every_user_verified_at_once_answers_as_one_audit_does(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let db = &app.database.database;
+    let registered = app.signed_in_user().await;
+    let users: Vec<UserId> = (0..6).map(|_| UserId(uuid::Uuid::now_v7())).collect();
+    append_quota_histories(db, &users, 7).await.unwrap();
+    // An event whose metadata does not read: it happened when it was stored.
+    sql(
+        db,
+        &format!(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             VALUES ('Quota', '{}', 8, 'QuotaLimitSet', '2.0', '{{\"QuotaLimitSet\": {{\"limit_bytes\": 5}}}}', '{{}}')",
+            users[1]
+        ),
+    )
+    .await;
+    app.run_processors_until_idle().await;
+    sql(
+        db,
+        &format!(
+            "UPDATE quota_ledger SET used_bytes_after = 1 WHERE user_id = '{}' AND version = 3",
+            users[4]
+        ),
+    )
+    .await;
+
+    let listed = audited_users(db).await.unwrap();
+    assert_eq!(listed.len(), users.len() + 1, "{listed:?}");
+    assert!(listed.contains(&registered.id.parse().unwrap()));
+    let mut answers = Vec::new();
+    audit_each(db, &listed, 3, |user_id, audit| {
+        answers.push((user_id, audit))
+    })
+    .await
+    .unwrap();
+    // Every user once, in the order given, each answer the one-user audit's.
+    assert_eq!(
+        answers.iter().map(|(user, _)| *user).collect::<Vec<_>>(),
+        listed
+    );
+    for (user_id, audit) in &answers {
+        let alone = audit_quota(db, *user_id, None, Patience::NONE)
+            .await
+            .unwrap();
+        assert_eq!(audit, &alone);
+        assert_eq!(audit.verified, *user_id != users[4], "{user_id}: {audit:?}");
+    }
+    let (_, tampered) = answers.iter().find(|(user, _)| *user == users[4]).unwrap();
+    let divergence = tampered.divergence.as_ref().unwrap();
+    assert_eq!(divergence.read_model, "quota_ledger");
+    assert_eq!(divergence.found, json!({"used_bytes_after": 1}));
+
+    let (_, undated) = answers.iter().find(|(user, _)| *user == users[1]).unwrap();
+    let last = undated.results.last().unwrap();
+    assert_eq!((last.version, last.limit_bytes_after), (8, 5));
+    assert_eq!(last.actor, None);
+    let stored: DateTime<Utc> = match db {
+        Database::Sqlite(pool) => sqlx::query_scalar(
+            "SELECT recorded_at FROM events WHERE aggregate_id = $1 AND sequence = 8",
+        )
+        .bind(users[1].to_string())
+        .fetch_one(pool)
+        .await
+        .unwrap(),
+        Database::Postgres(pool) => sqlx::query_scalar(
+            "SELECT recorded_at FROM events WHERE aggregate_id = $1 AND sequence = 8",
+        )
+        .bind(users[1].to_string())
+        .fetch_one(pool)
+        .await
+        .unwrap(),
+    };
+    assert_eq!(last.occurred_at, stored);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn verifying_every_user_at_once_answers_as_auditing_each_does_sqlite() {
+    every_user_verified_at_once_answers_as_one_audit_does(TestDatabase::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn verifying_every_user_at_once_answers_as_auditing_each_does_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    every_user_verified_at_once_answers_as_one_audit_does(database).await;
 }

@@ -3,7 +3,8 @@
 //! aggregates, users' lives interleaved), rebuilding all eight projections through their
 //! batched path (`Projection::apply_batch`, what the runner and the rebuild call) leaves
 //! every read-model table row for row as rebuilding them through `OneByOne` (their `apply`,
-//! event after event) does, on SQLite and on PostgreSQL, for two seeds. A rebuild replaces
+//! event after event) does, on SQLite and on PostgreSQL, for two seeds; and so does
+//! rebuilding all eight together in one pass (`projections::rebuild_all`). A rebuild replaces
 //! a projection's rows wholesale, so the second dump holds only the batched path's rows;
 //! every table but `open_reservations` must hold rows, so the comparison cannot pass on
 //! empty read models.
@@ -25,10 +26,12 @@ const EVENTS: u64 = 10_000;
 /// The histories compared, each in a fresh database.
 const SEEDS: [u64; 2] = [1, 2];
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
     OneByOne,
     Batched,
+    /// All eight batched in one pass (`projections rebuild all`).
+    Together,
 }
 
 /// Rebuilds `projection` from the whole log along `path`; it must apply all `events`.
@@ -36,7 +39,7 @@ async fn rebuild<P: Projection>(projection: P, path: Path, database: &Database, 
     let name = projection.name();
     let report = match path {
         Path::OneByOne => projections::rebuild(&OneByOne(projection), database, |_| {}).await,
-        Path::Batched => projections::rebuild(&projection, database, |_| {}).await,
+        Path::Batched | Path::Together => projections::rebuild(&projection, database, |_| {}).await,
     }
     .unwrap_or_else(|error| panic!("rebuilding {name} {path:?}: {error}"));
     assert_eq!(report.applied, events, "{name} {path:?}");
@@ -48,6 +51,15 @@ async fn rebuild_all(
     database: &Database,
     events: u64,
 ) -> BTreeMap<&'static str, Vec<String>> {
+    if path == Path::Together {
+        let reports = projections::rebuild_all(database, |_, _| {})
+            .await
+            .unwrap_or_else(|error| panic!("rebuilding all together: {error}"));
+        for (name, report) in reports {
+            assert_eq!(report.applied, events, "{name} {path:?}");
+        }
+        return dump_read_models(database).await;
+    }
     rebuild(Accounts, path, database, events).await;
     rebuild(Sessions, path, database, events).await;
     rebuild(Scores, path, database, events).await;
@@ -78,6 +90,8 @@ async fn batched_rebuilds_equal_one_by_one_rebuilds(test_database: TestDatabase,
     }
     let batched = rebuild_all(Path::Batched, database, events).await;
     assert_same_read_models(&one_by_one, &batched);
+    let together = rebuild_all(Path::Together, database, events).await;
+    assert_same_read_models(&one_by_one, &together);
     test_database.cleanup().await;
 }
 

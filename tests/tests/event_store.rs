@@ -386,7 +386,7 @@ async fn fifty_concurrent_reservations_admit_exactly_what_the_limit_allows(datab
     let events = read_whole_log(&EventLog::new(database), 1_000).await;
     let mut quota = Quota::default();
     for event in events.iter().filter(|event| event.aggregate_id == user) {
-        let event: QuotaEvent = serde_json::from_value(event.payload.clone()).unwrap();
+        let event: QuotaEvent = serde_json::from_str(event.payload.get()).unwrap();
         cqrs_es::Aggregate::apply(&mut quota, event);
         assert!(quota.used().0 + quota.reserved().0 <= quota.limit().0);
     }

@@ -213,11 +213,12 @@ async fn setlist_history(app: &TestApp, setlist_id: &str) -> Vec<RecordedEvent> 
 }
 
 /// The event's own fields (payloads may be wrapped in their event name).
-fn event_body(event: &RecordedEvent) -> &Value {
-    event
-        .payload
-        .get(&event.event_type)
-        .unwrap_or(&event.payload)
+fn event_body(event: &RecordedEvent) -> Value {
+    let payload: Value = serde_json::from_str(event.payload.get()).expect("stored JSON");
+    match payload.get(&event.event_type) {
+        Some(body) => body.clone(),
+        None => payload,
+    }
 }
 
 /// `(item_id, reason)` of every `SetlistItemRemoved` in `history`.

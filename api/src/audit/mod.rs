@@ -2,7 +2,8 @@
 //! a read model), the state as of any instant, and whether the read models agree with it.
 //!
 //! The API (`GET /api/v1/audit/users/{id}/quota-history`) and the CLI (`scoremate audit
-//! quota`, `audit verify-all`) answer from the same [`audit_quota`], so their JSON agrees.
+//! quota`, and `audit verify-all`, a few users at a time through [`audit_each`]) answer from
+//! the same replay and checks, so their JSON agrees.
 
 mod replay;
 mod snapshot;
@@ -20,6 +21,8 @@ use uuid::Uuid;
 pub use replay::{AuditEntry, Replayed, replay};
 pub use verify::{Divergence, Verification, verify};
 
+use snapshot::Reads;
+
 use crate::routes::me::QuotaView;
 
 /// Why an audit could not be answered (never "the books disagree": that is an answer).
@@ -29,6 +32,9 @@ pub enum AuditError {
     Store(#[from] eventstore::StoreError),
     #[error("reading the read models: {0}")]
     Database(#[from] sqlx::Error),
+    /// The `quota_ledger` rows, read as JSON arrays by column, do not read as rows.
+    #[error("reading quota_ledger: {0}")]
+    Ledger(#[source] serde_json::Error),
     /// A stored event this version cannot read: the audit stops rather than skip it.
     #[error("quota event at position {position} does not decode: {reason}")]
     Undecodable { position: i64, reason: String },
@@ -76,10 +82,19 @@ pub async fn audit_quota(
     as_of: Option<DateTime<Utc>>,
     patience: Patience,
 ) -> Result<QuotaAudit, AuditError> {
+    audit_with(database, user_id, as_of, patience, Reads::Parallel).await
+}
+
+async fn audit_with(
+    database: &Database,
+    user_id: UserId,
+    as_of: Option<DateTime<Utc>>,
+    patience: Patience,
+    reads: Reads,
+) -> Result<QuotaAudit, AuditError> {
     let deadline = Instant::now() + patience.0;
     let (replayed, verification) = loop {
-        let snapshot = snapshot::take(database, user_id).await?;
-        let replayed = replay(&snapshot.events)?;
+        let (replayed, snapshot) = snapshot::take(database, user_id, reads).await?;
         let verification = verify(&replayed, &snapshot);
         if verification.complete || Instant::now() >= deadline {
             break (replayed, verification);
@@ -113,6 +128,62 @@ pub async fn audit_quota(
         previous: None,
         results,
     })
+}
+
+/// How many users `audit verify-all` audits at once: enough to keep the database busy
+/// while one audit decodes, few enough to leave the pool to others.
+pub const CONCURRENT_AUDITS: usize = 4;
+
+/// An audit of one of many users that could not be answered.
+#[derive(Debug, thiserror::Error)]
+#[error("auditing user {user_id}: {source}")]
+pub struct UserAuditError {
+    pub user_id: UserId,
+    #[source]
+    pub source: AuditError,
+}
+
+/// Audits each of `users` (the whole stream, no waiting for followers), up to
+/// `concurrency` at once, and hands each answer to `each` in the order of `users`. Stops
+/// at the first audit that cannot be answered.
+pub async fn audit_each(
+    database: &Database,
+    users: &[UserId],
+    concurrency: usize,
+    mut each: impl FnMut(UserId, QuotaAudit),
+) -> Result<(), UserAuditError> {
+    let mut running = tokio::task::JoinSet::new();
+    // Answers that came in before an earlier user's, by index.
+    let mut waiting = std::collections::BTreeMap::new();
+    let (mut started, mut handed) = (0, 0);
+    while handed < users.len() {
+        while started < users.len() && running.len() < concurrency.max(1) {
+            let (database, user_id, index) = (database.clone(), users[started], started);
+            running.spawn(async move {
+                // One connection each: the audits themselves run side by side.
+                let audit =
+                    audit_with(&database, user_id, None, Patience::NONE, Reads::Sequential).await;
+                (index, audit)
+            });
+            started += 1;
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        // Tasks are never aborted: a join error is a panic, passed on.
+        let (index, audit) =
+            joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+        waiting.insert(index, audit);
+        while let Some(audit) = waiting.remove(&handed) {
+            let user_id = users[handed];
+            each(
+                user_id,
+                audit.map_err(|source| UserAuditError { user_id, source })?,
+            );
+            handed += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Every user with a quota stream or a quota read-model row (a row without a stream is a
