@@ -9,8 +9,11 @@ use eventstore::RecordedEvent;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sqlx::FromRow;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgRow, PgTypeInfo, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteRow, SqliteTypeInfo};
 
 use crate::transaction::ReadModelTx;
 
@@ -27,14 +30,44 @@ pub enum Param {
     Date(Option<NaiveDate>),
 }
 
-/// JSON text, equal to another when the text is.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(transparent)]
+/// JSON text, equal to another when the text is. Bound as `json` on PostgreSQL (the
+/// text, validated, not parsed into `jsonb`: the working copies of aggregates are never
+/// queried inside) and as text on SQLite.
+#[derive(Debug, Clone)]
 pub struct JsonText(pub Box<RawValue>);
 
 impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
         self.0.get() == other.0.get()
+    }
+}
+
+/// PostgreSQL's `json` type.
+const JSON_OID: Oid = Oid(114);
+
+impl sqlx::Type<Postgres> for JsonText {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSON_OID)
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for JsonText {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // `json`'s binary form is its text.
+        buf.extend_from_slice(self.0.get().as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl sqlx::Type<Sqlite> for JsonText {
+    fn type_info() -> SqliteTypeInfo {
+        <String as sqlx::Type<Sqlite>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, Sqlite> for JsonText {
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'q>>) -> Result<IsNull, BoxDynError> {
+        <String as sqlx::Encode<'q, Sqlite>>::encode(self.0.get().to_owned(), buf)
     }
 }
 
@@ -77,7 +110,7 @@ macro_rules! bound {
                 Param::Text(value) => query.bind(value),
                 Param::Int(value) => query.bind(value),
                 Param::Json(value) => query.bind(value),
-                Param::RawJson(value) => query.bind(value.map(sqlx::types::Json)),
+                Param::RawJson(value) => query.bind(value),
                 Param::Time(value) => query.bind(value),
                 Param::Date(value) => query.bind(value),
             };
@@ -159,6 +192,16 @@ impl Marks {
         marks.join(", ")
     }
 
+    /// The marks of `count` values as one-column rows (`($1), ($2), …`), for a `VALUES`
+    /// list whose column both backends call `column1`.
+    fn rows(self, first: usize, count: usize) -> String {
+        let list = self.list(first, count);
+        if list.is_empty() {
+            return list;
+        }
+        format!("({})", list.replace(", ", "), ("))
+    }
+
     /// `sql` written with `$1`, `$2`, … (each once, in that order) in this backend's marks.
     fn translate(self, sql: &str) -> String {
         match self {
@@ -209,8 +252,8 @@ pub async fn insert_rows(
 }
 
 /// Runs `template` once per chunk of `keys`, its `{keys}` replaced by the chunk's marks
-/// (after `fixed`, which every run binds first, written `$1`, `$2`, … in that order before
-/// `{keys}`); answers the rows.
+/// and `{key_rows}` by the same as one-column rows (after `fixed`, which every run binds
+/// first, written `$1`, `$2`, … in that order before them); answers the rows.
 pub async fn fetch_in<R>(
     tx: &mut ReadModelTx<'_>,
     template: &str,
@@ -225,7 +268,8 @@ where
         let marks = Marks::of(tx);
         let sql = marks
             .translate(template)
-            .replace("{keys}", &marks.list(fixed.len() + 1, chunk.len()));
+            .replace("{keys}", &marks.list(fixed.len() + 1, chunk.len()))
+            .replace("{key_rows}", &marks.rows(fixed.len() + 1, chunk.len()));
         let params = fixed
             .iter()
             .cloned()
@@ -285,6 +329,8 @@ mod tests {
         assert_eq!(Marks::Numbered.list(3, 3), "$3, $4, $5");
         assert_eq!(Marks::Anonymous.list(3, 3), "?, ?, ?");
         assert_eq!(Marks::Numbered.list(1, 0), "");
+        assert_eq!(Marks::Numbered.rows(2, 2), "($2), ($3)");
+        assert_eq!(Marks::Anonymous.rows(1, 3), "(?), (?), (?)");
     }
 
     #[test]

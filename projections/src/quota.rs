@@ -145,9 +145,14 @@ impl Projection for QuotaLedger {
         // Each user's balance after their latest line.
         let mut stored = balances(
             tx,
-            "SELECT user_id, limit_bytes_after, used_bytes_after, reserved_bytes_after \
-             FROM quota_ledger line WHERE user_id IN ({keys}) AND version = \
-             (SELECT MAX(version) FROM quota_ledger latest WHERE latest.user_id = line.user_id)",
+            // One probe of the `(user_id, version)` key per user for its latest line (a
+            // condition on every line of the user's, as a correlated `MAX` in `WHERE`
+            // was, costs a probe per line), then the line by its position.
+            "SELECT line.user_id, line.limit_bytes_after, line.used_bytes_after, \
+             line.reserved_bytes_after FROM (VALUES {key_rows}) AS wanted \
+             JOIN quota_ledger AS line ON line.position = (SELECT latest.position \
+             FROM quota_ledger AS latest WHERE latest.user_id = wanted.column1 \
+             ORDER BY latest.version DESC LIMIT 1)",
             &ids_of(&groups),
         )
         .await?;
