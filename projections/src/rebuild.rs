@@ -182,7 +182,7 @@ async fn rebuild_on(
     // The shadow tables hold everything up to here.
     let mut checkpoint = LogCursor::START;
     let mut applied = 0_u64;
-    let mut batches = 0_u64;
+    let mut committed = 0_u64;
     progress(RebuildProgress { applied, total });
     let filled: Result<(), ProjectionError> = async {
         while let Some(events) = ahead.recv().await {
@@ -192,8 +192,8 @@ async fn rebuild_on(
             checkpoint = last;
             applied += u64::try_from(events.len()).unwrap_or_default();
             progress(RebuildProgress { applied, total });
-            batches += 1;
-            if batches.is_power_of_two() {
+            committed += 1;
+            if committed.is_power_of_two() {
                 connection.analyze(analyzed.as_deref()).await?;
             }
         }
