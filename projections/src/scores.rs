@@ -102,6 +102,10 @@ impl Row {
         id: &str,
         event: &RecordedEvent,
     ) -> Result<Option<Vec<Param>>, ProjectionError> {
+        // `present` alone decides, so the fold's view and the written row never disagree.
+        if !self.present() {
+            return Ok(None);
+        }
         let lifecycle = match self.state.status() {
             Some(ScoreStatus::Requested) => "requested",
             Some(ScoreStatus::Confirmed) => "confirmed",
