@@ -40,6 +40,31 @@ fn rhythm(n: u64, uploads: u128, expires_at: DateTime<Utc>) -> QuotaCommand {
     }
 }
 
+/// Decides `command` on `quota` (at `version`) and queues its events for `user`'s stream.
+fn queue(
+    quota: &mut Quota,
+    version: &mut usize,
+    user: UserId,
+    command: QuotaCommand,
+    metadata: &serde_json::Value,
+    batch: &mut Vec<SerializedEvent>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    for event in quota.decide(command)? {
+        *version += 1;
+        batch.push(SerializedEvent::new(
+            user.to_string(),
+            *version,
+            Quota::TYPE.to_owned(),
+            event.event_type(),
+            event.event_version(),
+            serde_json::to_value(&event)?,
+            metadata.clone(),
+        ));
+        quota.apply(event);
+    }
+    Ok(())
+}
+
 /// Appends `count` quota events to `user`'s stream in the rhythm set limit, reserve,
 /// release that reservation, reserve (kept open), …
 pub async fn append_quota_history(
@@ -64,19 +89,15 @@ pub async fn append_quota_history(
     let repository = AnyEventRepository::new(database);
     let mut batch = Vec::new();
     for n in 0..count {
-        for event in quota.decide(rhythm(n, 0, expires_at))? {
-            version += 1;
-            batch.push(SerializedEvent::new(
-                user.to_string(),
-                version,
-                Quota::TYPE.to_owned(),
-                event.event_type(),
-                event.event_version(),
-                serde_json::to_value(&event)?,
-                metadata.clone(),
-            ));
-            quota.apply(event);
-        }
+        let command = rhythm(n, 0, expires_at);
+        queue(
+            &mut quota,
+            &mut version,
+            user,
+            command,
+            &metadata,
+            &mut batch,
+        )?;
         if batch.len() >= 1_000 {
             repository.persist::<Quota>(&batch, None).await?;
             batch.clear();
@@ -113,19 +134,15 @@ pub async fn append_quota_histories(
         let mut quota = Quota::default();
         let mut version = 0;
         for n in 0..count {
-            for event in quota.decide(rhythm(n, user.into_uuid().as_u128(), expires_at))? {
-                version += 1;
-                batch.push(SerializedEvent::new(
-                    user.to_string(),
-                    version,
-                    Quota::TYPE.to_owned(),
-                    event.event_type(),
-                    event.event_version(),
-                    serde_json::to_value(&event)?,
-                    metadata.clone(),
-                ));
-                quota.apply(event);
-            }
+            let command = rhythm(n, user.into_uuid().as_u128(), expires_at);
+            queue(
+                &mut quota,
+                &mut version,
+                *user,
+                command,
+                &metadata,
+                &mut batch,
+            )?;
         }
         if batch.len() >= 1_000 {
             repository.persist::<Quota>(&batch, None).await?;
