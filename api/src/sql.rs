@@ -1,16 +1,18 @@
 //! Read queries built at run time (filters, orderings) with the same SQL and arguments on
 //! either backend.
 
+use chrono::{DateTime, Utc};
 use eventstore::Database;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-/// One bound argument: ids and text as strings, numbers as `i64`, so both drivers encode
-/// them alike.
+/// One bound argument: ids and text as strings, numbers as `i64`, instants as
+/// `DateTime<Utc>` (as the read models store them), so both drivers encode them alike.
 #[derive(Debug, Clone)]
 pub enum Arg {
     Text(String),
     Int(i64),
+    Time(DateTime<Utc>),
 }
 
 /// Query arguments that hand out their own `$n` placeholders.
@@ -35,6 +37,10 @@ impl Args {
     pub fn int(&mut self, value: i64) -> String {
         self.push(Arg::Int(value))
     }
+
+    pub fn time(&mut self, value: DateTime<Utc>) -> String {
+        self.push(Arg::Time(value))
+    }
 }
 
 macro_rules! bind_all {
@@ -44,6 +50,7 @@ macro_rules! bind_all {
             query = match arg {
                 Arg::Text(text) => query.bind(text.clone()),
                 Arg::Int(value) => query.bind(*value),
+                Arg::Time(value) => query.bind(*value),
             };
         }
         query

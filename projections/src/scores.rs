@@ -3,7 +3,7 @@
 //! every event into it with the aggregate's own `apply`, so the read model can never
 //! disagree with the rules about what an event means.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aggregates::{ProcessingStatus, Score, ScoreEvent, ScoreStatus};
 use chrono::{DateTime, Utc};
@@ -45,7 +45,7 @@ fn status_name(status: ProcessingStatus) -> &'static str {
 const UPSERT_HEAD: &str = "INSERT INTO scores (id, owner_id, lifecycle, title, composer, arranger, \
      genre, key, instrumentation, tags, rating, difficulty, duration_seconds, reference, notes, \
      filename, size_bytes, mime_type, processing_status, processing_error, pdf, thumbnail, \
-     title_folded, composer_folded, created_at, updated_at, version, state) VALUES";
+     title_folded, composer_folded, created_at, updated_at, version, state, facets) VALUES";
 
 const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
      lifecycle = excluded.lifecycle, title = excluded.title, composer = excluded.composer, \
@@ -58,7 +58,8 @@ const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.ow
      processing_error = excluded.processing_error, pdf = excluded.pdf, \
      thumbnail = excluded.thumbnail, title_folded = excluded.title_folded, \
      composer_folded = excluded.composer_folded, created_at = excluded.created_at, \
-     updated_at = excluded.updated_at, version = excluded.version, state = excluded.state";
+     updated_at = excluded.updated_at, version = excluded.version, state = excluded.state, \
+     facets = excluded.facets";
 
 impl Row {
     fn new() -> Self {
@@ -93,6 +94,19 @@ impl Row {
             Some(ScoreStatus::Requested | ScoreStatus::Confirmed)
         ) && state.owner().is_some()
             && state.file().is_some()
+    }
+
+    /// The owner and processing status the score counts under in `score_counts`: only
+    /// confirmed scores are counted (an upload in progress is not in the library).
+    fn counted_as(&self) -> Option<(String, &'static str)> {
+        if !self.present() || self.state.status() != Some(ScoreStatus::Confirmed) {
+            return None;
+        }
+        let owner = self.state.owner()?;
+        Some((
+            owner.to_string(),
+            status_name(self.state.processing_status()),
+        ))
     }
 
     /// The `scores` row's values after `event`, or `None` when the score is not in the
@@ -157,6 +171,7 @@ impl Row {
             self.updated_at.into(),
             event.sequence.into(),
             state_json.into(),
+            facets(&folded_lists(state)).into(),
         ]))
     }
 }
@@ -167,7 +182,7 @@ impl Projection for Scores {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["scores", "score_tags", "score_instruments"]
+        &["scores", "score_tags", "score_instruments", "score_counts"]
     }
 
     async fn apply(
@@ -196,6 +211,7 @@ impl Projection for Scores {
             let existed = loaded.is_some();
             let mut row = loaded.unwrap_or_else(Row::new);
             let before = folded_lists(&row.state);
+            let counted_before = row.counted_as();
             // As applied one by one: an event that takes the score out of the read model
             // deletes its row, and the next one starts again from nothing.
             let mut present = false;
@@ -211,6 +227,11 @@ impl Projection for Scores {
                 Some(last) if present => row.values(id, last)?,
                 _ => None,
             };
+            let counted_after = if present { row.counted_as() } else { None };
+            if counted_before != counted_after {
+                changes.count(counted_before, -1);
+                changes.count(counted_after, 1);
+            }
             changes.record(
                 id,
                 existed,
@@ -231,6 +252,8 @@ struct Changes {
     instruments_cleared: Vec<String>,
     tags: Vec<Vec<Param>>,
     instruments: Vec<Vec<Param>>,
+    /// Change of `score_counts` by (owner, processing status).
+    counts: BTreeMap<(String, &'static str), i64>,
 }
 
 type Lists = (BTreeSet<String>, BTreeSet<String>);
@@ -270,6 +293,12 @@ impl Changes {
         }
     }
 
+    fn count(&mut self, key: Option<(String, &'static str)>, change: i64) {
+        if let Some(key) = key {
+            *self.counts.entry(key).or_default() += change;
+        }
+    }
+
     async fn write(self, tx: &mut ReadModelTx<'_>) -> Result<(), ProjectionError> {
         let tags_cleared = [self.deleted.as_slice(), &self.tags_cleared].concat();
         let instruments_cleared = [self.deleted.as_slice(), &self.instruments_cleared].concat();
@@ -301,8 +330,51 @@ impl Changes {
             self.instruments,
         )
         .await?;
-        Ok(())
+        write_counts(tx, self.counts).await
     }
+}
+
+/// Adds each change to its counter; a counter that reaches zero goes (so that a rebuild,
+/// whose batches differ from the live ones, leaves the same rows).
+async fn write_counts(
+    tx: &mut ReadModelTx<'_>,
+    counts: BTreeMap<(String, &'static str), i64>,
+) -> Result<(), ProjectionError> {
+    let mut emptied = Vec::new();
+    let mut rows = Vec::new();
+    for ((owner, status), change) in counts {
+        if change == 0 {
+            continue;
+        }
+        if change < 0 {
+            emptied.push(owner.clone());
+        }
+        rows.push(vec![owner.into(), status.into(), change.into()]);
+    }
+    insert_rows(
+        tx,
+        "INSERT INTO score_counts (owner_id, processing_status, scores) VALUES",
+        "ON CONFLICT (owner_id, processing_status) \
+         DO UPDATE SET scores = score_counts.scores + excluded.scores",
+        rows,
+    )
+    .await?;
+    emptied.dedup();
+    delete_in(
+        tx,
+        "DELETE FROM score_counts WHERE scores = 0 AND owner_id IN ({keys})",
+        &emptied,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The score's tags and instruments as the library's index finds them: `"t:<tag>"` and
+/// `"i:<instrument>"`, folded, in a JSON array.
+fn facets((tags, instruments): &Lists) -> Value {
+    let tags = tags.iter().map(|tag| format!("t:{tag}"));
+    let instruments = instruments.iter().map(|name| format!("i:{name}"));
+    Value::Array(tags.chain(instruments).map(Value::String).collect())
 }
 
 /// A stored score: id, the projection's working copy of its state, its two timestamps.

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod database;
+pub mod event_rows;
 pub mod history;
 pub mod jwt;
 pub mod log;

@@ -26,18 +26,15 @@ use aggregates::{
     SetlistItemId, UploadId, UserId,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use eventstore::{Actor, Database, EventMetadata};
-use serde_json::Value;
-use sqlx::QueryBuilder;
 use uuid::{Builder, Uuid};
 
+use crate::event_rows::{EventRow, Stream, insert_event_rows};
 use crate::mix::Mix;
 
 type HistoryResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-/// Rows per `INSERT` statement: 7 bound columns stay under SQLite's 32,766 variables.
-const ROWS_PER_INSERT: usize = 4_000;
 /// Rows per transaction; the lives interleaved in one transaction fill it.
 const ROWS_PER_TRANSACTION: usize = 40_000;
 /// When the first user arrives (2026-01-01T00:00:00Z); the others follow every 36 minutes.
@@ -142,40 +139,11 @@ pub async fn write_mixed_history_measured(
         rows.truncate(usize::try_from(events - written.events).unwrap_or(usize::MAX));
         written.deciding += deciding.elapsed();
         let inserting = Instant::now();
-        insert(database, &rows).await?;
+        insert_event_rows(database, &rows).await?;
         written.inserting += inserting.elapsed();
         written.events += rows.len() as u64;
     }
     Ok(written)
-}
-
-/// One row of the `events` table.
-#[derive(Debug, PartialEq)]
-struct Row {
-    aggregate_type: &'static str,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: Value,
-    metadata: Value,
-}
-
-/// One aggregate's stream while the history is written: its state and version.
-struct Stream<A> {
-    id: String,
-    state: A,
-    version: i64,
-}
-
-impl<A: Aggregate> Stream<A> {
-    fn new(id: &impl std::fmt::Display) -> Self {
-        Self {
-            id: id.to_string(),
-            state: A::default(),
-            version: 0,
-        }
-    }
 }
 
 /// One user's life, written as rows in the order it happens.
@@ -186,7 +154,7 @@ struct Life {
     /// The life's ids: a stream of their own, so minting one leaves the choices alone.
     ids: Mix,
     now: DateTime<Utc>,
-    rows: Vec<Row>,
+    rows: Vec<EventRow>,
 }
 
 impl Life {
@@ -207,19 +175,7 @@ impl Life {
                 .with_request_id(format!("mixed-{}", self.rows.len()))
                 .to_map(),
         )?;
-        for event in decide(&stream.state)? {
-            stream.version += 1;
-            self.rows.push(Row {
-                aggregate_type: A::TYPE,
-                aggregate_id: stream.id.clone(),
-                sequence: stream.version,
-                event_type: event.event_type(),
-                event_version: event.event_version(),
-                payload: serde_json::to_value(&event)?,
-                metadata: metadata.clone(),
-            });
-            stream.state.apply(event);
-        }
+        self.rows.extend(stream.run(&metadata, decide)?);
         // Under 90 s a step: an upload is confirmed well within its 5-minute ticket.
         self.now += TimeDelta::seconds(i64::try_from(self.mix.below_u64(90)).unwrap_or(0) + 1);
         Ok(())
@@ -514,7 +470,7 @@ fn life_number(user: UserId) -> u64 {
 
 /// Everything user number `n` of the history of `seed` does from `arrival` on, in order
 /// (about 75 events on average).
-fn user_life(seed: u64, n: u64, arrival: DateTime<Utc>) -> HistoryResult<Vec<Row>> {
+fn user_life(seed: u64, n: u64, arrival: DateTime<Utc>) -> HistoryResult<Vec<EventRow>> {
     // Seed 0 keeps the choices the rebuild benchmark has always made (user n: `Mix(n)`).
     let state = seed.wrapping_mul(1 << 32).wrapping_add(n);
     let mut ids = Mix(Mix(!state).next_u64());
@@ -564,51 +520,6 @@ fn user_life(seed: u64, n: u64, arrival: DateTime<Utc>) -> HistoryResult<Vec<Row
         setlist(&mut life, &scores)?;
     }
     Ok(life.rows)
-}
-
-/// Appends `rows` in one transaction, `ROWS_PER_INSERT` a statement.
-async fn insert(database: &Database, rows: &[Row]) -> HistoryResult<()> {
-    const INSERT: &str = "INSERT INTO events \
-        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) ";
-    match database {
-        Database::Sqlite(pool) => {
-            let mut transaction = pool.begin().await?;
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let mut query = QueryBuilder::<sqlx::Sqlite>::new(INSERT);
-                query.push_values(chunk, |mut values, row| {
-                    values
-                        .push_bind(row.aggregate_type)
-                        .push_bind(&row.aggregate_id)
-                        .push_bind(row.sequence)
-                        .push_bind(&row.event_type)
-                        .push_bind(&row.event_version)
-                        .push_bind(&row.payload)
-                        .push_bind(&row.metadata);
-                });
-                query.build().execute(&mut *transaction).await?;
-            }
-            transaction.commit().await?;
-        }
-        Database::Postgres(pool) => {
-            let mut transaction = pool.begin().await?;
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let mut query = QueryBuilder::<sqlx::Postgres>::new(INSERT);
-                query.push_values(chunk, |mut values, row| {
-                    values
-                        .push_bind(row.aggregate_type)
-                        .push_bind(&row.aggregate_id)
-                        .push_bind(row.sequence)
-                        .push_bind(&row.event_type)
-                        .push_bind(&row.event_version)
-                        .push_bind(&row.payload)
-                        .push_bind(&row.metadata);
-                });
-                query.build().execute(&mut *transaction).await?;
-            }
-            transaction.commit().await?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -92,6 +92,8 @@ pub async fn quota_history(
     let user_id: UserId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let path = format!("/api/v1/audit/users/{user_id}/quota-history");
     let page = Page::from_query(&page, &state.public_url, &path)?.keeping(&query);
+    // Cursors are for the lists ordered by a key (the library).
+    page.number()?;
     let as_of = parse_as_of(query.as_of.as_deref())?;
     let account = state.services.accounts.load(&user_id.to_string()).await?;
     if !account.aggregate.is_registered() {

@@ -2,7 +2,7 @@
 //! ordering, pagination) and `GET /api/v1/scores/{id}`.
 
 use aggregates::Score;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use eventstore::Database;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +13,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, FieldMessages, Problem};
-use crate::pagination::{Page, PageQuery, Paginated};
+use crate::pagination::{Count, Page, PageQuery, Paginated, Position};
 use crate::routes::auth::into_reply;
 use crate::routes::scores::ScoreView;
 use crate::routing::{PathParams, endpoint};
@@ -37,91 +37,249 @@ pub struct LibraryQuery {
     pub ordering: Option<String>,
 }
 
-fn order_by(ordering: Option<&str>) -> Result<&'static str, ApiError> {
-    Ok(match ordering.unwrap_or("-updated_at") {
-        "created_at" => "created_at ASC, id ASC",
-        "-created_at" => "created_at DESC, id DESC",
-        "updated_at" => "updated_at ASC, id ASC",
-        "-updated_at" => "updated_at DESC, id DESC",
-        "title" => "title_folded ASC, id ASC",
-        "-title" => "title_folded DESC, id DESC",
-        _ => {
-            let mut fields = FieldMessages::new();
-            fields.insert(
-                "ordering".to_owned(),
-                vec![
-                    "One of created_at, updated_at, title, each optionally with a leading -."
-                        .to_owned(),
-                ],
-            );
-            return Err(ApiError::validation(fields));
-        }
-    })
+/// How `GET /scores` orders: by one column, then by id, both the same way.
+#[derive(Debug, Clone, Copy)]
+struct Ordering {
+    /// The `ordering` parameter that asks for it (what a cursor belongs to).
+    name: &'static str,
+    column: &'static str,
+    descending: bool,
 }
 
-/// The WHERE clause over `scores`, its arguments starting with the owner.
-fn filters(owner: &str, query: &LibraryQuery) -> Result<(String, Args), ApiError> {
-    let mut args = Args::new();
-    let mut sql = format!(
-        "owner_id = {} AND lifecycle = 'confirmed'",
-        args.text(owner)
-    );
-    if let Some(search) = query.search.as_deref().filter(|search| !search.is_empty()) {
-        let n = args.text(contains_pattern(search));
-        sql.push_str(&format!(
-            " AND (title_folded LIKE {n} ESCAPE '\\' OR composer_folded LIKE {n} ESCAPE '\\')"
-        ));
+const ORDERINGS: [Ordering; 6] = [
+    Ordering::new("created_at", "created_at", false),
+    Ordering::new("-created_at", "created_at", true),
+    Ordering::new("updated_at", "updated_at", false),
+    Ordering::new("-updated_at", "updated_at", true),
+    Ordering::new("title", "title_folded", false),
+    Ordering::new("-title", "title_folded", true),
+];
+
+impl Ordering {
+    const fn new(name: &'static str, column: &'static str, descending: bool) -> Self {
+        Self {
+            name,
+            column,
+            descending,
+        }
     }
-    if let Some(composer) = query
-        .composer
-        .as_deref()
-        .filter(|composer| !composer.is_empty())
-    {
-        let n = args.text(projections::fold(composer.trim()));
-        sql.push_str(&format!(" AND composer_folded = {n}"));
+
+    fn parse(ordering: Option<&str>) -> Result<Self, ApiError> {
+        let name = ordering.unwrap_or("-updated_at");
+        ORDERINGS
+            .into_iter()
+            .find(|ordering| ordering.name == name)
+            .ok_or_else(|| {
+                single_field_error(
+                    "ordering",
+                    "One of created_at, updated_at, title, each optionally with a leading -.",
+                )
+            })
     }
-    if let Some(instrument) = query
-        .instrumentation
-        .as_deref()
-        .filter(|value| !value.is_empty())
-    {
-        let n = args.text(projections::fold(instrument.trim()));
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM score_instruments i WHERE i.score_id = scores.id AND i.instrument_folded = {n})"
-        ));
+
+    /// `ORDER BY` in this order, or (`backwards`) the reverse one.
+    fn order_by(self, backwards: bool) -> String {
+        let direction = if self.descending != backwards {
+            "DESC"
+        } else {
+            "ASC"
+        };
+        format!("{0} {direction}, id {direction}", self.column)
     }
-    for tag in query
-        .tags
-        .as_deref()
+
+    /// The rows after (or, `backwards`, before) the row with `key` in this order.
+    fn beyond(self, key: &[Value], backwards: bool, args: &mut Args) -> Option<String> {
+        let [value, id] = key else { return None };
+        let value = match self.column {
+            "title_folded" => args.text(value.as_str()?),
+            _ => {
+                let instant = DateTime::parse_from_rfc3339(value.as_str()?).ok()?;
+                args.time(instant.with_timezone(&Utc))
+            }
+        };
+        let id = args.text(id.as_str()?);
+        let comparison = if self.descending != backwards {
+            "<"
+        } else {
+            ">"
+        };
+        Some(format!(
+            " AND ({}, id) {comparison} ({value}, {id})",
+            self.column
+        ))
+    }
+
+    /// The key a cursor holds for `row`: its ordering column, then its id.
+    fn key_of(self, row: &ScoreRow) -> Vec<Value> {
+        let value = match self.column {
+            "title_folded" => row.title_folded.clone(),
+            "created_at" => instant_text(row.created_at),
+            _ => instant_text(row.updated_at),
+        };
+        vec![Value::String(value), Value::String(row.id.clone())]
+    }
+}
+
+fn instant_text(instant: Option<DateTime<Utc>>) -> String {
+    instant
         .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|tag| !tag.is_empty())
-    {
-        let n = args.text(projections::fold(tag));
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM score_tags t WHERE t.score_id = scores.id AND t.tag_folded = {n})"
-        ));
-    }
-    if let Some(status) = query.status.as_deref().filter(|status| !status.is_empty()) {
-        if !matches!(status, "pending" | "ready" | "failed") {
-            let mut fields = FieldMessages::new();
-            fields.insert(
-                "status".to_owned(),
-                vec!["One of pending, ready, failed.".to_owned()],
-            );
-            return Err(ApiError::validation(fields));
-        }
-        let n = args.text(status);
-        sql.push_str(&format!(" AND processing_status = {n}"));
-    }
-    Ok((sql, args))
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-type ScoreRow = (Value, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+fn single_field_error(field: &str, message: &str) -> ApiError {
+    let mut fields = FieldMessages::new();
+    fields.insert(field.to_owned(), vec![message.to_owned()]);
+    ApiError::validation(fields)
+}
 
-fn view(row: ScoreRow) -> Result<ScoreView, ApiError> {
-    let (state, version, created_at, updated_at) = row;
+/// Filtered totals are counted up to this many; beyond, the answer says "at least" (a
+/// count of every match would cost what the library's size costs).
+pub const COUNT_CAP: u64 = 1_000;
+
+/// The filters of a request, checked and folded as the read model stores them.
+#[derive(Debug, Default)]
+struct Filters {
+    search: Option<String>,
+    composer: Option<String>,
+    /// `t:<tag>` and `i:<instrument>`, as in the `facets` column.
+    facets: Vec<String>,
+    status: Option<String>,
+}
+
+impl Filters {
+    fn of(query: &LibraryQuery) -> Result<Self, ApiError> {
+        let given = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+        let mut facets: Vec<String> = query
+            .tags
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+            .map(|tag| format!("t:{}", projections::fold(tag)))
+            .collect();
+        if let Some(instrument) = given(&query.instrumentation) {
+            facets.push(format!("i:{}", projections::fold(instrument.trim())));
+        }
+        let status = given(&query.status);
+        if let Some(status) = &status
+            && !matches!(status.as_str(), "pending" | "ready" | "failed")
+        {
+            return Err(single_field_error(
+                "status",
+                "One of pending, ready, failed.",
+            ));
+        }
+        Ok(Self {
+            search: given(&query.search),
+            composer: given(&query.composer).map(|composer| projections::fold(composer.trim())),
+            facets,
+            status,
+        })
+    }
+
+    /// Whether the per-owner counters answer the total.
+    fn counted_ahead(&self) -> bool {
+        self.search.is_none() && self.composer.is_none() && self.facets.is_empty()
+    }
+
+    /// The WHERE clause over `scores`, its arguments starting with the owner. On
+    /// PostgreSQL the indexes serve the conditions as written (trigram indexes the
+    /// `LIKE`s, a GIN index the facets); on SQLite an FTS5 trigram table narrows the rows
+    /// first, and the exact conditions then decide, as they always did.
+    fn where_clause(&self, database: &Database, owner: &str) -> (String, Args) {
+        let mut args = Args::new();
+        let mut sql = format!(
+            "owner_id = {} AND lifecycle = 'confirmed'",
+            args.text(owner)
+        );
+        if let Some(search) = &self.search {
+            let n = args.text(contains_pattern(search));
+            sql.push_str(&format!(
+                " AND (title_folded LIKE {n} ESCAPE '\\' OR composer_folded LIKE {n} ESCAPE '\\')"
+            ));
+        }
+        if let Some(composer) = &self.composer {
+            let n = args.text(composer.clone());
+            sql.push_str(&format!(" AND composer_folded = {n}"));
+        }
+        if let Some(status) = &self.status {
+            let n = args.text(status.clone());
+            sql.push_str(&format!(" AND processing_status = {n}"));
+        }
+        match database {
+            Database::Postgres(_) => {
+                if !self.facets.is_empty() {
+                    let n = args.text(Value::from(self.facets.clone()).to_string());
+                    sql.push_str(&format!(" AND facets @> CAST({n} AS jsonb)"));
+                }
+            }
+            Database::Sqlite(_) => {
+                for facet in &self.facets {
+                    let (table, column, name) = match facet.split_at(2) {
+                        ("t:", tag) => ("score_tags", "tag_folded", tag),
+                        (_, instrument) => ("score_instruments", "instrument_folded", instrument),
+                    };
+                    let n = args.text(name);
+                    sql.push_str(&format!(
+                        " AND EXISTS (SELECT 1 FROM {table} f WHERE f.score_id = scores.id AND f.{column} = {n})"
+                    ));
+                }
+                if let Some(query) = self.trigram_query() {
+                    let n = args.text(query);
+                    sql.push_str(&format!(
+                        " AND scores.rowid IN (SELECT rowid FROM scores_search WHERE scores_search MATCH {n})"
+                    ));
+                }
+            }
+        }
+        (sql, args)
+    }
+
+    /// The FTS5 query that finds every row the filters can match (SQLite), if there is
+    /// one: trigrams need three characters, so a shorter search is left to its `LIKE`.
+    fn trigram_query(&self) -> Option<String> {
+        let phrase = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+        let mut parts: Vec<String> = self
+            .facets
+            .iter()
+            .map(|facet| {
+                format!(
+                    "facets : {}",
+                    phrase(&Value::from(facet.as_str()).to_string())
+                )
+            })
+            .collect();
+        if let Some(search) = &self.search {
+            let folded = projections::fold(search);
+            if folded.chars().count() >= 3 {
+                parts.push(format!(
+                    "{{title_folded composer_folded}} : {}",
+                    phrase(&folded)
+                ));
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join(" AND "))
+    }
+}
+
+/// A listed score with what its ordering key is made of.
+#[derive(Debug, sqlx::FromRow)]
+struct ScoreRow {
+    id: String,
+    title_folded: String,
+    state: Value,
+    version: i64,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+fn view(
+    state: Value,
+    version: i64,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+) -> Result<ScoreView, ApiError> {
     let score: Score = serde_json::from_value(state).map_err(|error| ApiError::internal(&error))?;
     let created_at = created_at.unwrap_or_default();
     ScoreView::at(
@@ -159,7 +317,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
     params(PageQuery, LibraryQuery),
     responses(
         (status = 200, description = "The caller's scores", body = Paginated<ScoreView>),
-        (status = 400, description = "Bad filter, ordering or page (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad filter, ordering, page or cursor (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Page past the end (E003)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
@@ -172,31 +330,126 @@ pub async fn list_scores(
     query: LibraryQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let page = Page::from_query(&page, &state.public_url, "/api/v1/scores")?.keeping(&query);
-    let order = order_by(query.ordering.as_deref())?;
-    let (where_sql, mut args) = filters(&principal.user_id.to_string(), &query)?;
-    let count = crate::sql::fetch_count(
-        &state.database,
-        &format!("SELECT count(*) FROM scores WHERE {where_sql}"),
-        &args,
-    )
-    .await
-    .map_err(|error| ApiError::internal(&error))?;
-    let limit = args.int(i64::try_from(page.size).unwrap_or(100));
-    let offset = args.int(i64::try_from(page.offset()).unwrap_or(i64::MAX));
-    let rows: Vec<ScoreRow> = crate::sql::fetch_all(
-        &state.database,
-        &format!(
-            "SELECT state, version, created_at, updated_at FROM scores WHERE {where_sql} \
-             ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-        ),
-        &args,
-    )
-    .await
-    .map_err(|error| ApiError::internal(&error))?;
-    let results = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    let body = page.wrap(u64::try_from(count).unwrap_or_default(), results)?;
+    let owner = principal.user_id.to_string();
+    let read = read_page(&state.database, &owner, &page, &query).await?;
+    let results = read
+        .rows
+        .into_iter()
+        .map(|row| {
+            let key = read.ordering.key_of(&row);
+            view(row.state, row.version, row.created_at, row.updated_at).map(|view| (view, key))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = page.wrap_keyed(read.ordering.name, &read.position, read.count, results)?;
     Ok(warp::reply::json(&body).into_response())
 }
+
+/// One page of a library as the database answers it: the total, and the rows of the page
+/// (one more when more follow) in the order they were read.
+#[derive(Debug)]
+pub struct LibraryPage {
+    pub count: Count,
+    ordering: Ordering,
+    position: Position,
+    rows: Vec<ScoreRow>,
+}
+
+impl LibraryPage {
+    /// The rows read: the page, plus one when more follow.
+    pub fn rows_read(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// The statements of `GET /scores` for `owner`, run: the total, then the page. Public for
+/// the `library` benchmark, which times them beside the whole request.
+pub async fn read_page(
+    database: &Database,
+    owner: &str,
+    page: &Page,
+    query: &LibraryQuery,
+) -> Result<LibraryPage, ApiError> {
+    let ordering = Ordering::parse(query.ordering.as_deref())?;
+    let position = page.position(ordering.name)?;
+    let filters = Filters::of(query)?;
+    let (where_sql, mut args) = filters.where_clause(database, owner);
+    let count = count(database, owner, &filters, &where_sql, &args).await?;
+    let backwards = matches!(position, Position::Before(_));
+    let mut sql = format!(
+        "SELECT id, title_folded, state, version, created_at, updated_at FROM scores \
+         WHERE {where_sql}"
+    );
+    if let Position::After(key) | Position::Before(key) = &position {
+        let beyond = ordering.beyond(key, backwards, &mut args).ok_or_else(|| {
+            single_field_error(
+                "cursor",
+                "Not a cursor of this list; follow the next and previous links.",
+            )
+        })?;
+        sql.push_str(&beyond);
+    }
+    let limit = args.int(i64::try_from(page.size + 1).unwrap_or(101));
+    sql.push_str(&format!(
+        " ORDER BY {} LIMIT {limit}",
+        ordering.order_by(backwards)
+    ));
+    if let Position::Number(_) = position {
+        let offset = args.int(i64::try_from(page.offset()).unwrap_or(i64::MAX));
+        sql.push_str(&format!(" OFFSET {offset}"));
+    }
+    let rows = crate::sql::fetch_all(database, &sql, &args)
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+    Ok(LibraryPage {
+        count,
+        ordering,
+        position,
+        rows,
+    })
+}
+
+/// The total of a listing: the owner's counters when no filter but the status is given,
+/// else the matches counted up to [`COUNT_CAP`].
+async fn count(
+    database: &Database,
+    owner: &str,
+    filters: &Filters,
+    where_sql: &str,
+    args: &Args,
+) -> Result<Count, ApiError> {
+    let count = if filters.counted_ahead() {
+        let mut counter_args = Args::new();
+        let mut sql = format!(
+            "SELECT CAST(coalesce(sum(scores), 0) AS BIGINT) FROM score_counts WHERE owner_id = {}",
+            counter_args.text(owner)
+        );
+        if let Some(status) = &filters.status {
+            let n = counter_args.text(status.clone());
+            sql.push_str(&format!(" AND processing_status = {n}"));
+        }
+        crate::sql::fetch_count(database, &sql, &counter_args)
+            .await
+            .map(|total| Count::exact(u64::try_from(total).unwrap_or_default()))
+    } else {
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM scores WHERE {where_sql} LIMIT {}) AS counted",
+            COUNT_CAP + 1
+        );
+        crate::sql::fetch_count(database, &sql, args)
+            .await
+            .map(|matches| {
+                let matches = u64::try_from(matches).unwrap_or_default();
+                Count {
+                    items: matches.min(COUNT_CAP),
+                    exact: matches <= COUNT_CAP,
+                }
+            })
+    };
+    count.map_err(|error| ApiError::internal(&error))
+}
+
+/// A score as `GET /scores/{id}` reads it.
+type StoredScore = (Value, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 #[utoipa::path(
     get, path = "/api/v1/scores/{id}", tag = "scores",
@@ -218,7 +471,7 @@ pub async fn get_score(
     let query = "SELECT state, version, created_at, updated_at FROM scores \
                  WHERE id = $1 AND owner_id = $2 AND lifecycle = 'confirmed'";
     let owner = principal.user_id.to_string();
-    let row: Option<ScoreRow> = match &state.database {
+    let row: Option<StoredScore> = match &state.database {
         Database::Sqlite(pool) => {
             sqlx::query_as(query)
                 .bind(id.to_string())
@@ -235,7 +488,8 @@ pub async fn get_score(
         }
     }
     .map_err(|error| ApiError::internal(&error))?;
-    let view = view(row.ok_or_else(ApiError::not_found)?)?;
+    let (score, version, created_at, updated_at) = row.ok_or_else(ApiError::not_found)?;
+    let view = view(score, version, created_at, updated_at)?;
     Ok(crate::versioning::with_etag(
         warp::reply::json(&view).into_response(),
         view.version,

@@ -236,6 +236,8 @@ pub async fn quota_history(
     query: PageQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let page = Page::from_query(&query, &state.public_url, "/api/v1/quota/history")?;
+    // Cursors are for the lists ordered by a key (the library).
+    page.number()?;
     quota_of(&state, principal.user_id).await?;
     let entries = ledger_of(&state, principal.user_id).await?;
     let count = entries.len() as u64;

@@ -584,6 +584,8 @@ pub async fn list_setlists(
     query: SetlistQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let page = Page::from_query(&page, &state.public_url, "/api/v1/setlists")?.keeping(&query);
+    // Cursors are for the lists ordered by a key (the library).
+    page.number()?;
     let order = setlist_order_by(query.ordering.as_deref())?;
     let mut args = Args::new();
     let mut where_sql = format!("owner_id = {}", args.text(principal.user_id.to_string()));
