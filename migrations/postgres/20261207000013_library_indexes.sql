@@ -15,9 +15,14 @@ UPDATE scores SET facets = coalesce(
     '[]');
 ALTER TABLE scores ALTER COLUMN facets DROP DEFAULT;
 
-CREATE INDEX scores_title_trgm_idx ON scores USING gin (title_folded gin_trgm_ops);
-CREATE INDEX scores_composer_trgm_idx ON scores USING gin (composer_folded gin_trgm_ops);
-CREATE INDEX scores_facets_idx ON scores USING gin (facets jsonb_path_ops);
+-- Without the pending list of `fastupdate`: until a vacuum merged it, every search would
+-- read it whole (7–10 ms at 100,000 rows just written, against under 1 ms).
+CREATE INDEX scores_title_trgm_idx ON scores USING gin (title_folded gin_trgm_ops)
+    WITH (fastupdate = off);
+CREATE INDEX scores_composer_trgm_idx ON scores USING gin (composer_folded gin_trgm_ops)
+    WITH (fastupdate = off);
+CREATE INDEX scores_facets_idx ON scores USING gin (facets jsonb_path_ops)
+    WITH (fastupdate = off);
 CREATE INDEX scores_owner_composer_idx ON scores (owner_id, lifecycle, composer_folded, updated_at DESC, id DESC);
 
 CREATE TABLE score_counts

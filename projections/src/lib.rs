@@ -18,6 +18,7 @@ mod reservations;
 mod runner;
 mod scores;
 mod setlists;
+mod statistics;
 mod transaction;
 
 pub use accounts::{Accounts, Sessions};

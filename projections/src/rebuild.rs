@@ -156,7 +156,15 @@ pub(crate) async fn rebuild_together(
     if let Err(error) = connection.close().await {
         tracing::warn!(%error, "closing the rebuild connection failed");
     }
-    result
+    let report = result?;
+    // The swap replaced every live row: the planner's statistics describe the old ones.
+    let tables: Vec<&str> = members
+        .iter()
+        .flat_map(|member| member.member_tables())
+        .copied()
+        .collect();
+    crate::statistics::refresh_grown(database, &tables).await?;
+    Ok(report)
 }
 
 /// Batches read ahead of the one being applied: the next one is read (on another

@@ -210,6 +210,12 @@ impl<P: Projection> ProjectionRunner<P> {
             Step::Idle => tx.rollback().await?,
         }
         self.progress.reached(checkpoint);
+        // A full batch is a catch-up, which is how a read model grows in bulk.
+        if let Step::Handled(count) = step
+            && u32::try_from(count).is_ok_and(|count| count >= self.batch)
+        {
+            crate::statistics::refresh_grown(&self.database, self.projection.tables()).await?;
+        }
         Ok(step)
     }
 

@@ -183,83 +183,105 @@ impl Filters {
         self.search.is_none() && self.composer.is_none() && self.facets.is_empty()
     }
 
-    /// The WHERE clause over `scores`, its arguments starting with the owner. On
-    /// PostgreSQL the indexes serve the conditions as written (trigram indexes the
-    /// `LIKE`s, a GIN index the facets); on SQLite an FTS5 trigram table narrows the rows
-    /// first, and the exact conditions then decide, as they always did.
-    fn where_clause(&self, database: &Database, owner: &str) -> (String, Args) {
+    /// The conditions over `scores`, their arguments starting with the owner, and on
+    /// SQLite the query of the candidate rows its FTS5 tables find. On PostgreSQL the
+    /// indexes serve the conditions as written (trigram GIN indexes the `LIKE`s, a GIN
+    /// index the facets), and the planner chooses between them and the owner's indexes.
+    fn clause(&self, database: &Database, owner: &str) -> Clause {
         let mut args = Args::new();
-        let mut sql = format!(
+        let mut conditions = format!(
             "owner_id = {} AND lifecycle = 'confirmed'",
             args.text(owner)
         );
         if let Some(search) = &self.search {
             let n = args.text(contains_pattern(search));
-            sql.push_str(&format!(
+            conditions.push_str(&format!(
                 " AND (title_folded LIKE {n} ESCAPE '\\' OR composer_folded LIKE {n} ESCAPE '\\')"
             ));
         }
         if let Some(composer) = &self.composer {
             let n = args.text(composer.clone());
-            sql.push_str(&format!(" AND composer_folded = {n}"));
+            conditions.push_str(&format!(" AND composer_folded = {n}"));
         }
         if let Some(status) = &self.status {
             let n = args.text(status.clone());
-            sql.push_str(&format!(" AND processing_status = {n}"));
+            conditions.push_str(&format!(" AND processing_status = {n}"));
         }
+        let mut hits = Vec::new();
         match database {
             Database::Postgres(_) => {
                 if !self.facets.is_empty() {
                     let n = args.text(Value::from(self.facets.clone()).to_string());
-                    sql.push_str(&format!(" AND facets @> CAST({n} AS jsonb)"));
+                    conditions.push_str(&format!(" AND facets @> CAST({n} AS jsonb)"));
                 }
             }
             Database::Sqlite(_) => {
-                for facet in &self.facets {
-                    let (table, column, name) = match facet.split_at(2) {
-                        ("t:", tag) => ("score_tags", "tag_folded", tag),
-                        (_, instrument) => ("score_instruments", "instrument_folded", instrument),
-                    };
-                    let n = args.text(name);
-                    sql.push_str(&format!(
-                        " AND EXISTS (SELECT 1 FROM {table} f WHERE f.score_id = scores.id AND f.{column} = {n})"
+                // Trigrams need three characters: a shorter search is left to its `LIKE`.
+                if let Some(search) = &self.search
+                    && projections::fold(search).chars().count() >= 3
+                {
+                    let phrase = format!("\"{}\"", projections::fold(search).replace('"', "\"\""));
+                    let n = args.text(format!("{{title_folded composer_folded}} : {phrase}"));
+                    hits.push(format!(
+                        "SELECT rowid AS hit FROM scores_search WHERE scores_search MATCH {n}"
                     ));
                 }
-                if let Some(query) = self.trigram_query() {
-                    let n = args.text(query);
-                    sql.push_str(&format!(
-                        " AND scores.rowid IN (SELECT rowid FROM scores_search WHERE scores_search MATCH {n})"
+                if !self.facets.is_empty() {
+                    let tokens: Vec<String> = self
+                        .facets
+                        .iter()
+                        .map(|facet| facet_token(owner, facet))
+                        .collect();
+                    let n = args.text(tokens.join(" AND "));
+                    hits.push(format!(
+                        "SELECT rowid AS hit FROM scores_facets WHERE scores_facets MATCH {n}"
                     ));
                 }
             }
         }
-        (sql, args)
+        Clause {
+            conditions,
+            args,
+            hits: (!hits.is_empty()).then(|| hits.join(" INTERSECT ")),
+        }
     }
+}
 
-    /// The FTS5 query that finds every row the filters can match (SQLite), if there is
-    /// one: trigrams need three characters, so a shorter search is left to its `LIKE`.
-    fn trigram_query(&self) -> Option<String> {
-        let phrase = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
-        let mut parts: Vec<String> = self
-            .facets
-            .iter()
-            .map(|facet| {
-                format!(
-                    "facets : {}",
-                    phrase(&Value::from(facet.as_str()).to_string())
-                )
-            })
-            .collect();
-        if let Some(search) = &self.search {
-            let folded = projections::fold(search);
-            if folded.chars().count() >= 3 {
-                parts.push(format!(
-                    "{{title_folded composer_folded}} : {}",
-                    phrase(&folded)
-                ));
-            }
+/// The `scores_facets` token of one of `owner`'s facets (SQLite): `f` and the hex of
+/// `<owner>:<facet>`, as the table's triggers write it (`'f' || hex(…)`).
+fn facet_token(owner: &str, facet: &str) -> String {
+    let mut token = String::from("f");
+    for byte in format!("{owner}:{facet}").bytes() {
+        token.push_str(&format!("{byte:02X}"));
+    }
+    token
+}
+
+/// What a listing selects by.
+struct Clause {
+    /// Conditions over `scores` (after `WHERE`).
+    conditions: String,
+    args: Args,
+    /// On SQLite, a query of the `rowid`s the FTS5 tables find, a superset of the matches.
+    hits: Option<String>,
+}
+
+impl Clause {
+    /// `FROM … WHERE …` of the matching rows: on SQLite led by the FTS5 hits when `led`
+    /// (few matches: read them and sort), else the hits as a filter of the owner's rows
+    /// read in index order.
+    fn source(&self, led: bool) -> String {
+        let conditions = &self.conditions;
+        match &self.hits {
+            Some(hits) if led => format!(
+                "FROM ({hits}) AS hits CROSS JOIN scores ON scores.rowid = hits.hit \
+                 WHERE {conditions}"
+            ),
+            // `+`: the candidates filter the owner's rows; SQLite must not read them first
+            // and sort them all, as it would once `ANALYZE` told it the table is large.
+            Some(hits) => format!("FROM scores WHERE {conditions} AND +scores.rowid IN ({hits})"),
+            None => format!("FROM scores WHERE {conditions}"),
         }
-        (!parts.is_empty()).then(|| parts.join(" AND "))
     }
 }
 
@@ -372,13 +394,16 @@ pub async fn read_page(
     let ordering = Ordering::parse(query.ordering.as_deref())?;
     let position = page.position(ordering.name)?;
     let filters = Filters::of(query)?;
-    let (where_sql, mut args) = filters.where_clause(database, owner);
-    let count = count(database, owner, &filters, &where_sql, &args).await?;
+    let clause = filters.clause(database, owner);
+    let count = count(database, owner, &filters, &clause).await?;
     let backwards = matches!(position, Position::Before(_));
+    // Up to `COUNT_CAP` matches are read and sorted faster than the owner's rows are
+    // walked in order looking for them.
     let mut sql = format!(
-        "SELECT id, title_folded, state, version, created_at, updated_at FROM scores \
-         WHERE {where_sql}"
+        "SELECT id, title_folded, state, version, created_at, updated_at {}",
+        clause.source(count.exact)
     );
+    let mut args = clause.args;
     if let Position::After(key) | Position::Before(key) = &position {
         let beyond = ordering.beyond(key, backwards, &mut args).ok_or_else(|| {
             single_field_error(
@@ -414,8 +439,7 @@ async fn count(
     database: &Database,
     owner: &str,
     filters: &Filters,
-    where_sql: &str,
-    args: &Args,
+    clause: &Clause,
 ) -> Result<Count, ApiError> {
     let count = if filters.counted_ahead() {
         let mut counter_args = Args::new();
@@ -432,10 +456,11 @@ async fn count(
             .map(|total| Count::exact(u64::try_from(total).unwrap_or_default()))
     } else {
         let sql = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM scores WHERE {where_sql} LIMIT {}) AS counted",
+            "SELECT count(*) FROM (SELECT 1 {} LIMIT {}) AS counted",
+            clause.source(true),
             COUNT_CAP + 1
         );
-        crate::sql::fetch_count(database, &sql, args)
+        crate::sql::fetch_count(database, &sql, &clause.args)
             .await
             .map(|matches| {
                 let matches = u64::try_from(matches).unwrap_or_default();
