@@ -6,7 +6,8 @@
 //! `SCOREMATE_BENCH_DATABASE_URL` (default: the local server; a fresh database is created
 //! and dropped), skipped with a notice when unreachable. `SCOREMATE_BENCH_REQUESTS` sets
 //! the timed requests per case and side (default 200), `SCOREMATE_BENCH_BACKENDS`
-//! (`sqlite,postgres`) narrows a run. See `docs/benchmarks.md`.
+//! (`sqlite,postgres`) narrows a run, and `SCOREMATE_BENCH_EXPLAIN=1` prints each
+//! statement's plan. See `docs/benchmarks.md`.
 //!
 //! The application is built in-process (`Application::build`: connect, migrate, services,
 //! embedded S3 on port 0, a temporary data dir; throttling off), configured through the
@@ -34,7 +35,7 @@ use eventstore::{Actor, Database, EventMetadata};
 use indicatif::{ProgressBar, ProgressStyle};
 use scoremate::cli::Cli;
 use scoremate::pagination::{PAGE_DEPTH, Page, PageQuery};
-use scoremate::routes::library::{LibraryQuery, read_page};
+use scoremate::routes::library::{LibraryQuery, explain_page, read_page};
 use scoremate::startup::{Application, router};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -477,6 +478,21 @@ async fn run_sql(database: &Database, owner: &str, case: &Case) -> BenchResult<(
     Ok((i64::try_from(read.count.items)?, read.rows_read().min(size)))
 }
 
+/// The plans of the handler's statements for `case`, printed.
+async fn explain(database: &Database, owner: &str, case: &Case) -> BenchResult<()> {
+    let (page_query, library_query) = case.query()?;
+    let page = Page::from_query(&page_query, "http://bench", "/api/v1/scores")
+        .map_err(|error| format!("{}: {error:?}", case.name))?;
+    let lines = explain_page(database, owner, &page, &library_query)
+        .await
+        .map_err(|error| format!("{}: {error:?}", case.name))?;
+    println!("  plan of {}:", case.name);
+    for line in lines {
+        println!("    {line}");
+    }
+    Ok(())
+}
+
 /// One `GET`, its body read to the end and parsed.
 async fn get(server: &Server, token: &str, request: &str) -> BenchResult<Value> {
     let response = server
@@ -580,6 +596,9 @@ async fn measure_backend(
                     case.name, api.0, api.1, sql.0, sql.1
                 )
                 .into());
+            }
+            if std::env::var_os("SCOREMATE_BENCH_EXPLAIN").is_some() {
+                explain(&server.database, &owner, case).await?;
             }
             let api_times = time(requests, || run_api(server, &token, case)).await?;
             let sql_times = time(requests, || run_sql(&server.database, &owner, case)).await?;

@@ -2,10 +2,10 @@
 //! previous, results}` with absolute links.
 //!
 //! Page numbers are an `OFFSET`, whose cost grows with the depth: they reach the first
-//! [`PAGE_DEPTH`] items. A list ordered by a key (the library) also answers to a cursor,
-//! an opaque token of the key of the row a page starts after (or ends before), which
-//! costs the same at any depth; its `next` link switches from page numbers to a cursor
-//! where page numbers end, so a client that follows links never meets the limit.
+//! [`PAGE_DEPTH`] items. Every list also answers to a cursor, an opaque token of the
+//! ordering key of the row a page starts after (or ends before), which costs the same at
+//! any depth; the `next` link switches from page numbers to a cursor where page numbers
+//! end, so a client that follows links never meets the limit.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,13 +24,13 @@ pub const PAGE_DEPTH: u64 = 10_000;
 /// The query of a paginated list.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 pub struct PageQuery {
-    /// 1-based page number (default 1); in the library, pages start within the first
-    /// 10,000 items (beyond, follow the `next` link).
+    /// 1-based page number (default 1); pages start within the first 10,000 items
+    /// (beyond, follow the `next` link: a cursor).
     pub page: Option<String>,
     /// Items per page (default 20, at most 100: larger values are capped).
     pub page_size: Option<String>,
     /// Where the page starts, from a `next` or `previous` link of the same list and
-    /// ordering (lists ordered by a key only); not together with `page`.
+    /// ordering; empty: the first page, with cursor links. Not together with `page`.
     pub cursor: Option<String>,
 }
 
@@ -39,6 +39,9 @@ pub struct PageQuery {
 pub enum Position {
     /// A 1-based page number.
     Number(u64),
+    /// The first rows, with cursor links (`?cursor=` left empty): a walk that stays put
+    /// while items are added or removed ahead of it, as numbered pages do not.
+    Start,
     /// The rows after the row with this ordering key, in the list's order.
     After(Vec<Value>),
     /// The rows before it.
@@ -130,6 +133,14 @@ fn parse_positive(raw: Option<&str>, field: &str, errors: &mut FieldMessages) ->
     }
 }
 
+/// E007 on `cursor`: one that does not decode, or belongs to another list or ordering.
+pub fn refused_cursor() -> ApiError {
+    invalid(
+        "cursor",
+        "Not a cursor of this list in this ordering; follow the next and previous links.",
+    )
+}
+
 fn invalid(field: &str, message: &str) -> ApiError {
     let mut fields = FieldMessages::new();
     fields.insert(field.to_owned(), vec![message.to_owned()]);
@@ -162,14 +173,6 @@ impl Page {
         })
     }
 
-    /// The page number of a list that pages by number only: a cursor is refused (E007).
-    pub fn number(&self) -> Result<u64, ApiError> {
-        if self.cursor.is_some() {
-            return Err(invalid("cursor", "This list pages by number only."));
-        }
-        Ok(self.number)
-    }
-
     /// Where the page of a list ordered by `ordering` starts: E007 for a page beyond
     /// [`PAGE_DEPTH`] or a cursor that is not one of this list's in this ordering.
     pub fn position(&self, ordering: &str) -> Result<Position, ApiError> {
@@ -185,20 +188,17 @@ impl Page {
             }
             return Ok(Position::Number(self.number));
         };
-        let refused = || {
-            invalid(
-                "cursor",
-                "Not a cursor of this list in this ordering; follow the next and previous links.",
-            )
-        };
-        let cursor = Cursor::decode(token).ok_or_else(refused)?;
+        if token.is_empty() {
+            return Ok(Position::Start);
+        }
+        let cursor = Cursor::decode(token).ok_or_else(refused_cursor)?;
         if cursor.ordering != ordering {
-            return Err(refused());
+            return Err(refused_cursor());
         }
         match (cursor.after, cursor.before) {
             (Some(key), None) => Ok(Position::After(key)),
             (None, Some(key)) => Ok(Position::Before(key)),
-            _ => Err(refused()),
+            _ => Err(refused_cursor()),
         }
     }
 
@@ -252,6 +252,56 @@ impl Page {
         })
     }
 
+    /// One page of a whole list held in memory, in ascending order of a unique number
+    /// (`key`: a version, say), by page number or by a cursor of `ordering`.
+    pub fn slice_keyed<T: Serialize>(
+        &self,
+        ordering: &str,
+        items: Vec<T>,
+        key: impl Fn(&T) -> i64,
+    ) -> Result<Paginated<T>, ApiError> {
+        let position = self.position(ordering)?;
+        let count = Count::exact(u64::try_from(items.len()).unwrap_or(u64::MAX));
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        let mut rows: Vec<(T, Vec<Value>)> = items
+            .into_iter()
+            .map(|item| {
+                let number = key(&item);
+                (item, vec![Value::from(number)])
+            })
+            .collect();
+        let cursor_key = |key: &[Value]| match key {
+            [number] => number.as_i64().ok_or_else(refused_cursor),
+            _ => Err(refused_cursor()),
+        };
+        let number_of = |row: &(T, Vec<Value>)| row.1.first().and_then(Value::as_i64);
+        let (start, end) = match &position {
+            Position::Number(_) => {
+                let start = usize::try_from(self.offset()).unwrap_or(usize::MAX);
+                (start, start.saturating_add(size + 1))
+            }
+            Position::Start => (0, size + 1),
+            Position::After(key) => {
+                let after = cursor_key(key)?;
+                let start = rows.partition_point(|row| number_of(row) <= Some(after));
+                (start, start.saturating_add(size + 1))
+            }
+            Position::Before(key) => {
+                let before = cursor_key(key)?;
+                let end = rows.partition_point(|row| number_of(row) < Some(before));
+                (end.saturating_sub(size + 1), end)
+            }
+        };
+        let end = end.min(rows.len());
+        let start = start.min(end);
+        let mut page: Vec<(T, Vec<Value>)> = rows.drain(start..end).collect();
+        if matches!(position, Position::Before(_)) {
+            // Read backwards from the cursor, as a database would.
+            page.reverse();
+        }
+        self.wrap_keyed(ordering, &position, count, page)
+    }
+
     /// Wraps the rows read for `position` of a list ordered by `ordering`: up to one more
     /// than the page size (which tells whether more follow), each with its ordering key,
     /// in the list's order (for [`Position::Before`], the reverse: read backwards from the
@@ -294,6 +344,7 @@ impl Page {
                 };
                 (next, (*number > 1).then(|| self.link(number - 1)))
             }
+            Position::Start => (last.filter(|_| more).map(after), None),
             Position::After(_) => (last.filter(|_| more).map(after), first.map(before)),
             Position::Before(_) => (last.map(after), first.filter(|_| more).map(before)),
         };
@@ -365,7 +416,6 @@ mod tests {
         ])
         .expect("parsed");
         assert!(beyond.position("o").is_err());
-        assert_eq!(beyond.number().ok(), Some(last_numbered + 1));
     }
 
     #[test]
@@ -395,7 +445,31 @@ mod tests {
                 .position("title")
                 .is_err()
         );
-        assert!(cursor.number().is_err());
+    }
+
+    #[test]
+    fn a_list_in_memory_pages_by_number_and_by_cursor_alike() {
+        let items: Vec<i64> = (1..=10).collect();
+        let first = page(&[("page_size", "3")]).expect("a page");
+        let numbered = first
+            .slice_keyed("version", items.clone(), |item| *item)
+            .expect("page 1");
+        assert_eq!(numbered.results, vec![1, 2, 3]);
+        let after = page(&[
+            ("page_size", "3"),
+            ("cursor", &cursor_after("version", vec![json!(3)])),
+        ])
+        .expect("a cursor")
+        .slice_keyed("version", items.clone(), |item| *item)
+        .expect("after 3");
+        assert_eq!(after.results, vec![4, 5, 6]);
+        let back =
+            page(&[("cursor", &cursor_of(&after.previous.expect("before 4")))]).expect("a cursor");
+        let back = Page { size: 3, ..back }
+            .slice_keyed("version", items, |item| *item)
+            .expect("before 4");
+        assert_eq!(back.results, vec![1, 2, 3]);
+        assert!(back.previous.is_none());
     }
 
     #[test]

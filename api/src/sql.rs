@@ -1,8 +1,9 @@
 //! Read queries built at run time (filters, orderings) with the same SQL and arguments on
 //! either backend.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use eventstore::Database;
+use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
@@ -13,6 +14,7 @@ pub enum Arg {
     Text(String),
     Int(i64),
     Time(DateTime<Utc>),
+    Date(NaiveDate),
 }
 
 /// Query arguments that hand out their own `$n` placeholders.
@@ -41,6 +43,10 @@ impl Args {
     pub fn time(&mut self, value: DateTime<Utc>) -> String {
         self.push(Arg::Time(value))
     }
+
+    pub fn date(&mut self, value: NaiveDate) -> String {
+        self.push(Arg::Date(value))
+    }
 }
 
 macro_rules! bind_all {
@@ -51,6 +57,7 @@ macro_rules! bind_all {
                 Arg::Text(text) => query.bind(text.clone()),
                 Arg::Int(value) => query.bind(*value),
                 Arg::Time(value) => query.bind(*value),
+                Arg::Date(value) => query.bind(*value),
             };
         }
         query
@@ -109,4 +116,107 @@ pub fn contains_pattern(text: &str) -> String {
     }
     escaped.push('%');
     escaped
+}
+
+/// What a column of a keyset ordering holds, as a cursor carries it (JSON) and as it is
+/// bound back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Text,
+    /// An instant, as RFC 3339 text.
+    Time,
+    /// A calendar date (`YYYY-MM-DD`), or null.
+    Date,
+    Int,
+}
+
+/// One column of an ordering that a cursor can resume: an expression over the row, its
+/// direction, its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyColumn {
+    pub expression: &'static str,
+    pub descending: bool,
+    pub kind: KeyKind,
+}
+
+impl KeyColumn {
+    pub const fn new(expression: &'static str, descending: bool, kind: KeyKind) -> Self {
+        Self {
+            expression,
+            descending,
+            kind,
+        }
+    }
+
+    /// The value bound for `value`, or `None` for a JSON null; `Err` when it is not of
+    /// this column's kind.
+    fn bind(self, value: &Value, args: &mut Args) -> Result<Option<String>, ()> {
+        if value.is_null() {
+            return Ok(None);
+        }
+        let bound = match self.kind {
+            KeyKind::Text => args.text(value.as_str().ok_or(())?),
+            KeyKind::Int => args.int(value.as_i64().ok_or(())?),
+            KeyKind::Time => {
+                let instant =
+                    DateTime::parse_from_rfc3339(value.as_str().ok_or(())?).map_err(|_| ())?;
+                args.time(instant.with_timezone(&Utc))
+            }
+            KeyKind::Date => args.date(value.as_str().ok_or(())?.parse().map_err(|_| ())?),
+        };
+        Ok(Some(bound))
+    }
+}
+
+/// `ORDER BY` of `columns`, or (`backwards`) the reverse.
+pub fn order_by(columns: &[KeyColumn], backwards: bool) -> String {
+    let terms: Vec<String> = columns
+        .iter()
+        .map(|column| {
+            let descending = column.descending != backwards;
+            format!(
+                "{} {}",
+                column.expression,
+                if descending { "DESC" } else { "ASC" }
+            )
+        })
+        .collect();
+    terms.join(", ")
+}
+
+/// The condition (`(…)`) of the rows after (`backwards`: before) the row whose ordering key
+/// is `key`, in the order of `columns`; `None` when `key` is not one of theirs. Written out
+/// column by column (`a > x OR (a = x AND b > y) …`), each in its own direction; a null
+/// key value equals only null and orders nothing (the ordering must put nulls apart, as a
+/// leading `… IS NULL` column does).
+pub fn beyond(
+    columns: &[KeyColumn],
+    key: &[Value],
+    backwards: bool,
+    args: &mut Args,
+) -> Option<String> {
+    if key.len() != columns.len() {
+        return None;
+    }
+    let mut equal_so_far: Vec<String> = Vec::new();
+    let mut alternatives: Vec<String> = Vec::new();
+    for (column, value) in columns.iter().zip(key) {
+        let bound = column.bind(value, args).ok()?;
+        let expression = column.expression;
+        if let Some(bound) = &bound {
+            let comparison = if column.descending != backwards {
+                "<"
+            } else {
+                ">"
+            };
+            let mut terms = equal_so_far.clone();
+            terms.push(format!("{expression} {comparison} {bound}"));
+            alternatives.push(format!("({})", terms.join(" AND ")));
+        }
+        equal_so_far.push(match &bound {
+            Some(bound) => format!("{expression} = {bound}"),
+            None => format!("{expression} IS NULL"),
+        });
+    }
+    Some(format!("({})", alternatives.join(" OR ")))
 }

@@ -8,9 +8,11 @@ use chrono::{DateTime, Duration, Utc};
 use eventstore::{Actor, Database, EventMetadata};
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::history::{append_quota_histories, append_quota_history};
+use integration_tests::problem::expect_problem;
 use integration_tests::{TestApp, TestDatabase, spawn_app};
 use scoremate::audit::{Patience, audit_each, audit_quota, audited_users};
 use scoremate::cli::AdminCommand;
+use scoremate::pagination::cursor_after;
 use serde_json::{Value, json};
 
 /// A signed-in auditor (the role granted the way operators do it).
@@ -501,6 +503,65 @@ async fn ten_thousand_ledger_events_replay_to_the_balance_they_add_up_to() {
     )
     .await;
     assert_eq!(quota["reserved_bytes"], outcome.reserved);
+
+    // Page numbers reach the first 10,000 entries; cursors go anywhere, both ways.
+    let beyond = format!(
+        "/api/v1/audit/users/{}/quota-history?page=101&page_size=100",
+        user.id
+    );
+    expect_problem(
+        app.get_authed(&beyond, &auditor.tokens.access).await,
+        400,
+        "E007",
+    )
+    .await;
+    let cursor = cursor_after("version", vec![json!(9_850)]);
+    for (path, token) in [
+        (
+            format!("/api/v1/audit/users/{}/quota-history", user.id),
+            &auditor.tokens.access,
+        ),
+        ("/api/v1/quota/history".to_owned(), &user.tokens.access),
+    ] {
+        let versions = |page: &Value| -> Vec<i64> {
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|entry| entry["version"].as_i64().unwrap())
+                .collect()
+        };
+        let after = format!("{path}?page_size=100&cursor={cursor}");
+        let page = expect_json(app.get_authed(&after, token).await, 200).await;
+        assert_eq!(
+            versions(&page),
+            (9_851..=9_950).collect::<Vec<_>>(),
+            "{path}"
+        );
+        let next = page["next"].as_str().unwrap().to_owned();
+        let last = expect_json(
+            app.send(app.client.get(&next).bearer_auth(token)).await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            versions(&last),
+            (9_951..=10_000).collect::<Vec<_>>(),
+            "{path}"
+        );
+        assert!(last["next"].is_null(), "{path}");
+        let previous = page["previous"].as_str().unwrap().to_owned();
+        let before = expect_json(
+            app.send(app.client.get(&previous).bearer_auth(token)).await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            versions(&before),
+            (9_751..=9_850).collect::<Vec<_>>(),
+            "{path}"
+        );
+    }
     app.stop().await;
 }
 

@@ -82,7 +82,14 @@ struct Entry {
 }
 
 /// One library's events and the scores it lists.
-fn library(seed: u64, owner: UserId, scores: usize) -> (Vec<EventRow>, Vec<Entry>) {
+/// One library's events and the scores it lists; every score is tagged `everywhere`, when
+/// given, besides its own tags.
+fn library(
+    seed: u64,
+    owner: UserId,
+    scores: usize,
+    everywhere: Option<&str>,
+) -> (Vec<EventRow>, Vec<Entry>) {
     let mut mix = Mix(seed);
     let start = DateTime::from_timestamp(1_767_225_600, 0).unwrap();
     let mut rows = Vec::new();
@@ -130,7 +137,11 @@ fn library(seed: u64, owner: UserId, scores: usize) -> (Vec<EventRow>, Vec<Entry
         let metadata = ScoreMetadata {
             title: format!("{} {}", mix.pick(&TITLES), mix.below(5)),
             composer: mix.chance(85).then(|| mix.pick(&COMPOSERS).to_owned()),
-            tags: mix.distinct(&TAGS, tag_count),
+            tags: {
+                let mut tags = mix.distinct(&TAGS, tag_count);
+                tags.extend(everywhere.map(str::to_owned));
+                tags
+            },
             instrumentation: {
                 let count = mix.below(3);
                 mix.distinct(&INSTRUMENTS, count)
@@ -389,12 +400,12 @@ struct Library {
     entries: Vec<Entry>,
 }
 
-async fn libraries(app: &TestApp, sizes: &[usize]) -> Vec<Library> {
+async fn libraries(app: &TestApp, sizes: &[usize], everywhere: Option<&str>) -> Vec<Library> {
     let mut libraries = Vec::new();
     for (seed, &size) in (11_u64..).zip(sizes) {
         let user = app.signed_in_user().await;
         let owner: UserId = user.id.parse().unwrap();
-        let (rows, entries) = library(seed, owner, size);
+        let (rows, entries) = library(seed, owner, size, everywhere);
         insert_event_rows(&app.database.database, &rows)
             .await
             .unwrap();
@@ -459,7 +470,7 @@ async fn check(
     library: &Library,
     query: &Query,
     page_size: usize,
-    from: Index,
+    from: &dyn Fn(usize) -> usize,
 ) -> Result<(), TestCaseError> {
     let expected: Vec<String> = query
         .reference(&library.entries)
@@ -489,7 +500,7 @@ async fn check(
         return Ok(());
     }
     // From a cursor after the `start`th item: the page after it, then back to the start.
-    let start = from.index(expected.len());
+    let start = from(expected.len()).min(expected.len() - 1);
     let reference = query.reference(&library.entries);
     let key = vec![
         json!(query.key(&reference[start])),
@@ -533,7 +544,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn check_library_property(runtime: &tokio::runtime::Runtime, database: TestDatabase) {
     let app = runtime.block_on(spawn_app(database));
-    let libraries = runtime.block_on(libraries(&app, &[90, 60, 30]));
+    let libraries = runtime.block_on(libraries(&app, &[90, 60, 30], None));
     let mut runner = TestRunner::new(Config {
         cases: 256,
         failure_persistence: None,
@@ -541,7 +552,13 @@ fn check_library_property(runtime: &tokio::runtime::Runtime, database: TestDatab
     });
     let strategy = (0..libraries.len(), query(), 1_usize..=25, any::<Index>());
     let outcome = runner.run(&strategy, |(library, query, page_size, from)| {
-        runtime.block_on(check(&app, &libraries[library], &query, page_size, from))
+        runtime.block_on(check(
+            &app,
+            &libraries[library],
+            &query,
+            page_size,
+            &|len| from.index(len),
+        ))
     });
     runtime.block_on(app.stop());
     if let Err(error) = outcome {
@@ -571,7 +588,7 @@ async fn counts_are_capped(database: TestDatabase) {
     let app = spawn_app(database).await;
     // Some uploads are never confirmed, some scores deleted, some titles without a space.
     let size = usize::try_from(COUNT_CAP).unwrap() * 3 / 2;
-    let library = &libraries(&app, &[size]).await[0];
+    let library = &libraries(&app, &[size], Some("Everywhere")).await[0];
     let confirmed = library.entries.len();
     assert!(confirmed > usize::try_from(COUNT_CAP).unwrap());
     let page = get(&app, &library.user, "/api/v1/scores").await;
@@ -595,6 +612,45 @@ async fn counts_are_capped(database: TestDatabase) {
     assert_eq!(page["count"].as_u64(), Some(COUNT_CAP));
     assert_eq!(page["count_is_exact"], json!(false));
     assert!(page["next"].is_string());
+    // Beyond the cap the pages walk the owner's rows in order and test each: whole walks
+    // of queries with more matches than that, as the reference lists them.
+    let plain = Query {
+        search: None,
+        composer: None,
+        tags: Vec::new(),
+        instrument: None,
+        status: None,
+        ordering: None,
+    };
+    let queries = [
+        Query {
+            tags: vec!["EVERYWHERE".to_owned()],
+            ..plain.clone()
+        },
+        Query {
+            tags: vec!["everywhere".to_owned()],
+            search: Some(" 1".to_owned()),
+            ordering: Some("title"),
+            ..plain.clone()
+        },
+        Query {
+            search: Some("No".to_owned()),
+            ordering: Some("-created_at"),
+            ..plain.clone()
+        },
+        Query {
+            instrument: Some("piano".to_owned()),
+            tags: vec!["everywhere".to_owned()],
+            ..plain
+        },
+    ];
+    for query in &queries {
+        for from in [0, 500, 999] {
+            check(&app, library, query, 100, &|_| from)
+                .await
+                .unwrap_or_else(|error| panic!("{query:?} from {from}: {error}"));
+        }
+    }
     app.stop().await;
 }
 

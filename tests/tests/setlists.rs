@@ -1569,3 +1569,93 @@ async fn following_next_links_visits_every_setlist_exactly_once_on_postgres() {
     };
     following_next_links_visits_every_setlist_exactly_once(database).await;
 }
+
+// ---------------------------------------------------------------------------------------
+
+/// Every page's ids, following `link` (`"next"` or `"previous"`) from `page` to the end,
+/// and the last page.
+async fn walk_pages(api: &Api<'_>, mut page: Value, link: &str) -> (Vec<Vec<String>>, Value) {
+    let mut pages = vec![ids(&page)];
+    while let Some(url) = page[link].as_str().map(str::to_owned) {
+        page = api.follow(&url).await;
+        pages.push(ids(&page));
+        assert!(pages.len() < 100, "a walk that does not end");
+    }
+    (pages, page)
+}
+
+async fn cursors_walk_every_ordering_both_ways(database: TestDatabase) {
+    let app = spawn_app(database).await;
+    let user = app.signed_in_user().await;
+    let api = Api::of(&app, &user);
+    // Names and dates that tie, and setlists without a date.
+    for (name, date) in [
+        ("Gala", Some("2026-05-01")),
+        ("gala", None),
+        ("Vespers", Some("2026-05-01")),
+        ("Advent", None),
+        ("Matinee", Some("2026-01-10")),
+        ("Gala", Some("2027-02-02")),
+        ("Recital", None),
+    ] {
+        api.create(&json!({"name": name, "event_date": date})).await;
+    }
+    for ordering in [
+        "name",
+        "-name",
+        "created_at",
+        "-created_at",
+        "updated_at",
+        "-updated_at",
+        "event_date",
+        "-event_date",
+    ] {
+        let all = ids(&api
+            .list(&format!("?ordering={ordering}&page_size=100"))
+            .await);
+        assert_eq!(all.len(), 7);
+        let first = api
+            .list(&format!("?ordering={ordering}&page_size=2&cursor="))
+            .await;
+        assert!(first["previous"].is_null(), "{ordering}");
+        let (forward, last) = walk_pages(&api, first, "next").await;
+        assert_eq!(forward.concat(), all, "forward by cursors, {ordering}");
+        assert!(last["next"].is_null());
+        // From the last page back to the start, by `previous` cursors.
+        let (mut back, start) = walk_pages(&api, last, "previous").await;
+        back.reverse();
+        assert_eq!(back.concat(), all, "backwards by cursors, {ordering}");
+        assert_eq!(ids(&start), all[..2].to_vec(), "{ordering}");
+    }
+    // A cursor of another ordering, or one made up, is refused.
+    let page = api.list("?ordering=name&page_size=2&cursor=").await;
+    let next = page["next"].as_str().expect("more").to_owned();
+    let foreign = next.replace("ordering=name", "ordering=-name");
+    let response = app
+        .send(app.client.get(&foreign).bearer_auth(&user.tokens.access))
+        .await;
+    expect_problem(response, 400, "E007").await;
+    let response = api
+        .send(
+            Method::GET,
+            &format!("{SETLISTS}?cursor=bm9wZQ"),
+            None,
+            None,
+        )
+        .await;
+    expect_problem(response, 400, "E007").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cursors_walk_every_ordering_both_ways_on_sqlite() {
+    cursors_walk_every_ordering_both_ways(TestDatabase::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn cursors_walk_every_ordering_both_ways_on_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    cursors_walk_every_ordering_both_ways(database).await;
+}

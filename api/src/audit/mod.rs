@@ -58,6 +58,8 @@ pub struct QuotaAudit {
     pub checked: Vec<String>,
     /// Events at or before `as_of`.
     pub count: u64,
+    /// Always true here: every event is counted.
+    pub count_is_exact: bool,
     pub next: Option<String>,
     pub previous: Option<String>,
     /// The events at or before `as_of`, oldest first, each with the balance after it.
@@ -124,6 +126,7 @@ async fn audit_with(
             .map(|name| (*name).to_owned())
             .collect(),
         count: results.len() as u64,
+        count_is_exact: true,
         next: None,
         previous: None,
         results,

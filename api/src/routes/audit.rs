@@ -92,8 +92,6 @@ pub async fn quota_history(
     let user_id: UserId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let path = format!("/api/v1/audit/users/{user_id}/quota-history");
     let page = Page::from_query(&page, &state.public_url, &path)?.keeping(&query);
-    // Cursors are for the lists ordered by a key (the library).
-    page.number()?;
     let as_of = parse_as_of(query.as_of.as_deref())?;
     let account = state.services.accounts.load(&user_id.to_string()).await?;
     if !account.aggregate.is_registered() {
@@ -104,18 +102,12 @@ pub async fn quota_history(
 }
 
 /// One page of the audit's results, with links.
-fn paged(audit: QuotaAudit, page: &Page) -> Result<QuotaAudit, ApiError> {
-    let QuotaAudit { results, .. } = &audit;
-    let count = results.len() as u64;
-    let window: Vec<_> = results
-        .iter()
-        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
-        .cloned()
-        .collect();
-    let wrapped = page.wrap(count, window)?;
+fn paged(mut audit: QuotaAudit, page: &Page) -> Result<QuotaAudit, ApiError> {
+    let results = std::mem::take(&mut audit.results);
+    let wrapped = page.slice_keyed("version", results, |entry| entry.version)?;
     Ok(QuotaAudit {
         count: wrapped.count,
+        count_is_exact: wrapped.count_is_exact,
         next: wrapped.next,
         previous: wrapped.previous,
         results: wrapped.results,

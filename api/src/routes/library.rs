@@ -183,11 +183,15 @@ impl Filters {
         self.search.is_none() && self.composer.is_none() && self.facets.is_empty()
     }
 
-    /// The conditions over `scores`, their arguments starting with the owner, and on
-    /// SQLite the query of the candidate rows its FTS5 tables find. On PostgreSQL the
-    /// indexes serve the conditions as written (trigram GIN indexes the `LIKE`s, a GIN
+    /// `FROM … WHERE …` of the owner's matching scores, with its arguments. On PostgreSQL
+    /// the indexes serve the conditions as written (trigram GIN indexes the `LIKE`s, a GIN
     /// index the facets), and the planner chooses between them and the owner's indexes.
-    fn clause(&self, database: &Database, owner: &str) -> Clause {
+    /// On SQLite, `led` (for a count, or a page of at most `COUNT_CAP` matches) starts
+    /// from the candidates the FTS5 tables find, fetches those rows and lets the exact
+    /// conditions decide; otherwise (many matches) the owner's rows are walked in index
+    /// order and each is tested, which finds a page of dense matches sooner than reading
+    /// every candidate would.
+    fn source(&self, database: &Database, owner: &str, led: bool) -> (String, Args) {
         let mut args = Args::new();
         let mut conditions = format!(
             "owner_id = {} AND lifecycle = 'confirmed'",
@@ -207,43 +211,58 @@ impl Filters {
             let n = args.text(status.clone());
             conditions.push_str(&format!(" AND processing_status = {n}"));
         }
+        let Database::Sqlite(_) = database else {
+            if !self.facets.is_empty() {
+                let n = args.text(Value::from(self.facets.clone()).to_string());
+                conditions.push_str(&format!(" AND facets @> CAST({n} AS jsonb)"));
+            }
+            return (format!("FROM scores WHERE {conditions}"), args);
+        };
         let mut hits = Vec::new();
-        match database {
-            Database::Postgres(_) => {
-                if !self.facets.is_empty() {
-                    let n = args.text(Value::from(self.facets.clone()).to_string());
-                    conditions.push_str(&format!(" AND facets @> CAST({n} AS jsonb)"));
-                }
-            }
-            Database::Sqlite(_) => {
-                // Trigrams need three characters: a shorter search is left to its `LIKE`.
-                if let Some(search) = &self.search
-                    && projections::fold(search).chars().count() >= 3
-                {
-                    let phrase = format!("\"{}\"", projections::fold(search).replace('"', "\"\""));
-                    let n = args.text(format!("{{title_folded composer_folded}} : {phrase}"));
-                    hits.push(format!(
-                        "SELECT rowid AS hit FROM scores_search WHERE scores_search MATCH {n}"
-                    ));
-                }
-                if !self.facets.is_empty() {
-                    let tokens: Vec<String> = self
-                        .facets
-                        .iter()
-                        .map(|facet| facet_token(owner, facet))
-                        .collect();
-                    let n = args.text(tokens.join(" AND "));
-                    hits.push(format!(
-                        "SELECT rowid AS hit FROM scores_facets WHERE scores_facets MATCH {n}"
-                    ));
-                }
+        // Trigrams need three characters: a shorter search is left to its `LIKE`.
+        if let Some(search) = &self.search
+            && projections::fold(search).chars().count() >= 3
+            && led
+        {
+            let phrase = format!("\"{}\"", projections::fold(search).replace('"', "\"\""));
+            let n = args.text(format!("{{title_folded composer_folded}} : {phrase}"));
+            hits.push(format!(
+                "SELECT rowid AS hit FROM scores_search WHERE scores_search MATCH {n}"
+            ));
+        }
+        if !self.facets.is_empty() && led {
+            // The tokens are exact: a match is a score with every one of these facets.
+            let tokens: Vec<String> = self
+                .facets
+                .iter()
+                .map(|facet| facet_token(owner, facet))
+                .collect();
+            let n = args.text(tokens.join(" AND "));
+            hits.push(format!(
+                "SELECT rowid AS hit FROM scores_facets WHERE scores_facets MATCH {n}"
+            ));
+        }
+        if !led {
+            for facet in &self.facets {
+                let (table, column, name) = match facet.split_at(2) {
+                    ("t:", tag) => ("score_tags", "tag_folded", tag),
+                    (_, instrument) => ("score_instruments", "instrument_folded", instrument),
+                };
+                let n = args.text(name);
+                conditions.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM {table} f WHERE f.score_id = scores.id AND f.{column} = {n})"
+                ));
             }
         }
-        Clause {
-            conditions,
-            args,
-            hits: (!hits.is_empty()).then(|| hits.join(" INTERSECT ")),
-        }
+        let source = if hits.is_empty() {
+            format!("FROM scores WHERE {conditions}")
+        } else {
+            format!(
+                "FROM ({}) AS hits CROSS JOIN scores ON scores.rowid = hits.hit WHERE {conditions}",
+                hits.join(" INTERSECT ")
+            )
+        };
+        (source, args)
     }
 }
 
@@ -255,34 +274,6 @@ fn facet_token(owner: &str, facet: &str) -> String {
         token.push_str(&format!("{byte:02X}"));
     }
     token
-}
-
-/// What a listing selects by.
-struct Clause {
-    /// Conditions over `scores` (after `WHERE`).
-    conditions: String,
-    args: Args,
-    /// On SQLite, a query of the `rowid`s the FTS5 tables find, a superset of the matches.
-    hits: Option<String>,
-}
-
-impl Clause {
-    /// `FROM … WHERE …` of the matching rows: on SQLite led by the FTS5 hits when `led`
-    /// (few matches: read them and sort), else the hits as a filter of the owner's rows
-    /// read in index order.
-    fn source(&self, led: bool) -> String {
-        let conditions = &self.conditions;
-        match &self.hits {
-            Some(hits) if led => format!(
-                "FROM ({hits}) AS hits CROSS JOIN scores ON scores.rowid = hits.hit \
-                 WHERE {conditions}"
-            ),
-            // `+`: the candidates filter the owner's rows; SQLite must not read them first
-            // and sort them all, as it would once `ANALYZE` told it the table is large.
-            Some(hits) => format!("FROM scores WHERE {conditions} AND +scores.rowid IN ({hits})"),
-            None => format!("FROM scores WHERE {conditions}"),
-        }
-    }
 }
 
 /// A listed score with what its ordering key is made of.
@@ -391,19 +382,86 @@ pub async fn read_page(
     page: &Page,
     query: &LibraryQuery,
 ) -> Result<LibraryPage, ApiError> {
+    read_page_traced(database, owner, page, query, &mut Vec::new()).await
+}
+
+/// The plan of each of `read_page`'s statements, as the database explains it (PostgreSQL
+/// `EXPLAIN ANALYZE`, SQLite `EXPLAIN QUERY PLAN`): for the `library` benchmark.
+pub async fn explain_page(
+    database: &Database,
+    owner: &str,
+    page: &Page,
+    query: &LibraryQuery,
+) -> Result<Vec<String>, ApiError> {
+    let mut statements = Vec::new();
+    read_page_traced(database, owner, page, query, &mut statements).await?;
+    let explain = match database {
+        Database::Postgres(_) => "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)",
+        Database::Sqlite(_) => "EXPLAIN QUERY PLAN",
+    };
+    let mut lines = Vec::new();
+    for (sql, args) in statements {
+        lines.push(sql.clone());
+        let plan: Vec<PlanLine> =
+            crate::sql::fetch_all(database, &format!("{explain} {sql}"), &args)
+                .await
+                .map_err(|error| ApiError::internal(&error))?;
+        lines.extend(plan.into_iter().map(PlanLine::text));
+    }
+    Ok(lines)
+}
+
+/// A line of a plan: PostgreSQL's one text column; SQLite's id, parent, unused, detail.
+enum PlanLine {
+    Text(String),
+    Node(i64, i64, String),
+}
+
+impl PlanLine {
+    fn text(self) -> String {
+        match self {
+            Self::Text(text) => text,
+            Self::Node(id, parent, detail) => format!("  {id:>3} {parent:>3} {detail}"),
+        }
+    }
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for PlanLine {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self::Text(format!("  {}", row.try_get::<String, _>(0)?)))
+    }
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for PlanLine {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self::Node(
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(3)?,
+        ))
+    }
+}
+
+/// `read_page`, with each statement it ran added to `statements`.
+async fn read_page_traced(
+    database: &Database,
+    owner: &str,
+    page: &Page,
+    query: &LibraryQuery,
+    statements: &mut Vec<(String, Args)>,
+) -> Result<LibraryPage, ApiError> {
     let ordering = Ordering::parse(query.ordering.as_deref())?;
     let position = page.position(ordering.name)?;
     let filters = Filters::of(query)?;
-    let clause = filters.clause(database, owner);
-    let count = count(database, owner, &filters, &clause).await?;
+    let count = count(database, owner, &filters, statements).await?;
     let backwards = matches!(position, Position::Before(_));
     // Up to `COUNT_CAP` matches are read and sorted faster than the owner's rows are
     // walked in order looking for them.
-    let mut sql = format!(
-        "SELECT id, title_folded, state, version, created_at, updated_at {}",
-        clause.source(count.exact)
-    );
-    let mut args = clause.args;
+    let (source, mut args) = filters.source(database, owner, count.exact);
+    let mut sql =
+        format!("SELECT id, title_folded, state, version, created_at, updated_at {source}");
     if let Position::After(key) | Position::Before(key) = &position {
         let beyond = ordering.beyond(key, backwards, &mut args).ok_or_else(|| {
             single_field_error(
@@ -422,6 +480,7 @@ pub async fn read_page(
         let offset = args.int(i64::try_from(page.offset()).unwrap_or(i64::MAX));
         sql.push_str(&format!(" OFFSET {offset}"));
     }
+    statements.push((sql.clone(), args.clone()));
     let rows = crate::sql::fetch_all(database, &sql, &args)
         .await
         .map_err(|error| ApiError::internal(&error))?;
@@ -439,7 +498,7 @@ async fn count(
     database: &Database,
     owner: &str,
     filters: &Filters,
-    clause: &Clause,
+    statements: &mut Vec<(String, Args)>,
 ) -> Result<Count, ApiError> {
     let count = if filters.counted_ahead() {
         let mut counter_args = Args::new();
@@ -451,16 +510,18 @@ async fn count(
             let n = counter_args.text(status.clone());
             sql.push_str(&format!(" AND processing_status = {n}"));
         }
+        statements.push((sql.clone(), counter_args.clone()));
         crate::sql::fetch_count(database, &sql, &counter_args)
             .await
             .map(|total| Count::exact(u64::try_from(total).unwrap_or_default()))
     } else {
+        let (source, args) = filters.source(database, owner, true);
         let sql = format!(
-            "SELECT count(*) FROM (SELECT 1 {} LIMIT {}) AS counted",
-            clause.source(true),
+            "SELECT count(*) FROM (SELECT 1 {source} LIMIT {}) AS counted",
             COUNT_CAP + 1
         );
-        crate::sql::fetch_count(database, &sql, &clause.args)
+        statements.push((sql.clone(), args.clone()));
+        crate::sql::fetch_count(database, &sql, &args)
             .await
             .map(|matches| {
                 let matches = u64::try_from(matches).unwrap_or_default();

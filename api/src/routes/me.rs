@@ -224,7 +224,7 @@ pub async fn ledger_of(state: &AppState, user_id: UserId) -> Result<Vec<LedgerEn
     params(crate::pagination::PageQuery),
     responses(
         (status = 200, description = "The caller's quota ledger, oldest first, with running balances", body = Paginated<LedgerEntry>),
-        (status = 400, description = "Bad page or page_size (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad page, page_size or cursor (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Page past the end (E003)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
@@ -236,15 +236,8 @@ pub async fn quota_history(
     query: PageQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let page = Page::from_query(&query, &state.public_url, "/api/v1/quota/history")?;
-    // Cursors are for the lists ordered by a key (the library).
-    page.number()?;
     quota_of(&state, principal.user_id).await?;
     let entries = ledger_of(&state, principal.user_id).await?;
-    let count = entries.len() as u64;
-    let results: Vec<LedgerEntry> = entries
-        .into_iter()
-        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
-        .collect();
-    Ok(warp::reply::json(&page.wrap(count, results)?).into_response())
+    let body = page.slice_keyed("version", entries, |entry| entry.version)?;
+    Ok(warp::reply::json(&body).into_response())
 }

@@ -21,11 +21,11 @@ use warp::{Filter, Rejection, Reply};
 use crate::auth::{Principal, authenticated};
 use crate::error::{ApiError, FieldMessages, Problem};
 use crate::extract::{Fields, json_body};
-use crate::pagination::{Page, PageQuery, Paginated};
+use crate::pagination::{Count, Page, PageQuery, Paginated, Position};
 use crate::routes::auth::into_reply;
 use crate::routes::uploads::metadata_of;
 use crate::routing::{PathParams, endpoint};
-use crate::sql::{Args, contains_pattern};
+use crate::sql::{Args, KeyColumn, KeyKind, contains_pattern};
 use crate::startup::AppState;
 use crate::versioning::{parse_if_match, with_etag};
 
@@ -534,36 +534,94 @@ pub async fn create_setlist(
     answer_setlist(&state, &principal, setlist_id, &change, StatusCode::CREATED).await
 }
 
-fn setlist_order_by(ordering: Option<&str>) -> Result<&'static str, ApiError> {
-    Ok(match ordering.unwrap_or("-updated_at") {
-        "name" => "name_folded ASC, id ASC",
-        "-name" => "name_folded DESC, id DESC",
-        "created_at" => "created_at ASC, id ASC",
-        "-created_at" => "created_at DESC, id DESC",
-        "updated_at" => "updated_at ASC, id ASC",
-        "-updated_at" => "updated_at DESC, id DESC",
-        // Setlists without a date come last either way, on both backends.
-        "event_date" => "event_date IS NULL, event_date ASC, id ASC",
-        "-event_date" => "event_date IS NULL, event_date DESC, id DESC",
+/// The orderings of `GET /setlists`, each with the columns a cursor resumes it by.
+fn setlist_ordering(ordering: Option<&str>) -> Result<(&'static str, Vec<KeyColumn>), ApiError> {
+    // Setlists without a date come last either way, on both backends.
+    const UNDATED: &str = "CASE WHEN event_date IS NULL THEN 1 ELSE 0 END";
+    const NAMES: [&str; 8] = [
+        "name",
+        "-name",
+        "created_at",
+        "-created_at",
+        "updated_at",
+        "-updated_at",
+        "event_date",
+        "-event_date",
+    ];
+    let asked = ordering.unwrap_or("-updated_at");
+    let name = NAMES
+        .into_iter()
+        .find(|name| *name == asked)
+        .unwrap_or_default();
+    let descending = name.starts_with('-');
+    let id = KeyColumn::new("id", descending, KeyKind::Text);
+    let columns = match name.trim_start_matches('-') {
+        "name" => vec![KeyColumn::new("name_folded", descending, KeyKind::Text), id],
+        "created_at" => vec![KeyColumn::new("created_at", descending, KeyKind::Time), id],
+        "updated_at" => vec![KeyColumn::new("updated_at", descending, KeyKind::Time), id],
+        "event_date" => vec![
+            KeyColumn::new(UNDATED, false, KeyKind::Int),
+            KeyColumn::new("event_date", descending, KeyKind::Date),
+            id,
+        ],
         _ => {
             return Err(field_error(
                 "ordering",
                 "One of name, created_at, updated_at, event_date, each optionally with a leading -.",
             ));
         }
-    })
+    };
+    Ok((name, columns))
 }
 
-type SummaryRow = (
-    String,
-    String,
-    Option<String>,
-    Option<NaiveDate>,
-    i64,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    i64,
-);
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: String,
+    name: String,
+    name_folded: String,
+    description: Option<String>,
+    event_date: Option<NaiveDate>,
+    item_count: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+impl SummaryRow {
+    /// The row's values of `columns`, as a cursor holds them.
+    fn key(&self, columns: &[KeyColumn]) -> Vec<Value> {
+        columns
+            .iter()
+            .map(|column| match column.expression {
+                "id" => Value::from(self.id.as_str()),
+                "name_folded" => Value::from(self.name_folded.as_str()),
+                "created_at" => Value::from(instant_text(self.created_at)),
+                "updated_at" => Value::from(instant_text(self.updated_at)),
+                "event_date" => self
+                    .event_date
+                    .map_or(Value::Null, |date| Value::from(date.to_string())),
+                _ => Value::from(i64::from(self.event_date.is_none())),
+            })
+            .collect()
+    }
+
+    fn summary(self) -> SetlistSummary {
+        SetlistSummary {
+            id: self.id.parse().unwrap_or_default(),
+            name: self.name,
+            description: self.description,
+            event_date: self.event_date,
+            item_count: usize::try_from(self.item_count).unwrap_or_default(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: usize::try_from(self.version).unwrap_or_default(),
+        }
+    }
+}
+
+fn instant_text(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
 
 #[utoipa::path(
     get, path = "/api/v1/setlists", tag = "setlists",
@@ -571,7 +629,7 @@ type SummaryRow = (
     params(PageQuery, SetlistQuery),
     responses(
         (status = 200, description = "The caller's setlists", body = Paginated<SetlistSummary>),
-        (status = 400, description = "Bad ordering or page (E007)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad ordering, page or cursor (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Page past the end (E003)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
@@ -584,9 +642,8 @@ pub async fn list_setlists(
     query: SetlistQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let page = Page::from_query(&page, &state.public_url, "/api/v1/setlists")?.keeping(&query);
-    // Cursors are for the lists ordered by a key (the library).
-    page.number()?;
-    let order = setlist_order_by(query.ordering.as_deref())?;
+    let (ordering, columns) = setlist_ordering(query.ordering.as_deref())?;
+    let position = page.position(ordering)?;
     let mut args = Args::new();
     let mut where_sql = format!("owner_id = {}", args.text(principal.user_id.to_string()));
     if let Some(search) = query.search.as_deref().filter(|search| !search.is_empty()) {
@@ -600,13 +657,23 @@ pub async fn list_setlists(
     )
     .await
     .map_err(|error| ApiError::internal(&error))?;
-    let limit = args.int(i64::try_from(page.size).unwrap_or(100));
-    let offset = args.int(i64::try_from(page.offset()).unwrap_or(i64::MAX));
+    let backwards = matches!(position, Position::Before(_));
+    if let Position::After(key) | Position::Before(key) = &position {
+        let beyond = crate::sql::beyond(&columns, key, backwards, &mut args)
+            .ok_or_else(crate::pagination::refused_cursor)?;
+        where_sql.push_str(&format!(" AND {beyond}"));
+    }
+    let order = crate::sql::order_by(&columns, backwards);
+    let limit = args.int(i64::try_from(page.size + 1).unwrap_or(101));
+    let offset = match position {
+        Position::Number(_) => args.int(i64::try_from(page.offset()).unwrap_or(i64::MAX)),
+        Position::Start | Position::After(_) | Position::Before(_) => args.int(0),
+    };
     // Items whose score is gone are not counted, as they are not shown.
     let rows: Vec<SummaryRow> = crate::sql::fetch_all(
         &state.database,
         &format!(
-            "SELECT id, name, description, event_date, \
+            "SELECT id, name, name_folded, description, event_date, \
              (SELECT count(*) FROM setlist_items i JOIN scores s \
                ON s.id = i.score_id AND s.lifecycle = 'confirmed' \
               WHERE i.setlist_id = setlists.id) AS item_count, \
@@ -619,22 +686,13 @@ pub async fn list_setlists(
     .map_err(|error| ApiError::internal(&error))?;
     let results = rows
         .into_iter()
-        .map(
-            |(id, name, description, event_date, item_count, created_at, updated_at, version)| {
-                SetlistSummary {
-                    id: id.parse().unwrap_or_default(),
-                    name,
-                    description,
-                    event_date,
-                    item_count: usize::try_from(item_count).unwrap_or_default(),
-                    created_at,
-                    updated_at,
-                    version: usize::try_from(version).unwrap_or_default(),
-                }
-            },
-        )
+        .map(|row| {
+            let key = row.key(&columns);
+            (row.summary(), key)
+        })
         .collect();
-    let body = page.wrap(u64::try_from(count).unwrap_or_default(), results)?;
+    let count = Count::exact(u64::try_from(count).unwrap_or_default());
+    let body = page.wrap_keyed(ordering, &position, count, results)?;
     Ok(warp::reply::json(&body).into_response())
 }
 
@@ -1083,12 +1141,14 @@ mod tests {
             "event_date",
             "-event_date",
         ] {
-            let order = setlist_order_by(Some(ordering)).unwrap_or_default();
+            let (name, columns) = setlist_ordering(Some(ordering)).unwrap_or_default();
+            let order = crate::sql::order_by(&columns, false);
+            assert_eq!(name, ordering);
             assert!(
                 order.ends_with("id ASC") || order.ends_with("id DESC"),
                 "{ordering}"
             );
         }
-        assert!(setlist_order_by(Some("title")).is_err());
+        assert!(setlist_ordering(Some("title")).is_err());
     }
 }
