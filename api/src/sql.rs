@@ -185,10 +185,11 @@ pub fn order_by(columns: &[KeyColumn], backwards: bool) -> String {
 }
 
 /// The condition (`(…)`) of the rows after (`backwards`: before) the row whose ordering key
-/// is `key`, in the order of `columns`; `None` when `key` is not one of theirs. Written out
-/// column by column (`a > x OR (a = x AND b > y) …`), each in its own direction; a null
-/// key value equals only null and orders nothing (the ordering must put nulls apart, as a
-/// leading `… IS NULL` column does).
+/// is `key`, in the order of `columns`; `None` when `key` is not one of theirs. Columns all
+/// in one direction compare as a row (`(a, b) > (x, y)`), which both databases bound an
+/// index scan with; others are written out column by column (`a > x OR (a = x AND b > y)
+/// …`), each in its own direction. A null key value equals only null and orders nothing
+/// (the ordering must put nulls apart, as a leading `… IS NULL` column does).
 pub fn beyond(
     columns: &[KeyColumn],
     key: &[Value],
@@ -197,6 +198,26 @@ pub fn beyond(
 ) -> Option<String> {
     if key.len() != columns.len() {
         return None;
+    }
+    let one_direction = columns
+        .iter()
+        .all(|column| column.descending == columns[0].descending);
+    if one_direction && !key.iter().any(Value::is_null) {
+        let mut bound = Vec::new();
+        for (column, value) in columns.iter().zip(key) {
+            bound.push(column.bind(value, args).ok()??);
+        }
+        let expressions: Vec<&str> = columns.iter().map(|column| column.expression).collect();
+        let comparison = if columns[0].descending != backwards {
+            "<"
+        } else {
+            ">"
+        };
+        return Some(format!(
+            "(({}) {comparison} ({}))",
+            expressions.join(", "),
+            bound.join(", ")
+        ));
     }
     let mut equal_so_far: Vec<String> = Vec::new();
     let mut alternatives: Vec<String> = Vec::new();
@@ -219,4 +240,53 @@ pub fn beyond(
         });
     }
     Some(format!("({})", alternatives.join(" OR ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn one_direction_compares_as_a_row_mixed_ones_column_by_column() {
+        let same = [
+            KeyColumn::new("updated_at", true, KeyKind::Time),
+            KeyColumn::new("id", true, KeyKind::Text),
+        ];
+        let key = [json!("2026-01-01T00:00:00Z"), json!("a")];
+        let mut args = Args::new();
+        assert_eq!(
+            beyond(&same, &key, false, &mut args).as_deref(),
+            Some("((updated_at, id) < ($1, $2))")
+        );
+        assert_eq!(
+            beyond(&same, &key, true, &mut Args::new()).as_deref(),
+            Some("((updated_at, id) > ($1, $2))")
+        );
+        let undated_last = [
+            KeyColumn::new("undated", false, KeyKind::Int),
+            KeyColumn::new("event_date", true, KeyKind::Date),
+            KeyColumn::new("id", true, KeyKind::Text),
+        ];
+        let dated = [json!(0), json!("2026-05-01"), json!("b")];
+        assert_eq!(
+            beyond(&undated_last, &dated, false, &mut Args::new()).as_deref(),
+            Some(
+                "((undated > $1) OR (undated = $1 AND event_date < $2) \
+                 OR (undated = $1 AND event_date = $2 AND id < $3))"
+            )
+        );
+        let undated = [json!(1), json!(null), json!("c")];
+        assert_eq!(
+            beyond(&undated_last, &undated, false, &mut Args::new()).as_deref(),
+            Some("((undated > $1) OR (undated = $1 AND event_date IS NULL AND id < $2))")
+        );
+        // Not a key of these columns.
+        assert_eq!(
+            beyond(&same, &[json!(5), json!("a")], false, &mut Args::new()),
+            None
+        );
+        assert_eq!(beyond(&same, &[json!("x")], false, &mut Args::new()), None);
+    }
 }

@@ -17,7 +17,7 @@ use crate::pagination::{Count, Page, PageQuery, Paginated, Position};
 use crate::routes::auth::into_reply;
 use crate::routes::scores::ScoreView;
 use crate::routing::{PathParams, endpoint};
-use crate::sql::{Args, contains_pattern};
+use crate::sql::{Args, KeyColumn, KeyKind, contains_pattern};
 use crate::startup::AppState;
 
 /// Filters and ordering of `GET /scores`.
@@ -42,25 +42,32 @@ pub struct LibraryQuery {
 struct Ordering {
     /// The `ordering` parameter that asks for it (what a cursor belongs to).
     name: &'static str,
-    column: &'static str,
-    descending: bool,
+    /// The column, then the id.
+    columns: [KeyColumn; 2],
 }
 
 const ORDERINGS: [Ordering; 6] = [
-    Ordering::new("created_at", "created_at", false),
-    Ordering::new("-created_at", "created_at", true),
-    Ordering::new("updated_at", "updated_at", false),
-    Ordering::new("-updated_at", "updated_at", true),
-    Ordering::new("title", "title_folded", false),
-    Ordering::new("-title", "title_folded", true),
+    Ordering::new("created_at", "created_at", KeyKind::Time, false),
+    Ordering::new("-created_at", "created_at", KeyKind::Time, true),
+    Ordering::new("updated_at", "updated_at", KeyKind::Time, false),
+    Ordering::new("-updated_at", "updated_at", KeyKind::Time, true),
+    Ordering::new("title", "title_folded", KeyKind::Text, false),
+    Ordering::new("-title", "title_folded", KeyKind::Text, true),
 ];
 
 impl Ordering {
-    const fn new(name: &'static str, column: &'static str, descending: bool) -> Self {
+    const fn new(
+        name: &'static str,
+        column: &'static str,
+        kind: KeyKind,
+        descending: bool,
+    ) -> Self {
         Self {
             name,
-            column,
-            descending,
+            columns: [
+                KeyColumn::new(column, descending, kind),
+                KeyColumn::new("id", descending, KeyKind::Text),
+            ],
         }
     }
 
@@ -77,41 +84,9 @@ impl Ordering {
             })
     }
 
-    /// `ORDER BY` in this order, or (`backwards`) the reverse one.
-    fn order_by(self, backwards: bool) -> String {
-        let direction = if self.descending != backwards {
-            "DESC"
-        } else {
-            "ASC"
-        };
-        format!("{0} {direction}, id {direction}", self.column)
-    }
-
-    /// The rows after (or, `backwards`, before) the row with `key` in this order.
-    fn beyond(self, key: &[Value], backwards: bool, args: &mut Args) -> Option<String> {
-        let [value, id] = key else { return None };
-        let value = match self.column {
-            "title_folded" => args.text(value.as_str()?),
-            _ => {
-                let instant = DateTime::parse_from_rfc3339(value.as_str()?).ok()?;
-                args.time(instant.with_timezone(&Utc))
-            }
-        };
-        let id = args.text(id.as_str()?);
-        let comparison = if self.descending != backwards {
-            "<"
-        } else {
-            ">"
-        };
-        Some(format!(
-            " AND ({}, id) {comparison} ({value}, {id})",
-            self.column
-        ))
-    }
-
     /// The key a cursor holds for `row`: its ordering column, then its id.
     fn key_of(self, row: &ScoreRow) -> Vec<Value> {
-        let value = match self.column {
+        let value = match self.columns[0].expression {
             "title_folded" => row.title_folded.clone(),
             "created_at" => instant_text(row.created_at),
             _ => instant_text(row.updated_at),
@@ -463,18 +438,14 @@ async fn read_page_traced(
     let mut sql =
         format!("SELECT id, title_folded, state, version, created_at, updated_at {source}");
     if let Position::After(key) | Position::Before(key) = &position {
-        let beyond = ordering.beyond(key, backwards, &mut args).ok_or_else(|| {
-            single_field_error(
-                "cursor",
-                "Not a cursor of this list; follow the next and previous links.",
-            )
-        })?;
-        sql.push_str(&beyond);
+        let beyond = crate::sql::beyond(&ordering.columns, key, backwards, &mut args)
+            .ok_or_else(crate::pagination::refused_cursor)?;
+        sql.push_str(&format!(" AND {beyond}"));
     }
     let limit = args.int(i64::try_from(page.size + 1).unwrap_or(101));
     sql.push_str(&format!(
         " ORDER BY {} LIMIT {limit}",
-        ordering.order_by(backwards)
+        crate::sql::order_by(&ordering.columns, backwards)
     ));
     if let Position::Number(_) = position {
         let offset = args.int(i64::try_from(page.offset()).unwrap_or(i64::MAX));
