@@ -141,6 +141,13 @@ impl ApiError {
         }
     }
 
+    /// E007 naming one field and what is wrong with it.
+    pub fn invalid_field(field: &str, message: &str) -> Self {
+        let mut fields = FieldMessages::new();
+        fields.insert(field.to_owned(), vec![message.to_owned()]);
+        Self::validation(fields)
+    }
+
     pub fn not_found() -> Self {
         Self::new(ErrorCode::NotFound, "No such resource.")
     }

@@ -135,16 +135,10 @@ fn parse_positive(raw: Option<&str>, field: &str, errors: &mut FieldMessages) ->
 
 /// E007 on `cursor`: one that does not decode, or belongs to another list or ordering.
 pub fn refused_cursor() -> ApiError {
-    invalid(
+    ApiError::invalid_field(
         "cursor",
         "Not a cursor of this list in this ordering; follow the next and previous links.",
     )
-}
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    let mut fields = FieldMessages::new();
-    fields.insert(field.to_owned(), vec![message.to_owned()]);
-    ApiError::validation(fields)
 }
 
 impl Page {
@@ -162,7 +156,10 @@ impl Page {
             return Err(ApiError::validation(errors));
         }
         if query.cursor.is_some() && query.page.is_some() {
-            return Err(invalid("cursor", "Give either page or cursor, not both."));
+            return Err(ApiError::invalid_field(
+                "cursor",
+                "Give either page or cursor, not both.",
+            ));
         }
         Ok(Self {
             number,
@@ -178,7 +175,7 @@ impl Page {
     pub fn position(&self, ordering: &str) -> Result<Position, ApiError> {
         let Some(token) = &self.cursor else {
             if self.offset() >= PAGE_DEPTH {
-                return Err(invalid(
+                return Err(ApiError::invalid_field(
                     "page",
                     &format!(
                         "Page numbers reach the first {PAGE_DEPTH} items; beyond, follow \

@@ -12,7 +12,7 @@ use warp::http::Method;
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
-use crate::error::{ApiError, FieldMessages, Problem};
+use crate::error::{ApiError, Problem};
 use crate::pagination::{Count, Page, PageQuery, Paginated, Position};
 use crate::routes::auth::into_reply;
 use crate::routes::scores::ScoreView;
@@ -77,7 +77,7 @@ impl Ordering {
             .into_iter()
             .find(|ordering| ordering.name == name)
             .ok_or_else(|| {
-                single_field_error(
+                ApiError::invalid_field(
                     "ordering",
                     "One of created_at, updated_at, title, each optionally with a leading -.",
                 )
@@ -99,12 +99,6 @@ fn instant_text(instant: Option<DateTime<Utc>>) -> String {
     instant
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-fn single_field_error(field: &str, message: &str) -> ApiError {
-    let mut fields = FieldMessages::new();
-    fields.insert(field.to_owned(), vec![message.to_owned()]);
-    ApiError::validation(fields)
 }
 
 /// Filtered totals are counted up to this many; beyond, the answer says "at least" (a
@@ -140,7 +134,7 @@ impl Filters {
         if let Some(status) = &status
             && !matches!(status.as_str(), "pending" | "ready" | "failed")
         {
-            return Err(single_field_error(
+            return Err(ApiError::invalid_field(
                 "status",
                 "One of pending, ready, failed.",
             ));

@@ -19,7 +19,7 @@ use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::{Principal, authenticated};
-use crate::error::{ApiError, FieldMessages, Problem};
+use crate::error::{ApiError, Problem};
 use crate::extract::{Fields, json_body};
 use crate::pagination::{Count, Page, PageQuery, Paginated, Position};
 use crate::routes::auth::into_reply;
@@ -143,12 +143,6 @@ pub struct SetlistQuery {
     /// `name`, `created_at`, `updated_at` or `event_date`, `-` for descending (default
     /// `-updated_at`).
     pub ordering: Option<String>,
-}
-
-fn field_error(field: &str, message: &str) -> ApiError {
-    let mut fields = FieldMessages::new();
-    fields.insert(field.to_owned(), vec![message.to_owned()]);
-    ApiError::validation(fields)
 }
 
 /// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(_))`.
@@ -565,7 +559,7 @@ fn setlist_ordering(ordering: Option<&str>) -> Result<(&'static str, Vec<KeyColu
             id,
         ],
         _ => {
-            return Err(field_error(
+            return Err(ApiError::invalid_field(
                 "ordering",
                 "One of name, created_at, updated_at, event_date, each optionally with a leading -.",
             ));
@@ -878,7 +872,10 @@ pub async fn add_item(
     }
     fields.finish()?;
     let Some(score_id) = score_id else {
-        return Err(field_error("score_id", "This field is required."));
+        return Err(ApiError::invalid_field(
+            "score_id",
+            "This field is required.",
+        ));
     };
     // Only the caller's own, live scores may be added; others do not exist for them.
     let score = state
@@ -1036,7 +1033,10 @@ pub async fn reorder_items(
     };
     fields.finish()?;
     let Some(mut item_ids) = item_ids else {
-        return Err(field_error("item_ids", "This field is required."));
+        return Err(ApiError::invalid_field(
+            "item_ids",
+            "This field is required.",
+        ));
     };
     // Items of deleted scores are hidden but may await their removal event: they keep
     // their place at the end, so the permutation is checked over the visible items.
