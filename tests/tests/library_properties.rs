@@ -651,6 +651,20 @@ async fn counts_are_capped(database: TestDatabase) {
                 .unwrap_or_else(|error| panic!("{query:?} from {from}: {error}"));
         }
     }
+    // A rebuild swaps every row out and in again: the search tables and indexes follow.
+    projections::rebuild(&projections::Scores, &app.database.database, |_| {})
+        .await
+        .unwrap();
+    let narrow = Query {
+        search: Some("nocturne".to_owned()),
+        tags: vec!["everywhere".to_owned(), "jazz".to_owned()],
+        ..queries[0].clone()
+    };
+    for query in [&queries[0], &queries[1], &narrow] {
+        check(&app, library, query, 100, &|_| 7)
+            .await
+            .unwrap_or_else(|error| panic!("after a rebuild, {query:?}: {error}"));
+    }
     app.stop().await;
 }
 
