@@ -408,13 +408,13 @@ impl Case {
         }
     }
 
-    /// The request's query as the handler receives it.
-    fn query(&self) -> BenchResult<(PageQuery, LibraryQuery)> {
+    /// The request's page and filters as the handler receives them.
+    fn query(&self) -> BenchResult<(Page, LibraryQuery)> {
         let query = self.request.split_once('?').map_or("", |(_, query)| query);
-        Ok((
-            serde_urlencoded::from_str(query)?,
-            serde_urlencoded::from_str(query)?,
-        ))
+        let page_query: PageQuery = serde_urlencoded::from_str(query)?;
+        let page = Page::from_query(&page_query, "http://bench", "/api/v1/scores")
+            .map_err(|error| format!("{}: {error:?}", self.name))?;
+        Ok((page, serde_urlencoded::from_str(query)?))
     }
 }
 
@@ -468,9 +468,7 @@ async fn cases(server: &Server, token: &str, scores: usize) -> BenchResult<Vec<C
 /// The handler's statements on `database` (`read_page`: the total, then the page), without
 /// HTTP, the token check or the views. Answers the count and the number of results.
 async fn run_sql(database: &Database, owner: &str, case: &Case) -> BenchResult<(i64, usize)> {
-    let (page_query, library_query) = case.query()?;
-    let page = Page::from_query(&page_query, "http://bench", "/api/v1/scores")
-        .map_err(|error| format!("{}: {error:?}", case.name))?;
+    let (page, library_query) = case.query()?;
     let read = read_page(database, owner, &page, &library_query)
         .await
         .map_err(|error| format!("{}: {error:?}", case.name))?;
@@ -480,9 +478,7 @@ async fn run_sql(database: &Database, owner: &str, case: &Case) -> BenchResult<(
 
 /// The plans of the handler's statements for `case`, printed.
 async fn explain(database: &Database, owner: &str, case: &Case) -> BenchResult<()> {
-    let (page_query, library_query) = case.query()?;
-    let page = Page::from_query(&page_query, "http://bench", "/api/v1/scores")
-        .map_err(|error| format!("{}: {error:?}", case.name))?;
+    let (page, library_query) = case.query()?;
     let lines = explain_page(database, owner, &page, &library_query)
         .await
         .map_err(|error| format!("{}: {error:?}", case.name))?;

@@ -228,27 +228,6 @@ impl Page {
         )
     }
 
-    /// Wraps one page of `count` items; a page past the end answers 404 E003 (page 1 of an
-    /// empty list is an empty page).
-    pub fn wrap<T: Serialize>(
-        &self,
-        count: u64,
-        results: Vec<T>,
-    ) -> Result<Paginated<T>, ApiError> {
-        if self.number > 1 && self.offset() >= count {
-            return Err(ApiError::not_found());
-        }
-        let next = (self.offset() + self.size < count).then(|| self.link(self.number + 1));
-        let previous = (self.number > 1).then(|| self.link(self.number - 1));
-        Ok(Paginated {
-            count,
-            count_is_exact: true,
-            next,
-            previous,
-            results,
-        })
-    }
-
     /// One page of a whole list held in memory, in ascending order of a unique number
     /// (`key`: a version, say), by page number or by a cursor of `ordering`.
     pub fn slice_keyed<T: Serialize>(

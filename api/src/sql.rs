@@ -196,19 +196,20 @@ pub fn beyond(
     backwards: bool,
     args: &mut Args,
 ) -> Option<String> {
+    let first = columns.first()?;
     if key.len() != columns.len() {
         return None;
     }
     let one_direction = columns
         .iter()
-        .all(|column| column.descending == columns[0].descending);
+        .all(|column| column.descending == first.descending);
     if one_direction && !key.iter().any(Value::is_null) {
         let mut bound = Vec::new();
         for (column, value) in columns.iter().zip(key) {
             bound.push(column.bind(value, args).ok()??);
         }
         let expressions: Vec<&str> = columns.iter().map(|column| column.expression).collect();
-        let comparison = if columns[0].descending != backwards {
+        let comparison = if first.descending != backwards {
             "<"
         } else {
             ">"

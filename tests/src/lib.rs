@@ -25,3 +25,13 @@ pub use mix::Mix;
 pub use mixed_history::write_mixed_history;
 pub use moto::MotoServer;
 pub use problem::{Problem, expect_problem};
+
+/// A two-worker tokio runtime for tests that drive async code from a synchronous
+/// property runner (proptest's `TestRunner`).
+pub fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| panic!("a tokio runtime: {error}"))
+}

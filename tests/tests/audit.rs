@@ -538,24 +538,18 @@ async fn ten_thousand_ledger_events_replay_to_the_balance_they_add_up_to() {
             (9_851..=9_950).collect::<Vec<_>>(),
             "{path}"
         );
-        let next = page["next"].as_str().unwrap().to_owned();
-        let last = expect_json(
-            app.send(app.client.get(&next).bearer_auth(token)).await,
-            200,
-        )
-        .await;
+        let follow = async |link: &Value| {
+            let url = link.as_str().unwrap();
+            expect_json(app.send(app.client.get(url).bearer_auth(token)).await, 200).await
+        };
+        let last = follow(&page["next"]).await;
         assert_eq!(
             versions(&last),
             (9_951..=10_000).collect::<Vec<_>>(),
             "{path}"
         );
         assert!(last["next"].is_null(), "{path}");
-        let previous = page["previous"].as_str().unwrap().to_owned();
-        let before = expect_json(
-            app.send(app.client.get(&previous).bearer_auth(token)).await,
-            200,
-        )
-        .await;
+        let before = follow(&page["previous"]).await;
         assert_eq!(
             versions(&before),
             (9_751..=9_850).collect::<Vec<_>>(),

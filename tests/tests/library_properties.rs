@@ -534,14 +534,6 @@ async fn check(
     Ok(())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn check_library_property(runtime: &tokio::runtime::Runtime, database: TestDatabase) {
     let app = runtime.block_on(spawn_app(database));
     let libraries = runtime.block_on(libraries(&app, &[90, 60, 30], None));
@@ -568,14 +560,14 @@ fn check_library_property(runtime: &tokio::runtime::Runtime, database: TestDatab
 
 #[test]
 fn listings_agree_with_the_reference_on_sqlite() {
-    let runtime = runtime();
+    let runtime = integration_tests::test_runtime();
     let database = runtime.block_on(TestDatabase::sqlite());
     check_library_property(&runtime, database);
 }
 
 #[test]
 fn listings_agree_with_the_reference_on_postgres() {
-    let runtime = runtime();
+    let runtime = integration_tests::test_runtime();
     let Some(database) = runtime.block_on(TestDatabase::postgres()) else {
         return;
     };

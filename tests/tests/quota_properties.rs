@@ -670,14 +670,6 @@ async fn run_case(app: &TestApp, steps: &[Step]) -> Result<(), String> {
     Ok(())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// Runs the property for `cases` cases (unless `PROPTEST_CASES` says otherwise) over one
 /// app on `database`, a fresh user per case.
 fn check_quota_property(runtime: &tokio::runtime::Runtime, database: TestDatabase, cases: u32) {
@@ -710,14 +702,14 @@ fn check_quota_property(runtime: &tokio::runtime::Runtime, database: TestDatabas
 
 #[test]
 fn the_quota_matches_its_uploads_and_its_history_whatever_two_sessions_do_on_sqlite() {
-    let runtime = runtime();
+    let runtime = integration_tests::test_runtime();
     let database = runtime.block_on(TestDatabase::sqlite());
     check_quota_property(&runtime, database, 16);
 }
 
 #[test]
 fn the_quota_matches_its_uploads_and_its_history_whatever_two_sessions_do_on_postgres() {
-    let runtime = runtime();
+    let runtime = integration_tests::test_runtime();
     let Some(database) = runtime.block_on(TestDatabase::postgres()) else {
         return;
     };

@@ -528,22 +528,24 @@ pub async fn create_setlist(
     answer_setlist(&state, &principal, setlist_id, &change, StatusCode::CREATED).await
 }
 
+/// The `ordering` values `GET /setlists` takes.
+const SETLIST_ORDERINGS: [&str; 8] = [
+    "name",
+    "-name",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "event_date",
+    "-event_date",
+];
+
 /// The orderings of `GET /setlists`, each with the columns a cursor resumes it by.
 fn setlist_ordering(ordering: Option<&str>) -> Result<(&'static str, Vec<KeyColumn>), ApiError> {
     // Setlists without a date come last either way, on both backends.
     const UNDATED: &str = "CASE WHEN event_date IS NULL THEN 1 ELSE 0 END";
-    const NAMES: [&str; 8] = [
-        "name",
-        "-name",
-        "created_at",
-        "-created_at",
-        "updated_at",
-        "-updated_at",
-        "event_date",
-        "-event_date",
-    ];
     let asked = ordering.unwrap_or("-updated_at");
-    let name = NAMES
+    let name = SETLIST_ORDERINGS
         .into_iter()
         .find(|name| *name == asked)
         .unwrap_or_default();
@@ -1131,16 +1133,7 @@ mod tests {
 
     #[test]
     fn every_ordering_has_a_stable_tie_break() {
-        for ordering in [
-            "name",
-            "-name",
-            "created_at",
-            "-created_at",
-            "updated_at",
-            "-updated_at",
-            "event_date",
-            "-event_date",
-        ] {
+        for ordering in SETLIST_ORDERINGS {
             let (name, columns) = setlist_ordering(Some(ordering)).unwrap_or_default();
             let order = crate::sql::order_by(&columns, false);
             assert_eq!(name, ordering);
