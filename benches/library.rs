@@ -33,10 +33,11 @@ use chrono::DateTime;
 use clap::Parser;
 use eventstore::{Actor, Database, EventMetadata};
 use indicatif::{ProgressBar, ProgressStyle};
-use scoremate::cli::Cli;
-use scoremate::pagination::{PAGE_DEPTH, Page, PageQuery};
-use scoremate::routes::library::{LibraryQuery, explain_page, read_page};
-use scoremate::startup::{Application, router};
+use scoremate::app::Application;
+use scoremate::cli::args::Cli;
+use scoremate::http::pagination::{PAGE_DEPTH, Page, PageQuery};
+use scoremate::routes::router;
+use scoremate::routes::scores::library::{LibraryQuery, explain_page, read_page};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -203,7 +204,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let serving = tokio::spawn(scoremate::server::serve(
+        let serving = tokio::spawn(scoremate::http::server::serve(
             listener,
             warp::service(router(state.clone())),
             async {

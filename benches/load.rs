@@ -51,8 +51,8 @@ use clap::Parser;
 use cqrs_es::{Aggregate, DomainEvent};
 use eventstore::{Actor, Database, DatabaseOptions, EventMetadata};
 use pdf_support::{A4, PageSpec, marker_content, pages, save};
-use scoremate::cli::Cli;
-use scoremate::startup::Application;
+use scoremate::app::Application;
+use scoremate::cli::args::Cli;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -588,7 +588,7 @@ impl Client {
             let status = response.status().as_u16();
             let lagging = response
                 .headers()
-                .contains_key(scoremate::consistency::LAGGING_HEADER);
+                .contains_key(scoremate::http::read_your_writes::LAGGING_HEADER);
             let body = response.bytes().await?;
             Ok((status, lagging, body.to_vec()))
         }
@@ -1203,7 +1203,7 @@ impl LagSampler {
         let task = tokio::spawn(async move {
             let mut samples = Vec::new();
             loop {
-                let lags = scoremate::metrics::lags(&database).await?;
+                let lags = scoremate::http::metrics::lags(&database).await?;
                 let projections = lags.iter().filter(|lag| lag.kind == "projection");
                 let events = projections.clone().map(|lag| lag.events).max();
                 let seconds = projections.map(|lag| lag.seconds).fold(0.0, f64::max);
@@ -1249,7 +1249,7 @@ async fn drain(database: &Database, timeout: Duration) -> BenchResult<String> {
     let started = Instant::now();
     let mut backlog = None;
     loop {
-        let behind: i64 = scoremate::metrics::lags(database)
+        let behind: i64 = scoremate::http::metrics::lags(database)
             .await?
             .iter()
             .map(|lag| lag.events)
@@ -1691,9 +1691,9 @@ fn main() -> ExitCode {
     // The PDF processors run this executable as their sandbox child.
     if std::env::args_os()
         .nth(1)
-        .is_some_and(|arg| arg == scoremate::pdf_cli::CHILD_SUBCOMMAND)
+        .is_some_and(|arg| arg == scoremate::pdf_sandbox::CHILD_SUBCOMMAND)
     {
-        return scoremate::pdf_cli::process_pdf();
+        return scoremate::cli::pdf::process_pdf();
     }
     let outcome = Config::from_env().and_then(|config| {
         tokio::runtime::Builder::new_multi_thread()

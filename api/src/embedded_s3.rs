@@ -13,7 +13,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::connections::{self, BodyDeadline, ConnectionLimits, ConnectionPolicy, RequestBody};
+use crate::http::connections::{
+    self, BodyDeadline, ConnectionLimits, ConnectionPolicy, RequestBody,
+};
 
 /// File in the data directory holding the generated access key and secret.
 const CREDENTIALS_FILE: &str = "embedded_s3_credentials";

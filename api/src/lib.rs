@@ -1,31 +1,35 @@
-//! The `scoremate` service: HTTP API, settings, wiring.
+//! The `scoremate` service: the HTTP API, the command line, and the wiring between them
+//! and the crates below (aggregates → eventstore → projections → processors).
+//!
+//! A tour, from the outside in:
+//! - `cli`: the `scoremate` command line (`serve`, `worker`, `migrate`, `admin`, `audit`,
+//!   `projections`, `processors`, `pdf`), dispatched in `cli::run`;
+//! - `app`: settings in, a running server or worker out — the services, the background
+//!   followers and timers, the listeners;
+//! - `routes`: one module per resource of `/api/v1`, and the router over them;
+//! - `state`: what every handler shares (`AppState`, `Services`);
+//! - `quota`, `users`: what several routes share (a user's quota; email → account);
+//! - `http`: the plumbing under every route — errors, extraction, pagination, ETags,
+//!   idempotency, throttling, read-your-writes, the server and its connection limits.
+//!   It never imports `routes`, `state` or `app`;
+//! - `auth`: password hashing and signed tokens;
+//! - `settings`, `telemetry`, `sql` (keyset pagination in SQL), `upload_locks`,
+//!   `pdf_sandbox`.
+//!
+//! Dependencies point one way: `cli` → `app` → `routes` → {`quota`, `users`, `state`} →
+//! `http` → `auth`. `.ci/run` fails on an import cycle between modules.
 
-pub mod admin;
-pub mod audit;
-pub mod audit_cli;
+pub mod app;
 pub mod auth;
 pub mod cli;
-pub mod connections;
-pub mod consistency;
-pub mod context;
-pub mod directory;
 pub mod embedded_s3;
-pub mod error;
-pub mod extract;
-pub mod idempotency;
-pub mod metrics;
-pub mod openapi;
-pub mod pagination;
-pub mod pdf_cli;
-pub mod processors_cli;
-pub mod projections_cli;
+pub mod http;
+pub mod pdf_sandbox;
+pub mod quota;
 pub mod routes;
-pub mod routing;
-pub mod server;
 pub mod settings;
 pub mod sql;
-pub mod startup;
+pub mod state;
 pub mod telemetry;
-pub mod throttle;
 pub mod upload_locks;
-pub mod versioning;
+pub mod users;

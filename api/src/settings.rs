@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::connections::{self, ConnectionLimits};
+use crate::http::connections::{self, ConnectionLimits};
 
 /// A value that must never reach a log line or a `Debug` dump.
 #[derive(Clone, PartialEq, Eq)]

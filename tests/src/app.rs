@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use scoremate::cli::Cli;
-use scoremate::startup::Application;
+use scoremate::app::Application;
+use scoremate::cli::args::Cli;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -72,7 +72,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: TestDatabase,
     pub data_dir: std::path::PathBuf,
-    pub background: std::sync::Arc<scoremate::startup::Background>,
+    pub background: std::sync::Arc<scoremate::app::Background>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -95,7 +95,7 @@ impl TestApp {
         let mut total = 0;
         loop {
             total += self.background.run_until_idle(now).await;
-            let caught_up = scoremate::metrics::lags(&self.database.database)
+            let caught_up = scoremate::http::metrics::lags(&self.database.database)
                 .await
                 .is_ok_and(|lags| lags.iter().all(|lag| lag.events == 0));
             if caught_up || std::time::Instant::now() >= deadline {

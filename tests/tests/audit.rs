@@ -4,21 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aggregates::UserId;
+use audit::{Patience, audit_each, audit_quota, audited_users};
 use chrono::{DateTime, Duration, Utc};
 use eventstore::{Actor, Database, EventMetadata};
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::history::{append_quota_histories, append_quota_history};
 use integration_tests::problem::expect_problem;
 use integration_tests::{TestApp, TestDatabase, spawn_app};
-use scoremate::audit::{Patience, audit_each, audit_quota, audited_users};
-use scoremate::cli::AdminCommand;
-use scoremate::pagination::cursor_after;
+use scoremate::cli::args::AdminCommand;
+use scoremate::http::pagination::cursor_after;
 use serde_json::{Value, json};
 
 /// A signed-in auditor (the role granted the way operators do it).
 async fn auditor(app: &TestApp) -> SignedIn {
     let auditor = app.signed_in_user().await;
-    scoremate::admin::run(
+    scoremate::cli::admin::run(
         &app.database.database,
         &AdminCommand::GrantRole {
             user: auditor.email.clone(),
@@ -411,7 +411,7 @@ async fn only_auditors_audit_and_only_known_users_are_audited() {
     assert_eq!(expect_json(past_the_end, 404).await["code"], "E003");
 
     // A revoked auditor's token stops working for audits at once.
-    scoremate::admin::run(
+    scoremate::cli::admin::run(
         &app.database.database,
         &AdminCommand::RevokeRole {
             user: auditor.email.clone(),

@@ -332,7 +332,7 @@ async fn metrics_report_every_family_after_traffic(database: TestDatabase) {
         assert_present(&scraped, "scoremate_projection_lag_events", &labels);
         assert_present(&scraped, "scoremate_projection_lag_seconds", &labels);
     }
-    for processor in scoremate::metrics::PROCESSOR_NAMES {
+    for processor in scoremate::http::metrics::PROCESSOR_NAMES {
         let labels = [("processor", processor)];
         assert_present(&scraped, "scoremate_processor_lag_events", &labels);
         assert_present(&scraped, "scoremate_processor_lag_seconds", &labels);

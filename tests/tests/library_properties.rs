@@ -23,8 +23,8 @@ use integration_tests::{Mix, SignedIn, TestApp, TestDatabase, expect_json, spawn
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use scoremate::pagination::cursor_after;
-use scoremate::routes::library::COUNT_CAP;
+use scoremate::http::pagination::cursor_after;
+use scoremate::routes::scores::library::COUNT_CAP;
 use serde_json::{Value, json};
 
 const TITLES: [&str; 14] = [

@@ -25,7 +25,7 @@ async fn the_document_lists_exactly_the_routes_that_exist() {
         }
     }
     // Built while the app was spawned: every route goes through `routing::endpoint`.
-    let routed: BTreeSet<(String, String)> = scoremate::routing::registered_routes()
+    let routed: BTreeSet<(String, String)> = scoremate::http::endpoint::registered_routes()
         .into_iter()
         .map(|(method, template)| (method, template.to_owned()))
         .collect();
@@ -35,7 +35,7 @@ async fn the_document_lists_exactly_the_routes_that_exist() {
 
 #[tokio::test]
 async fn every_documented_error_is_problem_json_with_the_shared_schema() {
-    let document = serde_json::to_value(scoremate::openapi::document()).unwrap();
+    let document = serde_json::to_value(scoremate::routes::openapi::document()).unwrap();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             for (status, response) in operation["responses"].as_object().unwrap() {

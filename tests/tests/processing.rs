@@ -236,7 +236,7 @@ async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed(database: 
     std::fs::write(&stored, bytes).unwrap();
     let data_dir = app.data_dir.display().to_string();
     let pdf_child = integration_tests::app::pdf_child().display().to_string();
-    let cli = <scoremate::cli::Cli as clap::Parser>::try_parse_from([
+    let cli = <scoremate::cli::args::Cli as clap::Parser>::try_parse_from([
         "scoremate",
         "--data-dir",
         &data_dir,
@@ -249,10 +249,10 @@ async fn a_failed_step_succeeds_when_retried_after_its_cause_is_fixed(database: 
         &id,
     ])
     .unwrap();
-    let Some(scoremate::cli::Command::Processors(command)) = &cli.command else {
+    let Some(scoremate::cli::args::Command::Processors(command)) = &cli.command else {
         panic!("parsed {:?}", cli.command);
     };
-    scoremate::processors_cli::run(cli.settings.clone(), command)
+    scoremate::cli::processors::run(cli.settings.clone(), command)
         .await
         .unwrap();
     app.run_processors_until_idle().await;

@@ -1,10 +1,8 @@
-//! Authentication: password hashing, signed tokens, and the filter that turns a bearer
-//! token into the calling user.
+//! Authentication's secrets: password hashing and signed tokens (no HTTP here: the filter
+//! that turns a bearer token into the calling user is `http::authenticate`).
 
 pub mod passwords;
-pub mod principal;
 pub mod tokens;
 
 pub use passwords::Passwords;
-pub use principal::{Principal, authenticated};
 pub use tokens::{AccessClaims, RefreshClaims, TokenError, Tokens};

@@ -2,19 +2,20 @@
 //! the event store, for auditors.
 
 use aggregates::{Role, UserId};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use warp::http::Method;
 use warp::{Filter, Rejection, Reply};
 
-use crate::audit::{Patience, QuotaAudit, audit_quota};
-use crate::auth::{Principal, authenticated};
-use crate::error::{ApiError, ErrorCode, FieldMessages, Problem};
-use crate::pagination::{Page, PageQuery};
-use crate::routes::auth::into_reply;
-use crate::routing::{PathParams, endpoint};
-use crate::startup::AppState;
+use audit::{Patience, QuotaAudit, audit_quota, parse_as_of};
+
+use crate::http::authenticate::{Principal, authenticated};
+use crate::http::endpoint::{PathParams, endpoint};
+use crate::http::error::{ApiError, ErrorCode, Problem};
+use crate::http::openapi::{Throttled, Unauthorized};
+use crate::http::pagination::{Page, PageQuery};
+use crate::http::reply::into_reply;
+use crate::state::AppState;
 
 /// The instant to replay up to.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
@@ -23,37 +24,22 @@ pub struct AsOfQuery {
     pub as_of: Option<String>,
 }
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+pub fn routes(
+    state: &AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
     let with_state = warp::any().map({
         let state = state.clone();
         move || state.clone()
     });
     endpoint(Method::GET, "/api/v1/audit/users/{user_id}/quota-history")
         .and(with_state)
-        .and(authenticated(state))
+        .and(authenticated(state.authenticator()))
         .and(warp::query::<PageQuery>())
         .and(warp::query::<AsOfQuery>())
         .then(|params, state, principal, page, query| {
             quota_history(state, principal, params, page, query)
         })
         .map(into_reply)
-}
-
-/// `as_of` as an instant; E007 naming the field otherwise.
-pub fn parse_as_of(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    raw.map(|raw| {
-        DateTime::parse_from_rfc3339(raw)
-            .map(|instant| instant.with_timezone(&Utc))
-            .map_err(|_| {
-                let mut fields = FieldMessages::new();
-                fields.insert(
-                    "as_of".to_owned(),
-                    vec!["Must be an RFC 3339 date-time, e.g. 2026-11-26T12:00:00Z.".to_owned()],
-                );
-                ApiError::validation(fields)
-            })
-    })
-    .transpose()
 }
 
 #[utoipa::path(
@@ -63,10 +49,10 @@ pub fn parse_as_of(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError>
     responses(
         (status = 200, description = "The user's quota events replayed from the event store, oldest first, each with the balance after it; the state at `as_of`; whether the read models agree", body = QuotaAudit),
         (status = 400, description = "Bad as_of, page or page_size (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "The caller is not an auditor (E006)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user, or a page past the end (E003)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        Throttled,
     )
 )]
 pub async fn quota_history(
@@ -92,7 +78,17 @@ pub async fn quota_history(
     let user_id: UserId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let path = format!("/api/v1/audit/users/{user_id}/quota-history");
     let page = Page::from_query(&page, &state.public_url, &path)?.keeping(&query);
-    let as_of = parse_as_of(query.as_of.as_deref())?;
+    let as_of = query
+        .as_of
+        .as_deref()
+        .map(parse_as_of)
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid_field(
+                "as_of",
+                "Must be an RFC 3339 date-time, e.g. 2026-11-26T12:00:00Z.",
+            )
+        })?;
     let account = state.services.accounts.load(&user_id.to_string()).await?;
     if !account.aggregate.is_registered() {
         return Err(ApiError::not_found());

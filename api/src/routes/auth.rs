@@ -13,13 +13,15 @@ use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
-use crate::context::command_metadata;
-use crate::directory::find_user_by_email;
-use crate::error::{ApiError, ErrorCode, Problem};
-use crate::extract::{Fields, json_body};
-use crate::routing::endpoint;
+use crate::http::context::command_metadata;
+use crate::http::endpoint::endpoint;
+use crate::http::error::{ApiError, ErrorCode, Problem};
+use crate::http::extract::{Fields, json_body};
+use crate::http::openapi::{BodyTooLarge, NotJson, Throttled, Unauthorized};
+use crate::http::reply::into_reply;
 use crate::settings::Secret;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::users::find_user_by_email;
 
 /// A new account.
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,11 +118,6 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .unify()
 }
 
-/// Handlers answer `Result<Response, ApiError>`; both become a response here.
-pub fn into_reply(result: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
-    result.unwrap_or_else(Reply::into_response)
-}
-
 fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "Wrong email or password.")
 }
@@ -132,9 +129,9 @@ fn invalid_credentials() -> ApiError {
         (status = 201, description = "Registered", body = AccountCreated),
         (status = 400, description = "Invalid fields or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already registered (E008)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
+        Throttled,
     )
 )]
 pub async fn register(
@@ -256,9 +253,9 @@ fn email_taken() -> ApiError {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Missing fields or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password (E009)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
+        Throttled,
     )
 )]
 pub async fn login(
@@ -347,9 +344,9 @@ pub async fn login(
         (status = 200, description = "Rotated: the old refresh token stops working", body = RefreshResponse),
         (status = 400, description = "Missing field or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid, expired, revoked or reused token (E002); reuse revokes the session", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        BodyTooLarge,
+        NotJson,
+        Throttled,
     )
 )]
 pub async fn refresh(
@@ -363,7 +360,7 @@ pub async fn refresh(
     let claims = token
         .and_then(|token| services.tokens.verify_refresh(&token).ok())
         .ok_or_else(ApiError::invalid_token)?;
-    crate::context::RequestContext::record_user(claims.sub);
+    crate::http::context::RequestContext::record_user(claims.sub);
 
     let now = Utc::now();
     let next_token_id = Uuid::new_v4();
@@ -422,10 +419,10 @@ pub async fn refresh(
     responses(
         (status = 204, description = "The session is revoked: its access and refresh tokens stop working"),
         (status = 400, description = "Missing field or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        BodyTooLarge,
+        NotJson,
+        Throttled,
     )
 )]
 pub async fn logout(
@@ -439,7 +436,7 @@ pub async fn logout(
     let claims = token
         .and_then(|token| services.tokens.verify_refresh(&token).ok())
         .ok_or_else(ApiError::invalid_token)?;
-    crate::context::RequestContext::record_user(claims.sub);
+    crate::http::context::RequestContext::record_user(claims.sub);
     let revoke = SessionCommand::RevokeSession {
         reason: RevocationReason::Logout,
     };

@@ -4,7 +4,7 @@ use serde::Serialize;
 use warp::Filter;
 use warp::http::StatusCode;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
 struct Health {

@@ -1,40 +1,20 @@
 //! `GET /api/v1/me`: the caller's account and quota.
 
-use aggregates::{Bytes, Quota, QuotaCommand, UserId};
-use eventstore::Actor;
+use aggregates::{Quota, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use warp::http::Method;
 use warp::{Filter, Rejection, Reply};
 
-use crate::auth::{Principal, authenticated};
-use crate::error::{ApiError, Problem};
-use crate::pagination::{Page, PageQuery, Paginated};
-use crate::routes::auth::into_reply;
-use crate::routing::endpoint;
-use crate::startup::AppState;
-
-/// A user's storage, in bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-pub struct QuotaView {
-    pub limit_bytes: u64,
-    pub used_bytes: u64,
-    pub reserved_bytes: u64,
-    /// Never negative: 0 when a lowered limit is below usage.
-    pub available_bytes: u64,
-}
-
-impl From<&Quota> for QuotaView {
-    fn from(quota: &Quota) -> Self {
-        Self {
-            limit_bytes: quota.limit().0,
-            used_bytes: quota.used().0,
-            reserved_bytes: quota.reserved().0,
-            available_bytes: quota.available().0,
-        }
-    }
-}
+use crate::http::authenticate::{Principal, authenticated};
+use crate::http::endpoint::endpoint;
+use crate::http::error::{ApiError, Problem};
+use crate::http::openapi::{PagePastEnd, Throttled, Unauthorized};
+use crate::http::pagination::{Page, PageQuery, Paginated};
+use crate::http::reply::into_reply;
+use crate::quota::{QuotaView, quota_of};
+use crate::state::AppState;
 
 /// The caller.
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,25 +26,27 @@ pub struct Me {
     pub quota: QuotaView,
 }
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+pub fn routes(
+    state: &AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
     let with_state = warp::any().map({
         let state = state.clone();
         move || state.clone()
     });
     let me = endpoint(Method::GET, "/api/v1/me")
         .and(with_state.clone())
-        .and(authenticated(state.clone()))
+        .and(authenticated(state.authenticator()))
         .then(|_, state, principal| me(state, principal))
         .map(into_reply);
     let history = endpoint(Method::GET, "/api/v1/quota/history")
         .and(with_state.clone())
-        .and(authenticated(state.clone()))
+        .and(authenticated(state.authenticator()))
         .and(warp::query::<PageQuery>())
         .then(|_, state, principal, query| quota_history(state, principal, query))
         .map(into_reply);
     let quota = endpoint(Method::GET, "/api/v1/quota")
         .and(with_state)
-        .and(authenticated(state))
+        .and(authenticated(state.authenticator()))
         .then(|_, state, principal| quota(state, principal))
         .map(into_reply);
     me.or(quota).unify().or(history).unify()
@@ -75,8 +57,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's storage, in bytes", body = QuotaView),
-        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Throttled,
     )
 )]
 pub async fn quota(
@@ -87,61 +69,13 @@ pub async fn quota(
     Ok(warp::reply::json(&QuotaView::from(&quota)).into_response())
 }
 
-/// The quota step a command's request takes itself, so that `GET /quota` shows its effect
-/// as soon as the command answered. The quota saga takes the same step from the log, so a
-/// failure here is logged, not answered: it heals, and a step already taken (a refusal such
-/// as "already released") is no news.
-pub async fn quota_step(
-    state: &AppState,
-    user_id: UserId,
-    command: QuotaCommand,
-    metadata: &eventstore::EventMetadata,
-) {
-    match state
-        .services
-        .quotas
-        .execute(&user_id.to_string(), command, metadata)
-        .await
-    {
-        Ok(_) | Err(eventstore::CommandError::Rejected(_)) => {}
-        Err(error) => {
-            tracing::warn!(%error, ?command, "quota step failed in the request; the quota saga will take it")
-        }
-    }
-}
-
-/// The quota of `user_id`, setting the default limit first if registration could not.
-pub async fn quota_of(state: &AppState, user_id: UserId) -> Result<Quota, ApiError> {
-    Ok(quota_with_limit(state, user_id).await?.0)
-}
-
-/// `quota_of`, also answering whether the default limit was set just now.
-pub async fn quota_with_limit(
-    state: &AppState,
-    user_id: UserId,
-) -> Result<(Quota, bool), ApiError> {
-    let quotas = &state.services.quotas;
-    let loaded = quotas.load(&user_id.to_string()).await?;
-    if loaded.aggregate.has_limit() {
-        return Ok((loaded.aggregate, false));
-    }
-    let set_limit = QuotaCommand::SetQuotaLimit {
-        limit: Bytes(state.settings.default_quota_bytes),
-    };
-    let metadata = crate::context::command_metadata(Actor::System);
-    let committed = quotas
-        .execute(&user_id.to_string(), set_limit, &metadata)
-        .await?;
-    Ok((committed.aggregate, true))
-}
-
 #[utoipa::path(
     get, path = "/api/v1/me", tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = Me),
         (status = 401, description = "Missing, invalid, expired or revoked token (E002)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        Throttled,
     )
 )]
 pub async fn me(state: AppState, principal: Principal) -> Result<warp::reply::Response, ApiError> {
@@ -197,7 +131,7 @@ pub async fn ledger_of(state: &AppState, user_id: UserId) -> Result<Vec<LedgerEn
     let events = eventstore::EventLog::new(state.database.clone())
         .stream(<Quota as cqrs_es::Aggregate>::TYPE, &user_id.to_string())
         .await?;
-    Ok(crate::audit::replay(&events)?
+    Ok(audit::replay(&events)?
         .into_iter()
         .map(|replayed| {
             let entry = replayed.entry;
@@ -221,13 +155,13 @@ pub async fn ledger_of(state: &AppState, user_id: UserId) -> Result<Vec<LedgerEn
 #[utoipa::path(
     get, path = "/api/v1/quota/history", tag = "quota",
     security(("bearer" = [])),
-    params(crate::pagination::PageQuery),
+    params(crate::http::pagination::PageQuery),
     responses(
         (status = 200, description = "The caller's quota ledger, oldest first, with running balances", body = Paginated<LedgerEntry>),
         (status = 400, description = "Bad page, page_size or cursor (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Page past the end (E003)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        PagePastEnd,
+        Throttled,
     )
 )]
 pub async fn quota_history(

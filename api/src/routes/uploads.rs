@@ -3,7 +3,7 @@
 
 use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
 use chrono::Utc;
-use eventstore::{Actor, CommandError};
+use eventstore::CommandError;
 use processors::objects::{score_object_key, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -13,13 +13,16 @@ use uuid::Uuid;
 use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
-use crate::auth::{Principal, authenticated};
-use crate::error::{ApiError, ErrorCode, Problem};
-use crate::extract::Fields;
-use crate::routes::auth::into_reply;
-use crate::routes::me::{quota_step, quota_with_limit};
-use crate::routing::{PathParams, endpoint};
-use crate::startup::AppState;
+use crate::http::authenticate::{Principal, authenticated};
+use crate::http::endpoint::{PathParams, endpoint};
+use crate::http::error::{ApiError, ErrorCode, Problem};
+use crate::http::extract::Fields;
+use crate::http::openapi::{
+    IdempotencyKey, IdempotencyKeyReused, NotJson, ObjectStoreFailed, Throttled, Unauthorized,
+};
+use crate::http::reply::into_reply;
+use crate::quota::{quota_step, quota_with_limit};
+use crate::state::AppState;
 
 /// MIME types a score may have.
 pub const ALLOWED_MIME_TYPES: &[&str] = &["application/pdf"];
@@ -58,24 +61,26 @@ pub struct UploadUrlRequest {
     sha256: Option<String>,
 }
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+pub fn routes(
+    state: &AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
     let with_state = warp::any().map({
         let state = state.clone();
         move || state.clone()
     });
-    let create =
-        crate::idempotency::post(state.clone(), "/api/v1/files/upload-url", create_upload_url);
+    let create = crate::http::idempotency::post(
+        state.clone(),
+        state.database.clone(),
+        state.authenticator(),
+        "/api/v1/files/upload-url",
+        create_upload_url,
+    );
     let cancel = endpoint(Method::DELETE, "/api/v1/files/uploads/{upload_id}")
         .and(with_state)
-        .and(authenticated(state))
+        .and(authenticated(state.authenticator()))
         .then(|params, state, principal| cancel_upload(state, principal, params))
         .map(into_reply);
     create.or(cancel).unify()
-}
-
-/// Metadata for a command the authenticated caller issues.
-pub fn metadata_of(principal: &Principal) -> eventstore::EventMetadata {
-    crate::context::command_metadata(Actor::User(principal.user_id.into_uuid()))
 }
 
 fn is_sha256_hex(value: &str) -> bool {
@@ -88,17 +93,17 @@ fn is_sha256_hex(value: &str) -> bool {
 #[utoipa::path(
     post, path = "/api/v1/files/upload-url", tag = "files",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "A retry with the same key and body gets the first answer again", pattern = "^[!-~]{1,255}$")),
+    params(IdempotencyKey),
     request_body = UploadUrlRequest,
     responses(
         (status = 201, description = "Quota reserved; PUT the file to `upload_url` with `headers` before `expires_at`", body = UploadUrl),
         (status = 400, description = "Invalid fields (E007) or MIME type not allowed (E004)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 413, description = "Quota exceeded (E001), file above the maximum (E014) or body too large (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The Idempotency-Key was used with another body (E007)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Object store failed (E005)", body = Problem, content_type = "application/problem+json"),
+        NotJson,
+        IdempotencyKeyReused,
+        Throttled,
+        ObjectStoreFailed,
     )
 )]
 pub async fn create_upload_url(
@@ -114,7 +119,7 @@ pub async fn create_upload_url(
     let mime_type = fields.required_string("mime_type");
     let sha256 = fields.optional_string("sha256");
     let size = match size {
-        Some(Value::Number(number)) => match crate::extract::whole_number(&number) {
+        Some(Value::Number(number)) => match crate::http::extract::whole_number(&number) {
             Some(size) if size >= 1 => Some(size),
             _ => {
                 fields.error("size", "Must be a whole number of bytes, at least 1.");
@@ -182,7 +187,7 @@ pub async fn create_upload_url(
     let ttl = state.settings.upload_url_ttl();
     let expires_at =
         Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5));
-    let metadata = metadata_of(&principal);
+    let metadata = principal.command_metadata();
     let reserve = QuotaCommand::ReserveQuota {
         upload_id,
         bytes: Bytes(size),
@@ -240,10 +245,10 @@ pub async fn create_upload_url(
     params(("upload_id" = Uuid, Path, description = "The upload to cancel")),
     responses(
         (status = 204, description = "Cancelled; its reservation is freed"),
-        (status = 401, description = "Invalid token (E002)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 404, description = "No such upload of the caller (E003)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already confirmed (E008)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled (E010)", body = Problem, content_type = "application/problem+json"),
+        Throttled,
     )
 )]
 pub async fn cancel_upload(
@@ -253,7 +258,7 @@ pub async fn cancel_upload(
 ) -> Result<warp::reply::Response, ApiError> {
     let upload_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let services = &state.services;
-    let metadata = metadata_of(&principal);
+    let metadata = principal.command_metadata();
     let cancel = ScoreCommand::CancelUpload {
         user_id: principal.user_id,
     };

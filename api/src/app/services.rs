@@ -1,0 +1,116 @@
+//! Building the command side and the security machinery from the settings.
+
+use std::sync::Arc;
+
+use aggregates::ProcessingStage;
+use eventstore::{AggregateStore, Database, RetryPolicy, Storage};
+use processors::objects::ObjectStore;
+use processors::{JobQueue, PdfJobs, PdfProcessing};
+use projections::{ProjectionRunner, Scores, Setlists};
+use tokio::sync::Notify;
+
+use super::error::StartupError;
+use crate::auth::{Passwords, Tokens};
+use crate::http::throttle::Throttle;
+use crate::settings::Settings;
+use crate::state::Services;
+use crate::upload_locks::UploadLocks;
+
+/// How many events pass between two snapshots of a quota ledger.
+const QUOTA_SNAPSHOT_EVERY: usize = 20;
+
+impl Services {
+    pub async fn build(
+        database: &Database,
+        settings: &Settings,
+        objects: ObjectStore,
+    ) -> Result<Self, StartupError> {
+        let retry = RetryPolicy::default();
+        let jwt_secret = settings
+            .resolve_jwt_secret()
+            .map_err(|source| StartupError::DataDir {
+                path: settings.jwt_secret_path().display().to_string(),
+                source,
+            })?;
+        let appended = Arc::new(Notify::new());
+        let scores_view = Arc::new(ProjectionRunner::new(Scores, database.clone()));
+        let setlists_view = Arc::new(ProjectionRunner::new(Setlists, database.clone()));
+        let scores = Arc::new(
+            AggregateStore::new(database, Storage::Events, retry)
+                .notifying(Arc::clone(&appended))
+                .notifying(scores_view.waker()),
+        );
+        let pdf_sandbox = Arc::new(
+            crate::pdf_sandbox::processing_sandbox(settings.pdf_child.as_deref())
+                .map_err(|error| StartupError::PdfSandbox(format!("{error:#}")))?,
+        );
+        let pdf_stage = |stage| PdfProcessing {
+            stage,
+            scores: Arc::clone(&scores),
+            objects: objects.clone(),
+            sandbox: Arc::clone(&pdf_sandbox),
+            thumbnail_width: score_pdf::DEFAULT_THUMBNAIL_WIDTH,
+        };
+        let pdf_jobs = Arc::new(PdfJobs::new(
+            JobQueue::new(
+                database.clone(),
+                processors::jobs::worker_identity(),
+                std::time::Duration::from_secs(settings.pdf_job_lease_secs),
+            ),
+            pdf_stage(ProcessingStage::PdfInfo),
+            pdf_stage(ProcessingStage::Thumbnail),
+            settings.pdf_jobs,
+        ));
+        Ok(Self {
+            accounts: AggregateStore::new(database, Storage::Events, retry)
+                .notifying(Arc::clone(&appended)),
+            sessions: Arc::new(
+                AggregateStore::new(database, Storage::Events, retry)
+                    .notifying(Arc::clone(&appended)),
+            ),
+            quotas: Arc::new(
+                AggregateStore::new(database, Storage::Snapshot(QUOTA_SNAPSHOT_EVERY), retry)
+                    .notifying(Arc::clone(&appended)),
+            ),
+            scores,
+            objects,
+            upload_locks: UploadLocks::new(database),
+            setlists: Arc::new(
+                AggregateStore::new(database, Storage::Events, retry)
+                    .notifying(Arc::clone(&appended))
+                    .notifying(setlists_view.waker()),
+            ),
+            scores_view,
+            setlists_view,
+            appended,
+            pdf_sandbox,
+            pdf_jobs,
+            jobs_ready: Arc::new(Notify::new()),
+            passwords: Passwords::new()
+                .await
+                .map_err(|error| StartupError::Passwords(error.to_string()))?,
+            tokens: Arc::new(Tokens::new(
+                &jwt_secret,
+                settings.access_token_ttl_secs,
+                settings.refresh_token_ttl_secs,
+            )),
+            throttle: Arc::new(Throttle::new(
+                settings.throttle_anon_per_hour,
+                settings.throttle_user_per_hour,
+            )),
+        })
+    }
+}
+
+/// Hands this process's running PDF jobs back to the queue at shutdown (their work was
+/// stopped with the background loop), so other processes take them without waiting for
+/// the leases to run out.
+pub(super) async fn release_jobs(services: &Services) {
+    match services.pdf_jobs.queue().release_all().await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "PDF jobs handed back to the queue"),
+        Err(error) => {
+            tracing::warn!(%error, "could not hand the PDF jobs back; their leases will run out");
+        }
+    }
+}

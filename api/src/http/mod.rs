@@ -1,0 +1,28 @@
+//! HTTP plumbing shared by every route. Nothing here knows a route or the application's
+//! wiring: each filter takes what it needs (a database, an authenticator, a limiter).
+//!
+//! - `server`, `connections`: the listener, connection limits and timeouts;
+//! - `context`: the request id, client address and user of the request in flight;
+//! - `endpoint`: declaring a route (method and template), 405 with `Allow`;
+//! - `error`: `ApiError`, the problem+json body, and the one mapping of errors to codes;
+//! - `extract`: bodies and queries read strictly, with field-by-field errors;
+//! - `authenticate`: bearer token → `Principal`;
+//! - `openapi`: the error answers and headers every route documents the same way;
+//! - `pagination`, `etag`, `idempotency`, `throttle`, `read_your_writes`, `reply`,
+//!   `metrics`: what their names say.
+
+pub mod authenticate;
+pub mod connections;
+pub mod context;
+pub mod endpoint;
+pub mod error;
+pub mod etag;
+pub mod extract;
+pub mod idempotency;
+pub mod metrics;
+pub mod openapi;
+pub mod pagination;
+pub mod read_your_writes;
+pub mod reply;
+pub mod server;
+pub mod throttle;

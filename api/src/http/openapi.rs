@@ -1,0 +1,90 @@
+//! The OpenAPI vocabulary the routes share, declared once: the problem+json answer of each
+//! error family that reads the same on every route, and the headers of conditional and
+//! idempotent commands. A route lists them by name beside the answers that are its own:
+//! `responses((status = 200, …), Unauthorized, Throttled)`, `params(IfMatch)`.
+
+use std::collections::BTreeMap;
+
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{IntoParams, IntoResponses};
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answer: `description`, with a `Problem` body.
+pub fn problem_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// One unit type per shared error answer, each documenting one status.
+macro_rules! problem_answers {
+    ($($(#[$doc:meta])* $name:ident = $status:literal, $description:literal;)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                BTreeMap::from([($status.to_owned(), problem_response($description))])
+            }
+        }
+    )*};
+}
+
+problem_answers! {
+    /// Any route behind a bearer token.
+    Unauthorized = "401", "Invalid token (E002)";
+    /// Every route of `/api/v1`.
+    Throttled = "429", "Throttled (E010)";
+    /// Routes reading a JSON body.
+    NotJson = "415", "Not JSON (E007)";
+    /// Routes reading a body.
+    BodyTooLarge = "413", "Body too large (E007)";
+    /// Routes taking `If-Match`.
+    VersionMismatch = "412", "If-Match does not match the current version (E011)";
+    /// Commands that retry a bounded number of times on a concurrent change.
+    ConcurrentChange = "409", "A concurrent change won (E008)";
+    /// Routes reaching the object store.
+    ObjectStoreFailed = "502", "Object store failed (E005)";
+    /// Routes taking `Idempotency-Key`.
+    IdempotencyKeyReused = "422", "Idempotency-Key reused with another body (E007)";
+    /// Numbered pages past the last.
+    PagePastEnd = "404", "Page past the end (E003)";
+    /// Commands whose only 400 is a malformed `If-Match`.
+    MalformedIfMatch = "400", "Malformed If-Match (E007)";
+}
+
+/// `If-Match` of a conditional command.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatch {
+    /// The version (ETag) the change is based on: "3", W/"3", 3 or *
+    #[param(
+        rename = "If-Match",
+        nullable = false,
+        pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"
+    )]
+    pub if_match: Option<String>,
+}
+
+/// `Idempotency-Key` of a POST (see `http::idempotency`; the length is its
+/// `MAX_KEY_CHARS`, which a test holds this pattern to).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// A retry with the same key and body gets the first answer again
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        pattern = "^[!-~]{1,255}$"
+    )]
+    pub idempotency_key: Option<String>,
+}

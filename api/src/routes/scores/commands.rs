@@ -1,0 +1,424 @@
+//! Changing scores: confirming an upload (`POST /api/v1/scores`), editing the metadata
+//! (`PATCH`), deleting (`DELETE`) — commands on the Score aggregate.
+
+use aggregates::{
+    Bytes, QuotaCommand, ReleaseReason, Score, ScoreCommand, ScoreError, ScoreMetadata,
+    ScoreMetadataPatch, ScoreStatus, UploadId,
+};
+use chrono::Utc;
+use eventstore::{CommandError, Committed};
+use processors::objects::{ObjectStoreError, upload_staging_key};
+use serde_json::{Map, Value};
+use warp::Reply;
+use warp::http::{StatusCode, header};
+
+use super::views::{ConfirmRequest, ScoreView};
+use crate::http::authenticate::Principal;
+use crate::http::endpoint::PathParams;
+use crate::http::error::{ApiError, ErrorCode, Problem};
+use crate::http::extract::Fields;
+use crate::http::openapi::{
+    BodyTooLarge, ConcurrentChange, IdempotencyKey, IdempotencyKeyReused, NotJson,
+    ObjectStoreFailed, Throttled, Unauthorized, VersionMismatch,
+};
+use crate::quota::quota_step;
+use crate::state::AppState;
+
+/// How many leading bytes may precede `%PDF-` (as PDF readers tolerate).
+pub(super) const PDF_HEADER_WINDOW: u64 = 1024;
+
+#[utoipa::path(
+    patch, path = "/api/v1/scores/{id}", tag = "scores",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The score"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+    ),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "Changed (absent fields stay, `null` clears)", body = ScoreView),
+        (status = 400, description = "Invalid fields (E007)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        ConcurrentChange,
+        VersionMismatch,
+        BodyTooLarge,
+        NotJson,
+        Throttled,
+    )
+)]
+pub async fn patch_score(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+    if_match: Option<String>,
+    mut body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
+    body.values_mut()
+        .for_each(crate::http::extract::normalize_whole_numbers);
+    let patch: ScoreMetadataPatch = crate::http::extract::patch_from(body)?;
+    let expected = if_match
+        .as_deref()
+        .map(crate::http::etag::parse_if_match)
+        .transpose()?
+        .flatten();
+    let services = &state.services;
+    let id = score_id.to_string();
+    let update = ScoreCommand::UpdateScoreMetadata {
+        user_id: principal.user_id,
+        patch,
+    };
+    let metadata = principal.command_metadata();
+    let committed = match expected {
+        Some(version) => {
+            services
+                .scores
+                .execute_at_version(&id, version, update, &metadata)
+                .await?
+        }
+        None => services.scores.execute(&id, update, &metadata).await?,
+    };
+    let score = &committed.aggregate;
+    let live =
+        score.is_owned_by(principal.user_id) && score.status() == Some(ScoreStatus::Confirmed);
+    if !live {
+        return Err(ApiError::not_found());
+    }
+    let view = ScoreView::of(score, committed.version, metadata.occurred_at)
+        .ok_or_else(ApiError::not_found)?;
+    let response =
+        crate::http::etag::with_etag(warp::reply::json(&view).into_response(), view.version);
+    Ok(state.after_score_change(&committed, response).await)
+}
+
+pub(super) fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
+    let title = fields.required_string("title").unwrap_or_default();
+    let small = |fields: &mut Fields, name: &str| {
+        fields
+            .optional_u64(name, u64::from(u8::MAX))
+            .and_then(|value| u8::try_from(value).ok())
+    };
+    ScoreMetadata {
+        title,
+        composer: fields.optional_string("composer"),
+        arranger: fields.optional_string("arranger"),
+        genre: fields.optional_string("genre"),
+        key: fields.optional_string("key"),
+        instrumentation: fields.optional_string_list("instrumentation"),
+        tags: fields.optional_string_list("tags"),
+        rating: small(fields, "rating"),
+        difficulty: small(fields, "difficulty"),
+        duration_seconds: fields
+            .optional_u64("duration_seconds", u64::from(u32::MAX))
+            .and_then(|value| u32::try_from(value).ok()),
+        reference: fields.optional_string("reference"),
+        notes: fields.optional_string("notes"),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/scores", tag = "scores",
+    security(("bearer" = [])),
+    params(IdempotencyKey),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 201, description = "The upload is a score now; its bytes count as used", body = ScoreView),
+        (status = 400, description = "Invalid fields (E007) or the bytes are not a PDF (E004; the upload ends)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        (status = 404, description = "No such upload of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already confirmed, or another confirmation of the upload still running after 30 s (E008); or the object is missing or of another size (E012; PUT again and retry)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The reservation expired (E013)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (E007) or quota exceeded (E001)", body = Problem, content_type = "application/problem+json"),
+        NotJson,
+        IdempotencyKeyReused,
+        Throttled,
+        ObjectStoreFailed,
+    )
+)]
+pub async fn confirm_upload(
+    state: AppState,
+    principal: Principal,
+    body: Map<String, Value>,
+) -> Result<warp::reply::Response, ApiError> {
+    let mut fields = Fields::new(body);
+    let upload_id = fields.required_string("upload_id");
+    let metadata = read_metadata(&mut fields);
+    let upload_id = match upload_id.map(|raw| raw.parse::<UploadId>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            fields.error("upload_id", "Must be an upload id (a UUID).");
+            None
+        }
+        None => None,
+    };
+    if let Err(errors) = metadata.validate() {
+        for (field, messages) in errors.0 {
+            for message in messages {
+                fields.error(&field, message);
+            }
+        }
+    }
+    fields.finish()?;
+    let Some(upload_id) = upload_id else {
+        return Err(ApiError::new(
+            ErrorCode::ValidationError,
+            "Some fields are invalid.",
+        ));
+    };
+
+    // Taken before the upload's state is read: once a confirmation recorded its bytes, no
+    // other one may copy over them (crate::upload_locks).
+    let lock = state
+        .services
+        .upload_locks
+        .lock(upload_id)
+        .await
+        .map_err(|error| ApiError::from(eventstore::StoreError::from(error)))?;
+    let Some(lock) = lock else {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "Another request is still confirming this upload; try again.",
+        ));
+    };
+    let confirmed = confirm_locked(&state, &principal, upload_id, metadata).await;
+    lock.release().await;
+    let (change, response) = confirmed?;
+    Ok(state.after_score_change(&change, response).await)
+}
+
+/// Confirms `upload_id`, whose lock the caller holds: copies the staged bytes onto the
+/// score's own key, verifies that copy and records it (docs/uploads.md, "Staging, copy and
+/// sweep").
+pub(super) async fn confirm_locked(
+    state: &AppState,
+    principal: &Principal,
+    upload_id: UploadId,
+    metadata: ScoreMetadata,
+) -> Result<(Committed<Score>, warp::reply::Response), ApiError> {
+    let services = &state.services;
+    let id = upload_id.to_string();
+    let loaded = services.scores.load(&id).await?;
+    let score = loaded.aggregate;
+    if !score.is_owned_by(principal.user_id) {
+        return Err(ApiError::not_found());
+    }
+    let (Some(file), Some(status)) = (score.file().cloned(), score.status()) else {
+        return Err(ApiError::not_found());
+    };
+    let now = Utc::now();
+    match status {
+        ScoreStatus::Requested if now >= file.expires_at => {
+            return Err(ApiError::new(
+                ErrorCode::UploadExpired,
+                "The upload expired before confirmation.",
+            ));
+        }
+        ScoreStatus::Requested => {}
+        ScoreStatus::Confirmed => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "The upload is already confirmed.",
+            ));
+        }
+        ScoreStatus::Expired => {
+            return Err(ApiError::new(
+                ErrorCode::UploadExpired,
+                "The upload expired before confirmation.",
+            ));
+        }
+        ScoreStatus::Cancelled | ScoreStatus::Rejected | ScoreStatus::Deleted => {
+            return Err(ApiError::not_found());
+        }
+    }
+
+    let objects = &services.objects;
+    let staging_key = upload_staging_key(principal.user_id.into_uuid(), upload_id.into_uuid());
+    let final_key = file.object_key.as_str();
+    let not_uploaded = || {
+        ApiError::new(
+            ErrorCode::UploadIncomplete,
+            "The file has not been uploaded yet; PUT it to the upload URL, then confirm again.",
+        )
+    };
+    // Copy first, then verify the copy: the upload URL accepts PUTs until it expires, so
+    // only bytes in the key no client can write are checked and recorded.
+    match objects.copy(&staging_key, final_key).await {
+        Ok(()) => {}
+        Err(ObjectStoreError::NotFound { .. }) => return Err(not_uploaded()),
+        Err(error) => return Err(error.into()),
+    }
+    // One ranged GET tells the size, the entity tag and whether the bytes start a PDF.
+    let Some((head, prefix)) = objects.read_start(final_key, PDF_HEADER_WINDOW).await? else {
+        return Err(not_uploaded());
+    };
+    if head.size != file.size_bytes.0 {
+        // Wrong bytes are removed so that a fresh PUT starts clean; the upload stays open.
+        objects.delete(final_key).await?;
+        objects.delete(&staging_key).await?;
+        return Err(ApiError::new(
+            ErrorCode::UploadIncomplete,
+            format!(
+                "The uploaded file has {} bytes, {} were declared; PUT it again, then confirm.",
+                head.size, file.size_bytes.0
+            ),
+        ));
+    }
+    let events_metadata = principal.command_metadata();
+    if !prefix.windows(5).any(|window| window == b"%PDF-") {
+        reject_upload(state, principal, upload_id, &[final_key, &staging_key]).await?;
+        return Err(ApiError::new(
+            ErrorCode::InvalidFileType,
+            "The uploaded file is not a PDF.",
+        ));
+    }
+
+    let confirm = ScoreCommand::ConfirmUpload {
+        user_id: principal.user_id,
+        now,
+        size_bytes: Bytes(head.size),
+        etag: head.etag,
+        sha256: None,
+        metadata,
+    };
+    let committed = match services
+        .scores
+        .execute(&id, confirm, &events_metadata)
+        .await
+    {
+        Ok(committed) => committed,
+        // Not recorded, e.g. the upload ended while this request copied (cancelled,
+        // expired): its cleanup may have run before the copy, and the sweep only looks at
+        // staging keys, so the copy is this request's to remove (a retry copies again).
+        Err(CommandError::Rejected(rejection)) if rejection != ScoreError::AlreadyConfirmed => {
+            if let Err(error) = objects.delete(final_key).await {
+                tracing::warn!(%error, "deleting the copy of an unconfirmed upload failed");
+            }
+            return Err(CommandError::Rejected(rejection).into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if state.settings.failpoint.as_deref() == Some("after-upload-confirmed") {
+        // Dies at once, as under kill -9: pausing here would leave the quota saga, which
+        // the commit just woke, time to confirm the bytes before the test's kill.
+        tracing::warn!("failpoint after-upload-confirmed reached");
+        std::process::abort();
+    }
+    // The quota saga does this too; here it makes `GET /quota` show the bytes at once.
+    let confirm_quota = QuotaCommand::ConfirmQuota {
+        upload_id,
+        score_id: upload_id,
+        actual_bytes: Bytes(head.size),
+    };
+    // Neither needs the other, so they run side by side.
+    let (deleted, ()) = tokio::join!(
+        objects.delete(&staging_key),
+        quota_step(state, principal.user_id, confirm_quota, &events_metadata)
+    );
+    // The staged bytes are copied and recorded; should the DELETE fail, the upload sweep
+    // deletes them.
+    if let Err(error) = deleted {
+        tracing::warn!(%error, "deleting a confirmed upload's staged bytes failed; the sweep will");
+    }
+    let view = ScoreView::of(&committed.aggregate, committed.version, now)
+        .ok_or_else(ApiError::not_found)?;
+    let mut response =
+        warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED).into_response();
+    if let Ok(etag) = header::HeaderValue::from_str(&format!("\"{}\"", view.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok((committed, response))
+}
+
+/// The bytes are not a PDF: the upload ends for good, its reservation and objects go.
+/// The objects go whatever the command answers: such bytes are never confirmed, and an
+/// upload that ended meanwhile may have been cleaned up before this request's copy.
+pub(super) async fn reject_upload(
+    state: &AppState,
+    principal: &Principal,
+    upload_id: UploadId,
+    object_keys: &[&str],
+) -> Result<(), ApiError> {
+    let outcome = record_rejection(state, principal, upload_id).await;
+    for key in object_keys {
+        if let Err(error) = state.services.objects.delete(key).await {
+            tracing::warn!(error = %error, "deleting a rejected object failed; object cleanup will");
+        }
+    }
+    outcome
+}
+
+/// `RejectUpload`, then the reservation's release.
+pub(super) async fn record_rejection(
+    state: &AppState,
+    principal: &Principal,
+    upload_id: UploadId,
+) -> Result<(), ApiError> {
+    let services = &state.services;
+    let metadata = principal.command_metadata();
+    let reject = ScoreCommand::RejectUpload {
+        reason: "the file does not start with %PDF-".to_owned(),
+    };
+    match services
+        .scores
+        .execute(&upload_id.to_string(), reject, &metadata)
+        .await
+    {
+        Ok(_) => {}
+        // The upload ended meanwhile (the expiry timer won the race): answer what it is now.
+        Err(CommandError::Rejected(ScoreError::NotPending)) => {
+            let score = services
+                .scores
+                .load(&upload_id.to_string())
+                .await?
+                .aggregate;
+            return Err(match score.status() {
+                Some(ScoreStatus::Expired) => ApiError::new(
+                    ErrorCode::UploadExpired,
+                    "The upload expired before confirmation.",
+                ),
+                _ => ApiError::not_found(),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let release = QuotaCommand::ReleaseReservation {
+        upload_id,
+        reason: ReleaseReason::Rejected,
+    };
+    quota_step(state, principal.user_id, release, &metadata).await;
+    Ok(())
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/scores/{id}", tag = "scores",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The score")),
+    responses(
+        (status = 204, description = "Deleted; its bytes are freed at once, its file shortly after"),
+        Unauthorized,
+        (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        Throttled,
+    )
+)]
+pub async fn delete_score(
+    state: AppState,
+    principal: Principal,
+    params: PathParams,
+) -> Result<warp::reply::Response, ApiError> {
+    let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
+    let services = &state.services;
+    let metadata = principal.command_metadata();
+    let delete = ScoreCommand::DeleteScore {
+        user_id: principal.user_id,
+    };
+    let deleted = services
+        .scores
+        .execute(&score_id.to_string(), delete, &metadata)
+        .await?;
+    let release = QuotaCommand::ReleaseQuota { score_id };
+    quota_step(&state, principal.user_id, release, &metadata).await;
+    Ok(state
+        .after_score_change(&deleted, StatusCode::NO_CONTENT.into_response())
+        .await)
+}

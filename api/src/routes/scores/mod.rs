@@ -1,0 +1,93 @@
+//! Scores: confirming uploads, editing, deleting, the library (list, search, filters,
+//! one score), and links to the file and the thumbnail.
+
+pub(super) mod commands;
+pub(super) mod files;
+pub mod library;
+mod views;
+
+pub use views::ScoreView;
+
+use warp::http::Method;
+use warp::{Filter, Rejection};
+
+use crate::http::authenticate::authenticated;
+use crate::http::endpoint::endpoint;
+use crate::http::extract::json_body;
+use crate::http::reply::into_reply;
+use crate::state::AppState;
+use commands::{confirm_upload, delete_score, patch_score};
+use files::{RedirectQuery, download, thumbnail};
+
+pub fn routes(
+    state: &AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
+    library::routes(state).or(changes_and_files(state)).unify()
+}
+
+fn changes_and_files(
+    state: &AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
+    let with_state = warp::any().map({
+        let state = state.clone();
+        move || state.clone()
+    });
+    let confirm = crate::http::idempotency::post(
+        state.clone(),
+        state.database.clone(),
+        state.authenticator(),
+        "/api/v1/scores",
+        confirm_upload,
+    );
+    let delete = endpoint(Method::DELETE, "/api/v1/scores/{id}")
+        .and(with_state.clone())
+        .and(authenticated(state.authenticator()))
+        .then(|params, state, principal| delete_score(state, principal, params))
+        .map(into_reply);
+    let with_state_patch = with_state.clone();
+    let state_patch = state.clone();
+    let file = endpoint(Method::GET, "/api/v1/scores/{id}/file")
+        .and(with_state)
+        .and(authenticated(state.authenticator()))
+        .and(warp::query::<RedirectQuery>())
+        .then(|params, state, principal, query: RedirectQuery| {
+            download(
+                state,
+                principal,
+                params,
+                query.redirect.as_deref() != Some("false"),
+            )
+        })
+        .map(into_reply);
+    let thumbnail_route = endpoint(Method::GET, "/api/v1/scores/{id}/thumbnail")
+        .and(with_state_patch.clone())
+        .and(authenticated(state_patch.authenticator()))
+        .and(warp::query::<RedirectQuery>())
+        .then(|params, state, principal, query: RedirectQuery| {
+            thumbnail(
+                state,
+                principal,
+                params,
+                query.redirect.as_deref() != Some("false"),
+            )
+        })
+        .map(into_reply);
+    let patch = endpoint(Method::PATCH, "/api/v1/scores/{id}")
+        .and(with_state_patch)
+        .and(authenticated(state_patch.authenticator()))
+        .and(warp::header::optional::<String>("if-match"))
+        .and(json_body())
+        .then(|params, state, principal, if_match, body| {
+            patch_score(state, principal, params, if_match, body)
+        })
+        .map(into_reply);
+    confirm
+        .or(delete)
+        .unify()
+        .or(file)
+        .unify()
+        .or(patch)
+        .unify()
+        .or(thumbnail_route)
+        .unify()
+}
