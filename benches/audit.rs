@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use aggregates::UserId;
 use audit::{CONCURRENT_AUDITS, Patience, audit_each, audit_quota, audited_users};
 use eventstore::{Database, DatabaseOptions};
-use integration_tests::history::{append_quota_histories, append_quota_history};
 use projections::{
     OpenReservations, Projection, ProjectionRunner, QuotaBalances, QuotaLedger, Scores, Step,
 };
+use testkit::history::{append_quota_histories, append_quota_history};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

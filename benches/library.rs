@@ -23,8 +23,6 @@
 //! (SQLite: `ANALYZE`).
 
 use benches::{Percentiles, percentiles};
-use integration_tests::Mix;
-use integration_tests::event_rows::{EventRow, Stream, insert_event_rows};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -39,6 +37,8 @@ use scoremate::http::pagination::{PAGE_DEPTH, Page, PageQuery};
 use scoremate::routes::router;
 use scoremate::routes::scores::library::{LibraryQuery, explain_page, read_page};
 use serde_json::{Value, json};
+use testkit::Mix;
+use testkit::event_rows::{EventRow, Stream, insert_event_rows};
 use tokio::sync::oneshot;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;

@@ -30,11 +30,7 @@
 //! The PDF processors start the running executable as their sandbox child
 //! (`current_exe process-pdf`), so this bench answers that subcommand itself.
 
-#[path = "../pdf/tests/support/mod.rs"]
-mod pdf_support;
-
 use benches::{Percentiles, percentiles};
-use integration_tests::Mix;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,10 +46,11 @@ use chrono::{NaiveDate, Utc};
 use clap::Parser;
 use cqrs_es::{Aggregate, DomainEvent};
 use eventstore::{Actor, Database, DatabaseOptions, EventMetadata};
-use pdf_support::{A4, PageSpec, marker_content, pages, save};
 use scoremate::app::Application;
 use scoremate::cli::args::Cli;
 use serde_json::{Value, json};
+use testkit::Mix;
+use testkit::pdf::{A4, PageSpec, marker_content, pages, save};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

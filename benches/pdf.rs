@@ -12,8 +12,8 @@
 //!
 //! The files are the committed fixtures of `pdf/tests/fixtures/` (one locked by a user
 //! password, which both sides refuse: reported as refused, never timed) and PDFs built at
-//! the start with lopdf through the PDF tests' own support module, written to a temporary
-//! folder.
+//! the start with lopdf through the PDF tests' own builders (`testkit::pdf`), written to a
+//! temporary folder.
 //!
 //! Each measured run is two runs of the command: one timed by the wall clock around
 //! `std::process::Command::output` (spawn to exit, output read), one under GNU time
@@ -23,9 +23,6 @@
 //! sandbox child. The two kinds of run alternate, and within a repeat the four commands
 //! alternate, file after file, so that a noisy neighbour hits both sides alike.
 
-#[path = "../pdf/tests/support/mod.rs"]
-mod pdf_support;
-
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,7 +30,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
 use lopdf::SaveOptions;
-use pdf_support::{A4, LETTER, PageSpec, literal, noise, pages, save, set_info, utf16be};
+use testkit::pdf::{A4, LETTER, PageSpec, literal, noise, pages, save, set_info, utf16be};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -415,7 +412,7 @@ fn build_cases(dir: &Path) -> BenchResult<Vec<Case>> {
         add(
             name,
             what,
-            &pdf_support::fixture(&format!("{name}.pdf")),
+            &testkit::pdf::fixture(&format!("{name}.pdf")),
             refused,
         )?;
     }
@@ -456,7 +453,7 @@ fn build_cases(dir: &Path) -> BenchResult<Vec<Case>> {
     add(
         "scan-jpeg",
         "A4 page that is one 2480×3508 JPEG (q85, noisy gradient)",
-        &pdf_support::scanned_page(scan_jpeg(width, height)?, width, height),
+        &testkit::pdf::scanned_page(scan_jpeg(width, height)?, width, height),
         false,
     )?;
     add(

@@ -11,7 +11,7 @@
 //! sets the log's length (default 1000000), `SCOREMATE_BENCH_BACKENDS` (`sqlite,postgres`)
 //! and `SCOREMATE_BENCH_PROJECTIONS` (`all`, or names) narrow a run.
 //!
-//! The history is the tests' mixed history of seed 0 (`integration_tests::mixed_history`):
+//! The history is the tests' mixed history of seed 0 (`testkit::mixed_history`):
 //! users who register, log in, get a quota, upload scores (confirmed, edited, deleted,
 //! expired, cancelled, rejected) and arrange setlists, every command decided by the real
 //! aggregate on its real state, users' lives interleaved in the log, the rows written with
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use eventstore::{Database, DatabaseOptions, EventLog, LogCursor};
-use integration_tests::mixed_history::write_mixed_history_measured;
 use projections::PROJECTION_NAMES;
+use testkit::mixed_history::write_mixed_history_measured;
 use uuid::Uuid;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;

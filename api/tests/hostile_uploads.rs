@@ -21,14 +21,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-#[path = "../../pdf/tests/support/mod.rs"]
-mod pdf_support;
-mod support;
-
-use pdf_support::{
+use testkit::pdf::{
     A4, LETTER, PageSpec, bomb_gib, fixture, noise, page_ids, page_with_flate_content, pages, save,
 };
+
+mod support;
+
 use support::{KillOnDrop, login, register, start, temp_dir, upload};
 
 /// The most resident memory the server process may ever have held (`VmHWM`).

@@ -7,12 +7,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-#[path = "../../pdf/tests/support/mod.rs"]
-mod pdf_support;
+use lopdf::Object;
+use testkit::pdf::*;
+
 mod support;
 
-use lopdf::Object;
-use pdf_support::*;
 use support::{scoremate, temp_dir};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

@@ -3,11 +3,9 @@
 //! allocation. `sandbox.rs` sends the same files through the child process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use lopdf::{Object, dictionary};
 use score_pdf::{Limits, PdfError, inspect, thumbnail};
-use support::*;
+use testkit::pdf::*;
 
 fn limit_reason(error: &PdfError) -> &str {
     match error {

@@ -2,11 +2,9 @@
 //! `pdfinfo` where poppler is installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use lopdf::{Dictionary, Object, dictionary};
 use score_pdf::{Limits, PdfError, PdfInfo, inspect};
-use support::*;
+use testkit::pdf::*;
 
 fn info(bytes: &[u8]) -> PdfInfo {
     inspect(bytes, &Limits::default()).unwrap()

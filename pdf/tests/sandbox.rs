@@ -2,12 +2,10 @@
 //! failures — crash, CPU, memory, wall clock, protocol — turned into `PdfError`s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::PathBuf;
 
 use score_pdf::{Limits, Operation, PdfError, Sandbox};
-use support::*;
+use testkit::pdf::*;
 
 /// The sandbox child binary of this crate.
 fn child_program() -> PathBuf {

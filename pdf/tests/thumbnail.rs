@@ -1,11 +1,9 @@
 //! `thumbnail` on real PDFs, compared with poppler's `pdftoppm` where it is installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use lopdf::dictionary;
 use score_pdf::{DEFAULT_THUMBNAIL_WIDTH, Limits, PdfError, Thumbnail, thumbnail};
-use support::*;
+use testkit::pdf::*;
 
 /// Mean absolute grey difference (0..=1) tolerated against pdftoppm: anti-aliasing and
 /// font substitution (Helvetica is not embedded) differ, layout must not.

@@ -6,9 +6,8 @@ use clap::Parser;
 use scoremate::app::Application;
 use scoremate::cli::args::Cli;
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 use tokio::sync::oneshot;
-
-use crate::database::TestDatabase;
 
 /// A password long enough for the rules, used by the helpers that need an account.
 pub const PASSWORD: &str = "correct horse battery staple";

@@ -1,28 +1,18 @@
-//! Test support shared by the integration tests (and the benchmarks): databases of both
-//! backends, a running application, small fixtures, long generated histories.
+//! Test support for the tests that drive the whole application: a running server
+//! (`spawn_app`), HTTP clients, problem bodies, tokens, a moto S3 and a quota model. What
+//! needs no application (test databases, generated histories, PDF fixtures) is in
+//! `testkit`.
 
 pub mod app;
-pub mod database;
-pub mod event_rows;
-pub mod history;
 pub mod jwt;
-pub mod log;
-mod mix;
-pub mod mixed_history;
 pub mod moto;
 pub mod problem;
 pub mod quota_model;
-pub mod read_models;
-pub mod tally;
 pub mod upload_client;
 
 pub use app::{
     PASSWORD, SignedIn, TestApp, Tokens, expect_json, spawn_app, spawn_app_with, unique_email,
 };
-pub use database::TestDatabase;
-pub use log::read_whole_log;
-pub use mix::Mix;
-pub use mixed_history::write_mixed_history;
 pub use moto::MotoServer;
 pub use problem::{Problem, expect_problem};
 

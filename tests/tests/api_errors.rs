@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use integration_tests::{
-    PASSWORD, TestApp, TestDatabase, expect_json, expect_problem, spawn_app, spawn_app_with,
-    unique_email,
+    PASSWORD, TestApp, expect_json, expect_problem, spawn_app, spawn_app_with, unique_email,
 };
 use reqwest::Method;
 use serde_json::json;
+use testkit::TestDatabase;
 
 const REQUEST_ID: &str = "x-request-id";
 

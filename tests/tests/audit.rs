@@ -8,12 +8,13 @@ use audit::{Patience, audit_each, audit_quota, audited_users};
 use chrono::{DateTime, Duration, Utc};
 use eventstore::{Actor, Database, EventMetadata};
 use integration_tests::app::{SignedIn, expect_json};
-use integration_tests::history::{append_quota_histories, append_quota_history};
 use integration_tests::problem::expect_problem;
-use integration_tests::{TestApp, TestDatabase, spawn_app};
+use integration_tests::{TestApp, spawn_app};
 use scoremate::cli::args::AdminCommand;
 use scoremate::http::pagination::cursor_after;
 use serde_json::{Value, json};
+use testkit::TestDatabase;
+use testkit::history::{append_quota_histories, append_quota_history};
 
 /// A signed-in auditor (the role granted the way operators do it).
 async fn auditor(app: &TestApp) -> SignedIn {

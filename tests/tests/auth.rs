@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use integration_tests::jwt::{self, Jwt};
 use integration_tests::{
-    PASSWORD, TestApp, TestDatabase, expect_json, expect_problem, spawn_app, spawn_app_with,
-    unique_email,
+    PASSWORD, TestApp, expect_json, expect_problem, spawn_app, spawn_app_with, unique_email,
 };
 use serde_json::json;
+use testkit::TestDatabase;
 
 const DEFAULT_QUOTA_BYTES: u64 = 1_073_741_824;
 const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 3600;

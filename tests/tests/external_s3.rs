@@ -7,8 +7,9 @@
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
 use integration_tests::problem::expect_problem;
-use integration_tests::{MotoServer, TestApp, TestDatabase, spawn_app_with};
+use integration_tests::{MotoServer, TestApp, spawn_app_with};
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 
 const BUCKET: &str = "scoremate-e2e";
 

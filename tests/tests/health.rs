@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use integration_tests::upload_client::{Ticket, UploadClient};
-use integration_tests::{SignedIn, TestApp, TestDatabase, spawn_app};
+use integration_tests::{SignedIn, TestApp, spawn_app};
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_ok_on_sqlite() {

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use integration_tests::upload_client::{Ticket, UploadClient, pdf_bytes_of_size};
-use integration_tests::{TestApp, TestDatabase, spawn_app, spawn_app_with};
+use integration_tests::{TestApp, spawn_app, spawn_app_with};
+use testkit::TestDatabase;
 
 const SIZE: usize = 90_000;
 

@@ -3,8 +3,9 @@
 
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::problem::expect_problem;
-use integration_tests::{TestApp, TestDatabase, spawn_app};
+use integration_tests::{TestApp, spawn_app};
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 
 async fn list(app: &TestApp, user: &SignedIn, query: &str) -> Value {
     expect_json(

@@ -18,14 +18,15 @@ use aggregates::{
 };
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use eventstore::{Actor, EventMetadata};
-use integration_tests::event_rows::{EventRow, Stream, insert_event_rows};
-use integration_tests::{Mix, SignedIn, TestApp, TestDatabase, expect_json, spawn_app};
+use integration_tests::{SignedIn, TestApp, expect_json, spawn_app};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use scoremate::http::pagination::cursor_after;
 use scoremate::routes::scores::library::COUNT_CAP;
 use serde_json::{Value, json};
+use testkit::event_rows::{EventRow, Stream, insert_event_rows};
+use testkit::{Mix, TestDatabase};
 
 const TITLES: [&str; 14] = [
     "Nocturne",

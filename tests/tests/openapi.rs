@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use integration_tests::{TestDatabase, spawn_app};
+use integration_tests::spawn_app;
+use testkit::TestDatabase;
 
 #[tokio::test]
 async fn the_document_lists_exactly_the_routes_that_exist() {

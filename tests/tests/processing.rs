@@ -8,8 +8,9 @@
 use eventstore::Database;
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::problem::expect_problem;
-use integration_tests::{TestApp, TestDatabase, spawn_app};
+use integration_tests::{TestApp, spawn_app};
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 
 /// A real scanned page (bilevel CCITT G4), made by tiff2pdf; see pdf/tests/fixtures.
 const SCANNED: &[u8] = include_bytes!("../../pdf/tests/fixtures/ccitt-g4.pdf");

@@ -15,11 +15,12 @@ use integration_tests::quota_model::{Action, Observed, QuotaModel, Slot, UploadS
 use integration_tests::upload_client::{
     Answer, HistoryError, QuotaBalance, Ticket, UploadClient, junk_bytes_of_size, pdf_bytes_of_size,
 };
-use integration_tests::{PASSWORD, TestApp, TestDatabase, spawn_app_with, unique_email};
+use integration_tests::{PASSWORD, TestApp, spawn_app_with, unique_email};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
+use testkit::TestDatabase;
 
 /// Small enough that a few uploads of up to `MAX_SIZE` bytes run into it.
 const LIMIT: u64 = 5_000;

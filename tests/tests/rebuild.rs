@@ -3,11 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration_tests::app::{SignedIn, expect_json};
-use integration_tests::read_models::{assert_same_read_models, dump_read_models};
 use integration_tests::upload_client::{Ticket, UploadClient, pdf_bytes_of_size};
-use integration_tests::{TestApp, TestDatabase, spawn_app};
+use integration_tests::{TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::TestDatabase;
+use testkit::read_models::{assert_same_read_models, dump_read_models};
 
 async fn confirmed_score(app: &TestApp, user: &SignedIn, title: &str) -> String {
     let client = UploadClient {

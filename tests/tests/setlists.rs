@@ -10,9 +10,10 @@ use std::collections::{BTreeSet, HashSet};
 use eventstore::{Actor, EventLog, RecordedEvent};
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::problem::expect_problem;
-use integration_tests::{TestApp, TestDatabase, read_whole_log, spawn_app};
+use integration_tests::{TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{TestDatabase, read_whole_log};
 
 const SETLISTS: &str = "/api/v1/setlists";
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::problem::expect_problem;
-use integration_tests::{TestApp, TestDatabase, spawn_app, spawn_app_with};
+use integration_tests::{TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
+use testkit::TestDatabase;
 
 /// A small but well-formed one-page PDF.
 fn pdf_bytes(label: &str) -> Vec<u8> {

@@ -1,6 +1,6 @@
 //! Real PDFs built at test time with lopdf, poppler as the reference viewer, and image
-//! comparison. Shared by the crate's test targets and by `api/tests/pdf_cli.rs`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! comparison. Used by score-pdf's tests, the API's PDF tests and the PDF and load benches.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -148,7 +148,7 @@ pub fn page_ids(doc: &Document) -> Vec<ObjectId> {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    // Through `..` so that other crates' tests can include this module too.
+    // The committed fixtures live beside the PDF crate's tests (other tests embed some).
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../pdf/tests/fixtures")

@@ -12,8 +12,8 @@ use eventstore::{
     Actor, AggregateStore, AnyEventRepository, CommandError, Database, EventLog, EventMetadata,
     LogCursor, RetryPolicy, Storage,
 };
-use integration_tests::tally::{Tally, TallyCommand};
-use integration_tests::{TestDatabase, read_whole_log};
+use testkit::tally::{Tally, TallyCommand};
+use testkit::{TestDatabase, read_whole_log};
 
 fn user_metadata() -> EventMetadata {
     EventMetadata::new(Actor::User(uuid::Uuid::new_v4()), Utc::now()).with_request_id("req-1")
@@ -108,8 +108,8 @@ async fn a_commit_on_a_stale_version_is_a_conflict(database: Database) {
     );
 }
 
-fn aggregates_free_event() -> integration_tests::tally::TallyEvent {
-    integration_tests::tally::TallyEvent::Added { by: 1, note: None }
+fn aggregates_free_event() -> testkit::tally::TallyEvent {
+    testkit::tally::TallyEvent::Added { by: 1, note: None }
 }
 
 async fn concurrent_commands_on_one_aggregate_lose_no_update(database: Database) {
@@ -167,7 +167,7 @@ async fn the_log_places_an_aggregates_event(database: Database) {
         .iter()
         .find(|event| event.aggregate_id == "t-a" && event.sequence == 2)
         .map(|event| event.cursor);
-    let tally_type = <integration_tests::tally::Tally as cqrs_es::Aggregate>::TYPE;
+    let tally_type = <testkit::tally::Tally as cqrs_es::Aggregate>::TYPE;
     assert_eq!(
         log.cursor_of(tally_type, "t-a", 2).await.unwrap(),
         second_of_a

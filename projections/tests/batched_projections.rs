@@ -1,5 +1,5 @@
 //! Batched projections mean what one-by-one projections mean: over a long random mixed
-//! history (`integration_tests::mixed_history`: every command decided by the real
+//! history (`testkit::mixed_history`: every command decided by the real
 //! aggregates, users' lives interleaved), rebuilding all eight projections through their
 //! batched path (`Projection::apply_batch`, what the runner and the rebuild call) leaves
 //! every read-model table row for row as rebuilding them through `OneByOne` (their `apply`,
@@ -13,12 +13,12 @@
 use std::collections::BTreeMap;
 
 use eventstore::Database;
-use integration_tests::read_models::{assert_same_read_models, dump_read_models};
-use integration_tests::{TestDatabase, write_mixed_history};
 use projections::{
     Accounts, Analytics, OneByOne, OpenReservations, Projection, QuotaBalances, QuotaLedger,
     Scores, Sessions, Setlists,
 };
+use testkit::read_models::{assert_same_read_models, dump_read_models};
+use testkit::{TestDatabase, write_mixed_history};
 
 /// Events of each history: five rebuild batches of 2,000, a few hundred users' lives.
 const EVENTS: u64 = 10_000;

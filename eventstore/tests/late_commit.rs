@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use eventstore::{Actor, AggregateStore, EventLog, EventMetadata, LogCursor, RetryPolicy, Storage};
-use integration_tests::tally::{Tally, TallyCommand};
-use integration_tests::{TestDatabase, read_whole_log};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use testkit::tally::{Tally, TallyCommand};
+use testkit::{TestDatabase, read_whole_log};
 
 const INSERT_RAW: &str = "
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
