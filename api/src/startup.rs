@@ -9,7 +9,7 @@ use eventstore::{
     AggregateStore, Database, DatabaseOptions, EventLog, LogCursor, RetryPolicy, Storage,
     StoreError,
 };
-use processors::objects::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
+use objectstore::{ObjectStore, ObjectStoreConfig, ObjectStoreError};
 use processors::{
     JobFeed, JobQueue, ObjectCleanup, PdfJobs, PdfProcessing, ProcessorRunner, QuotaSaga,
     ReservationExpiry, SetlistCleanup, UploadSweep,

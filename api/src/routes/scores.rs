@@ -7,7 +7,7 @@ use aggregates::{
 };
 use chrono::{DateTime, Utc};
 use eventstore::{CommandError, Committed};
-use processors::objects::{ObjectStoreError, content_disposition_attachment, upload_staging_key};
+use objectstore::{ObjectStoreError, content_disposition_attachment, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;

@@ -1,0 +1,27 @@
+//! The object store: where ScoreMate keeps PDFs and thumbnails, over any S3-compatible
+//! service, with no HTTP API or event knowledge of its own.
+//!
+//! - `store`: [`ObjectStore`], the `aws-sdk-s3` client of one bucket (presigned PUT and
+//!   GET, head, ranged reads, put, server-side copy, delete, listing), every call timed
+//!   into `scoremate_object_store_duration_seconds`; [`ObjectStoreError`] sorts failures
+//!   into missing, try-again-later and refused.
+//! - `keys`: the object keys, built from ids only ([`score_object_key`],
+//!   [`thumbnail_object_key`], [`upload_staging_key`] under [`UPLOAD_STAGING_PREFIX`]).
+//! - `disposition`: user-supplied file names made safe for a download's
+//!   `Content-Disposition` ([`content_disposition_attachment`]).
+//!
+//! Used by `processors` (PDF jobs, object cleanup, upload sweep) and by `api` (upload and
+//! download routes, readiness, startup wiring).
+
+mod disposition;
+mod keys;
+mod store;
+
+pub use disposition::{content_disposition_attachment, is_disguising_char};
+pub use keys::{
+    UPLOAD_STAGING_PREFIX, parse_upload_staging_key, score_object_key, thumbnail_object_key,
+    upload_staging_key,
+};
+pub use store::{
+    KeyPage, ObjectHead, ObjectStore, ObjectStoreConfig, ObjectStoreError, PresignedRequest,
+};
