@@ -9,7 +9,7 @@ pub mod connections;
 pub mod consistency;
 pub mod context;
 pub mod directory;
-pub mod embedded_s3;
+mod embedded_s3;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -21,7 +21,7 @@ use projections::{
 use tokio::sync::Notify;
 use warp::Filter;
 
-use crate::embedded_s3::{EmbeddedS3, EmbeddedS3Error, load_or_generate_credentials};
+use objectstore::{EmbeddedS3, EmbeddedS3Error, load_or_generate_credentials};
 
 use crate::auth::{Passwords, Tokens};
 use crate::connections::ConnectionLimits;

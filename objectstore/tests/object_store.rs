@@ -8,10 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use objectstore::{
-    ObjectStore, ObjectStoreConfig, ObjectStoreError, PresignedRequest,
-    content_disposition_attachment,
+    EmbeddedS3, ObjectStore, ObjectStoreConfig, ObjectStoreError, PresignedRequest,
+    content_disposition_attachment, load_or_generate_credentials,
 };
-use scoremate::embedded_s3::{EmbeddedS3, load_or_generate_credentials};
 
 const BUCKET: &str = "scores";
 const PDF: &str = "application/pdf";
