@@ -286,7 +286,7 @@ fn score_rows(owner: UserId, i: usize) -> BenchResult<Vec<EventRow>> {
             size_bytes: Bytes(size),
             mime_type: "application/pdf".to_owned(),
             sha256: None,
-            // processors::objects::score_object_key
+            // objectstore::score_object_key
             object_key: format!("{owner}/scores/{upload_id}/original.pdf"),
             expires_at: at + chrono::Duration::hours(1),
         })

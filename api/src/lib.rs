@@ -22,7 +22,6 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
-pub mod embedded_s3;
 pub mod http;
 pub mod pdf_sandbox;
 pub mod quota;

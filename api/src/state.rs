@@ -7,8 +7,8 @@ use std::sync::Arc;
 use aggregates::{Account, Quota, Score, Session, Setlist};
 use cqrs_es::Aggregate;
 use eventstore::{AggregateStore, Committed, Database};
+use objectstore::ObjectStore;
 use processors::PdfJobs;
-use processors::objects::ObjectStore;
 use projections::{ProjectionRunner, Scores, Setlists};
 use tokio::sync::Notify;
 

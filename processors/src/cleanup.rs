@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use aggregates::{Score, ScoreEvent};
 use eventstore::{AggregateStore, RecordedEvent};
+use objectstore::{ObjectStore, upload_staging_key};
 
 use crate::commands::classify;
 use crate::commands::score_event;
-use crate::objects::{ObjectStore, upload_staging_key};
 use crate::runner::{Processor, ProcessorError};
 
 pub struct ObjectCleanup {

@@ -1,12 +1,12 @@
 //! Reactions to events: the quota saga, object cleanup, reservation expiry, setlist
 //! cleanup, and the PDF info and thumbnail jobs; and the upload sweep, a timer over the
-//! object store's staging area. Each gets what it needs injected; none builds the wiring.
+//! object store's staging area (the store itself is the `objectstore` crate). Each gets
+//! what it needs injected; none builds the wiring.
 
 pub mod cleanup;
 pub mod commands;
 pub mod expiry;
 pub mod jobs;
-pub mod objects;
 pub mod pdf;
 pub mod quota;
 pub mod runner;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use aggregates::{PdfInfo, ProcessingStage, Score, ScoreCommand, ScoreStatus};
 use eventstore::{AggregateStore, EventMetadata};
+use objectstore::{ObjectStore, ObjectStoreError, thumbnail_object_key};
 use score_pdf::{Operation, Sandbox};
 
 use crate::commands::classify;
-use crate::objects::{ObjectStore, ObjectStoreError, thumbnail_object_key};
 use crate::runner::ProcessorError;
 
 /// One processing stage over the sandbox.

@@ -14,10 +14,8 @@ use std::sync::Arc;
 
 use aggregates::{Score, ScoreError, ScoreStatus, UserId};
 use eventstore::{AggregateStore, CommandError, Database};
+use objectstore::{ObjectStore, ObjectStoreError, UPLOAD_STAGING_PREFIX, parse_upload_staging_key};
 
-use crate::objects::{
-    ObjectStore, ObjectStoreError, UPLOAD_STAGING_PREFIX, parse_upload_staging_key,
-};
 use crate::runner::AdvisoryLock;
 
 /// Why a sweep could not run.

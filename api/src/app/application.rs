@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::embedded_s3::EmbeddedS3;
+use objectstore::EmbeddedS3;
 use warp::Filter;
 
 use super::background::Background;

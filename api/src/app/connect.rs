@@ -1,8 +1,8 @@
 //! The database and the object store of the settings.
 
-use crate::embedded_s3::{EmbeddedS3, load_or_generate_credentials};
 use eventstore::{Database, DatabaseOptions};
-use processors::objects::{ObjectStore, ObjectStoreConfig};
+use objectstore::{EmbeddedS3, load_or_generate_credentials};
+use objectstore::{ObjectStore, ObjectStoreConfig};
 
 use super::error::StartupError;
 use crate::settings::Settings;

@@ -2,9 +2,9 @@
 
 use std::net::SocketAddr;
 
-use crate::embedded_s3::EmbeddedS3Error;
 use eventstore::StoreError;
-use processors::objects::ObjectStoreError;
+use objectstore::EmbeddedS3Error;
+use objectstore::ObjectStoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

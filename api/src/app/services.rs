@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aggregates::ProcessingStage;
 use eventstore::{AggregateStore, Database, RetryPolicy, Storage};
-use processors::objects::ObjectStore;
+use objectstore::ObjectStore;
 use processors::{JobQueue, PdfJobs, PdfProcessing};
 use projections::{ProjectionRunner, Scores, Setlists};
 use tokio::sync::Notify;

@@ -330,7 +330,7 @@ pub async fn recover(rejection: Rejection) -> Result<ApiError, Infallible> {
 pub mod mapping {
     use aggregates::{AccountError, QuotaError, ScoreError, SessionError, SetlistError};
     use eventstore::{CommandError, StoreError};
-    use processors::objects::ObjectStoreError;
+    use objectstore::ObjectStoreError;
 
     use super::{ApiError, ErrorCode};
 

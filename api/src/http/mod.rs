@@ -1,7 +1,8 @@
 //! HTTP plumbing shared by every route. Nothing here knows a route or the application's
 //! wiring: each filter takes what it needs (a database, an authenticator, a limiter).
 //!
-//! - `server`, `connections`: the listener, connection limits and timeouts;
+//! - `server`, `connections`: the listener, connection limits and timeouts (also of the
+//!   embedded S3 endpoint: `embedded_s3`);
 //! - `context`: the request id, client address and user of the request in flight;
 //! - `endpoint`: declaring a route (method and template), 405 with `Allow`;
 //! - `error`: `ApiError`, the problem+json body, and the one mapping of errors to codes;
@@ -14,6 +15,7 @@
 pub mod authenticate;
 pub mod connections;
 pub mod context;
+mod embedded_s3;
 pub mod endpoint;
 pub mod error;
 pub mod etag;

@@ -4,7 +4,7 @@
 use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
 use chrono::Utc;
 use eventstore::CommandError;
-use processors::objects::{score_object_key, upload_staging_key};
+use objectstore::{score_object_key, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -145,7 +145,7 @@ pub async fn create_upload_url(
         }
         if name
             .chars()
-            .any(|c| processors::objects::is_disguising_char(c) || c == '/' || c == '\\')
+            .any(|c| objectstore::is_disguising_char(c) || c == '/' || c == '\\')
         {
             fields.error(
                 "filename",

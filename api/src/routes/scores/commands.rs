@@ -7,7 +7,7 @@ use aggregates::{
 };
 use chrono::Utc;
 use eventstore::{CommandError, Committed};
-use processors::objects::{ObjectStoreError, upload_staging_key};
+use objectstore::{ObjectStoreError, upload_staging_key};
 use serde_json::{Map, Value};
 use warp::Reply;
 use warp::http::{StatusCode, header};

@@ -1,7 +1,7 @@
 //! A score's file and thumbnail, through short-lived presigned GETs.
 
 use aggregates::{ScoreStatus, UploadId};
-use processors::objects::content_disposition_attachment;
+use objectstore::content_disposition_attachment;
 use warp::Reply;
 use warp::http::{StatusCode, header};
 

@@ -1,21 +1,31 @@
 //! The embedded object store: an in-process S3-protocol endpoint over a local folder
 //! (`s3s` + `s3s-fs`), so the default install exercises the same SigV4 and presigned-URL
 //! path as a real S3 deployment. Requests must be signed with the configured key pair.
+//!
+//! This module builds the S3 service and owns its lifecycle; how its connections are
+//! accepted, limited and timed is the caller's [`AcceptLoop`]. The `scoremate` binary
+//! passes the connection limits and watchdog its API listener lives under, so that policy
+//! stays in one place (api) and this crate carries no server policy of its own.
 
+use std::error::Error as StdError;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
 
-use http::Request;
+use hyper::body::{Body, Bytes};
+use hyper::service::Service;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-use crate::http::connections::{
-    self, BodyDeadline, ConnectionLimits, ConnectionPolicy, RequestBody,
-};
 
 /// File in the data directory holding the generated access key and secret.
 const CREDENTIALS_FILE: &str = "embedded_s3_credentials";
@@ -55,30 +65,25 @@ impl EmbeddedS3 {
     /// Serves the objects under `root` (created if missing) on `bind`; port 0 picks a
     /// free port, see [`EmbeddedS3::local_addr`]. Only requests signed with
     /// `access_key`/`secret_key` (headers or presigned query) are accepted. Connections
-    /// live under the default [`ConnectionLimits`].
+    /// are served by a plain accept loop with no cap and no timeouts: for tests and tools;
+    /// a listener facing clients uses [`EmbeddedS3::start_with_limits`].
     pub async fn start(
         bind: SocketAddr,
         root: &Path,
         access_key: &str,
         secret_key: &str,
     ) -> Result<Self, EmbeddedS3Error> {
-        Self::start_with_limits(
-            bind,
-            root,
-            access_key,
-            secret_key,
-            ConnectionLimits::default(),
-        )
-        .await
+        Self::start_with_limits(bind, root, access_key, secret_key, PlainAcceptLoop).await
     }
 
-    /// [`EmbeddedS3::start`] with connections under `limits`.
+    /// [`EmbeddedS3::start`] with connections accepted, limited and timed by `limits`:
+    /// the caller's accept loop (the service passes its connection limits).
     pub async fn start_with_limits(
         bind: SocketAddr,
         root: &Path,
         access_key: &str,
         secret_key: &str,
-        limits: ConnectionLimits,
+        limits: impl AcceptLoop,
     ) -> Result<Self, EmbeddedS3Error> {
         let root_error = |message: String| EmbeddedS3Error::Root {
             path: root.to_path_buf(),
@@ -90,7 +95,7 @@ impl EmbeddedS3 {
 
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
-        let service = builder.build();
+        let handler = S3Handler(builder.build());
 
         let listener = TcpListener::bind(bind)
             .await
@@ -99,8 +104,12 @@ impl EmbeddedS3 {
             .local_addr()
             .map_err(|source| EmbeddedS3Error::Bind { addr: bind, source })?;
 
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, service, limits, stopped));
+        let (stop, stopped) = oneshot::channel::<()>();
+        // A dropped sender counts as a stop request too.
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(limits.serve(listener, handler, stopped));
         tracing::info!(%local_addr, root = %root.display(), "embedded S3 endpoint listening");
         Ok(Self {
             local_addr,
@@ -144,31 +153,91 @@ impl Drop for EmbeddedS3 {
     }
 }
 
-async fn serve(
-    listener: TcpListener,
-    service: s3s::service::S3Service,
-    limits: ConnectionLimits,
-    stopped: oneshot::Receiver<()>,
-) {
-    // Uploads of up to 100 MiB on slow links: a gap between two chunks is timed, not the
-    // whole body.
-    let policy = ConnectionPolicy {
-        name: "embedded_s3",
-        limits,
-        body_deadline: BodyDeadline::Inactivity,
-    };
-    let make_service = move |_remote: SocketAddr| {
-        let service = service.clone();
-        hyper::service::service_fn(move |request: Request<RequestBody>| {
-            let service = service.clone();
-            async move { service.call(request.map(s3s::Body::http_body)).await }
-        })
-    };
-    // A dropped sender counts as a stop request too.
-    let stopped = async {
-        let _ = stopped.await;
-    };
-    connections::serve(listener, policy, make_service, stopped).await;
+/// How the embedded endpoint's connections are accepted, limited, timed and drained.
+///
+/// The endpoint hands its listener and its [`S3Handler`] to this loop. `scoremate`
+/// implements it for its connection limits, so the endpoint's connections live under the
+/// same cap and watchdog as the API's; [`EmbeddedS3::start`] uses a plain loop.
+pub trait AcceptLoop: Send + 'static {
+    /// Serves `handler` on `listener` until `stop` resolves, then lets the open
+    /// connections finish (bounded).
+    fn serve(
+        self,
+        listener: TcpListener,
+        handler: S3Handler,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// The embedded endpoint's request handler: a hyper service over any request body of
+/// bytes, so the caller's accept loop may wrap the body (to time it, say). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct S3Handler(S3Service);
+
+impl<B> Service<Request<B>> for S3Handler
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    Box<dyn StdError + Send + Sync>: From<B::Error>,
+{
+    type Response = Response<s3s::Body>;
+    type Error = s3s::HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: Request<B>) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { service.call(request.map(s3s::Body::http_body)).await })
+    }
+}
+
+/// How long open connections get to finish after a stop, in the plain loop.
+const PLAIN_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every connection accepted at once, none timed: enough for tests and tools, where no
+/// stranger holds sockets open.
+struct PlainAcceptLoop;
+
+impl AcceptLoop for PlainAcceptLoop {
+    async fn serve(
+        self,
+        listener: TcpListener,
+        handler: S3Handler,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(stop);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _remote)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "embedded S3 accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut stop => break,
+            };
+            let connection = graceful.watch(
+                builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), handler.clone())
+                    .into_owned(),
+            );
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "embedded S3 connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        if tokio::time::timeout(PLAIN_DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("embedded S3 connections still open after the drain timeout");
+        }
+    }
 }
 
 /// The embedded endpoint's key pair, generated on first use and kept in

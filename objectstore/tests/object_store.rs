@@ -7,11 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use processors::objects::{
-    ObjectStore, ObjectStoreConfig, ObjectStoreError, PresignedRequest,
-    content_disposition_attachment,
+use objectstore::{
+    EmbeddedS3, ObjectStore, ObjectStoreConfig, ObjectStoreError, PresignedRequest,
+    content_disposition_attachment, load_or_generate_credentials,
 };
-use scoremate::embedded_s3::{EmbeddedS3, load_or_generate_credentials};
 
 const BUCKET: &str = "scores";
 const PDF: &str = "application/pdf";
@@ -115,7 +114,7 @@ fn pdf_bytes(len: usize) -> Vec<u8> {
 }
 
 fn key() -> String {
-    processors::objects::score_object_key(uuid::Uuid::new_v4(), uuid::Uuid::now_v7())
+    objectstore::score_object_key(uuid::Uuid::new_v4(), uuid::Uuid::now_v7())
 }
 
 #[tokio::test]
@@ -255,7 +254,7 @@ async fn get_returns_an_object_within_the_limit_and_refuses_a_larger_one() {
 #[tokio::test]
 async fn put_stores_bytes_that_get_and_head_read_back() {
     let fixture = Fixture::start().await;
-    let key = processors::objects::thumbnail_object_key(uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let key = objectstore::thumbnail_object_key(uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
 
     fixture
         .store
@@ -582,8 +581,8 @@ async fn presigned_urls_and_objects_survive_a_restart_of_the_embedded_endpoint()
 async fn a_server_side_copy_keeps_the_bytes_a_later_put_to_the_source_cannot_reach() {
     let fixture = Fixture::start().await;
     let (user, upload) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    let staged = processors::objects::upload_staging_key(user, upload);
-    let kept = processors::objects::score_object_key(user, upload);
+    let staged = objectstore::upload_staging_key(user, upload);
+    let kept = objectstore::score_object_key(user, upload);
     let body = pdf_bytes(200_003);
     let presigned = fixture
         .store
@@ -628,7 +627,7 @@ async fn a_listing_walks_every_key_under_a_prefix_page_by_page() {
     let bucket = fixture.root.join("objects").join(BUCKET);
     let user = uuid::Uuid::now_v7();
     let mut expected: Vec<String> = (0..1_001)
-        .map(|_| processors::objects::upload_staging_key(user, uuid::Uuid::new_v4()))
+        .map(|_| objectstore::upload_staging_key(user, uuid::Uuid::new_v4()))
         .collect();
     expected.sort();
     for key in &expected {
