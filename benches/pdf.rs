@@ -10,7 +10,7 @@
 //! `SCOREMATE_BENCH_REPEAT` (default 5) sets the measured runs per file and command. See
 //! `docs/benchmarks.md`.
 //!
-//! The files are the committed fixtures of `pdf/tests/fixtures/` (one locked by a user
+//! The files are the committed fixtures of `score-pdf/tests/fixtures/` (one locked by a user
 //! password, which both sides refuse: reported as refused, never timed) and PDFs built at
 //! the start with lopdf through the PDF tests' own builders (`testkit::pdf`), written to a
 //! temporary folder.
@@ -523,13 +523,13 @@ fn newest_under(dir: &Path) -> Option<SystemTime> {
 fn staleness(binary: &Path) -> Option<String> {
     let built = binary.metadata().ok()?.modified().ok()?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-    let newest = ["api/src", "pdf/src"]
+    let newest = ["scoremate/src", "score-pdf/src"]
         .iter()
         .filter_map(|dir| newest_under(&root.join(dir)))
         .max()?;
     (newest > built).then(|| {
         format!(
-            "warning: api/src or pdf/src changed after {} was built; rebuild it to measure the tree",
+            "warning: scoremate/src or score-pdf/src changed after {} was built; rebuild it to measure the tree",
             binary.display()
         )
     })

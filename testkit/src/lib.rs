@@ -4,7 +4,7 @@
 //!
 //! - `pdf` — [`pdf`]: real PDFs built at test time with lopdf (page boxes, rotation,
 //!   metadata, scanned pages, hostile files: bombs, deep trees, noise), the committed
-//!   fixtures of `pdf/tests/fixtures/`, and poppler as the reference viewer to compare
+//!   fixtures of `score-pdf/tests/fixtures/`, and poppler as the reference viewer to compare
 //!   thumbnails with. Depends on external crates only; used by score-pdf's and the API's
 //!   tests and by the PDF and load benchmarks.
 //! - `store` — everything below the HTTP API: [`TestDatabase`] (a fresh, migrated

@@ -151,7 +151,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
     // The committed fixtures live beside the PDF crate's tests (other tests embed some).
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../pdf/tests/fixtures")
+            .join("../score-pdf/tests/fixtures")
             .join(name),
     )
     .unwrap()

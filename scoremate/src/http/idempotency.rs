@@ -9,6 +9,7 @@ use aggregates::UserId;
 use eventstore::Database;
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
+use utoipa::IntoParams;
 use warp::http::{HeaderName, HeaderValue, Method, StatusCode};
 use warp::{Filter, Rejection};
 
@@ -18,6 +19,26 @@ use crate::http::error::{ApiError, ErrorCode, FieldMessages};
 use crate::http::extract::json_body;
 
 const MAX_KEY_CHARS: usize = 255;
+
+/// `Idempotency-Key` of a POST, as the filter [`idempotency_key`] extracts it (the
+/// pattern's length is `MAX_KEY_CHARS`; a test holds them together).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// A retry with the same key and body gets the first answer again
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        pattern = "^[!-~]{1,255}$"
+    )]
+    pub idempotency_key: Option<String>,
+}
+
+/// The request's `Idempotency-Key`, if any (checked by [`parse_key`]).
+pub fn idempotency_key() -> impl Filter<Extract = (IdempotencyKey,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("idempotency-key")
+        .map(|idempotency_key| IdempotencyKey { idempotency_key })
+}
 
 struct Stored {
     request_body: String,
@@ -238,13 +259,15 @@ where
     endpoint(Method::POST, template)
         .and(warp::any().map(move || (state.clone(), database.clone())))
         .and(authenticated(authenticator))
-        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(idempotency_key())
         .and(json_body())
         .then(
             move |_,
                   (state, database): (S, Database),
                   principal: Principal,
-                  key: Option<String>,
+                  IdempotencyKey {
+                      idempotency_key: key,
+                  }: IdempotencyKey,
                   body: Map<String, Value>| {
                 let handler = handler.clone();
                 async move {

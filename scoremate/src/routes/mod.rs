@@ -1,13 +1,13 @@
 //! The HTTP API, one module per resource, and the router over all of them.
 
-pub mod audit;
-pub mod auth;
-pub mod health;
-pub mod me;
+mod audit;
+mod auth;
+mod health;
+mod me;
 pub mod openapi;
 pub mod scores;
-pub mod setlists;
-pub mod uploads;
+mod setlists;
+mod uploads;
 
 use std::sync::Arc;
 

@@ -5,4 +5,4 @@ pub mod passwords;
 pub mod tokens;
 
 pub use passwords::Passwords;
-pub use tokens::{AccessClaims, RefreshClaims, TokenError, Tokens};
+pub use tokens::Tokens;

@@ -17,9 +17,10 @@ use crate::http::authenticate::Principal;
 use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, ErrorCode, Problem};
 use crate::http::extract::Fields;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
-    BodyTooLarge, ConcurrentChange, IdempotencyKey, IdempotencyKeyReused, NotJson,
-    ObjectStoreFailed, Throttled, Unauthorized, VersionMismatch,
+    BodyTooLarge, ConcurrentChange, IdempotencyKeyReused, NotJson, ObjectStoreFailed, Throttled,
+    Unauthorized, VersionMismatch,
 };
 use crate::quota::quota_step;
 use crate::state::AppState;

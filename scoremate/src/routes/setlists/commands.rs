@@ -21,9 +21,10 @@ use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{parse_if_match, with_etag};
 use crate::http::extract::Fields;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
-    BodyTooLarge, ConcurrentChange, IdempotencyKey, IdempotencyKeyReused, MalformedIfMatch,
-    NotJson, Throttled, Unauthorized, VersionMismatch,
+    BodyTooLarge, ConcurrentChange, IdempotencyKeyReused, MalformedIfMatch, NotJson, Throttled,
+    Unauthorized, VersionMismatch,
 };
 use crate::state::AppState;
 

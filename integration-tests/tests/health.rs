@@ -64,7 +64,7 @@ async fn readyz_answers_503_when_the_database_is_gone() {
 
 /// A scanned one-page PDF that the processors turn into facts and a thumbnail, so every
 /// object-store operation of an upload's life runs (thumbnail `put` included).
-const SCANNED: &[u8] = include_bytes!("../../pdf/tests/fixtures/ccitt-g4.pdf");
+const SCANNED: &[u8] = include_bytes!("../../score-pdf/tests/fixtures/ccitt-g4.pdf");
 
 /// One sample of a scrape: the series' labels and its value.
 #[derive(Debug)]

@@ -1,12 +1,13 @@
 //! The OpenAPI vocabulary the routes share, declared once: the problem+json answer of each
 //! error family that reads the same on every route, and the headers of conditional and
-//! idempotent commands. A route lists them by name beside the answers that are its own:
-//! `responses((status = 200, …), Unauthorized, Throttled)`, `params(IfMatch)`.
+//! idempotent commands (`etag::IfMatch`, `idempotency::IdempotencyKey`). A route lists them
+//! by name beside the answers that are its own: `responses((status = 200, …), Unauthorized,
+//! Throttled)`, `params(IfMatch)`.
 
 use std::collections::BTreeMap;
 
+use utoipa::IntoResponses;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
-use utoipa::{IntoParams, IntoResponses};
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -60,31 +61,4 @@ problem_answers! {
     PagePastEnd = "404", "Page past the end (E003)";
     /// Commands whose only 400 is a malformed `If-Match`.
     MalformedIfMatch = "400", "Malformed If-Match (E007)";
-}
-
-/// `If-Match` of a conditional command.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IfMatch {
-    /// The version (ETag) the change is based on: "3", W/"3", 3 or *
-    #[param(
-        rename = "If-Match",
-        nullable = false,
-        pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"
-    )]
-    pub if_match: Option<String>,
-}
-
-/// `Idempotency-Key` of a POST (see `http::idempotency`; the length is its
-/// `MAX_KEY_CHARS`, which a test holds this pattern to).
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IdempotencyKey {
-    /// A retry with the same key and body gets the first answer again
-    #[param(
-        rename = "Idempotency-Key",
-        nullable = false,
-        pattern = "^[!-~]{1,255}$"
-    )]
-    pub idempotency_key: Option<String>,
 }

@@ -12,19 +12,19 @@
 //! - `pagination`, `etag`, `idempotency`, `throttle`, `read_your_writes`, `reply`,
 //!   `metrics`: what their names say.
 
-pub mod authenticate;
-pub mod connections;
-pub mod context;
+pub(crate) mod authenticate;
+pub(crate) mod connections;
+pub(crate) mod context;
 mod embedded_s3;
 pub mod endpoint;
-pub mod error;
-pub mod etag;
-pub mod extract;
-pub mod idempotency;
+pub(crate) mod error;
+pub(crate) mod etag;
+pub(crate) mod extract;
+pub(crate) mod idempotency;
 pub mod metrics;
-pub mod openapi;
+pub(crate) mod openapi;
 pub mod pagination;
 pub mod read_your_writes;
-pub mod reply;
+pub(crate) mod reply;
 pub mod server;
-pub mod throttle;
+pub(crate) mod throttle;

@@ -20,15 +20,15 @@
 //! `http` → `auth`. `.ci/run` fails on an import cycle between modules.
 
 pub mod app;
-pub mod auth;
+mod auth;
 pub mod cli;
 pub mod http;
 pub mod pdf_sandbox;
-pub mod quota;
+mod quota;
 pub mod routes;
-pub mod settings;
-pub mod sql;
-pub mod state;
+mod settings;
+mod sql;
+mod state;
 pub mod telemetry;
-pub mod upload_locks;
-pub mod users;
+mod upload_locks;
+mod users;

@@ -13,7 +13,9 @@ use warp::{Filter, Rejection};
 
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
+use crate::http::etag::{IfMatch, if_match};
 use crate::http::extract::json_body;
+use crate::http::idempotency::{IdempotencyKey, idempotency_key};
 use crate::http::pagination::PageQuery;
 use crate::http::reply::into_reply;
 use crate::state::AppState;
@@ -52,32 +54,34 @@ pub fn routes(
     let patch = endpoint(Method::PATCH, "/api/v1/setlists/{id}")
         .and(with_state.clone())
         .and(auth.clone())
-        .and(warp::header::optional::<String>("if-match"))
+        .and(if_match())
         .and(json_body())
-        .then(|params, state, principal, if_match, body| {
+        .then(|params, state, principal, IfMatch { if_match }, body| {
             patch_setlist(state, principal, params, if_match, body)
         })
         .map(into_reply);
     let delete = endpoint(Method::DELETE, "/api/v1/setlists/{id}")
         .and(with_state.clone())
         .and(auth.clone())
-        .and(warp::header::optional::<String>("if-match"))
-        .then(|params, state, principal, if_match| {
+        .and(if_match())
+        .then(|params, state, principal, IfMatch { if_match }| {
             delete_setlist(state, principal, params, if_match)
         })
         .map(into_reply);
     let add = endpoint(Method::POST, "/api/v1/setlists/{id}/items")
         .and(with_state.clone())
         .and(auth.clone())
-        .and(warp::header::optional::<String>("if-match"))
-        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(if_match())
+        .and(idempotency_key())
         .and(json_body())
         .then(
             |params: PathParams,
              state: AppState,
              principal: Principal,
-             if_match: Option<String>,
-             key: Option<String>,
+             IfMatch { if_match }: IfMatch,
+             IdempotencyKey {
+                 idempotency_key: key,
+             }: IdempotencyKey,
              body: Map<String, Value>| async move {
                 let key = crate::http::idempotency::parse_key(key)?;
                 let database = state.database.clone();
@@ -105,15 +109,17 @@ pub fn routes(
     let remove = endpoint(Method::DELETE, "/api/v1/setlists/{id}/items/{item_id}")
         .and(with_state.clone())
         .and(auth.clone())
-        .and(warp::header::optional::<String>("if-match"))
-        .then(|params, state, principal, if_match| remove_item(state, principal, params, if_match))
+        .and(if_match())
+        .then(|params, state, principal, IfMatch { if_match }| {
+            remove_item(state, principal, params, if_match)
+        })
         .map(into_reply);
     let reorder = endpoint(Method::PUT, "/api/v1/setlists/{id}/items/order")
         .and(with_state)
         .and(auth)
-        .and(warp::header::optional::<String>("if-match"))
+        .and(if_match())
         .and(json_body())
-        .then(|params, state, principal, if_match, body| {
+        .then(|params, state, principal, IfMatch { if_match }, body| {
             reorder_items(state, principal, params, if_match, body)
         })
         .map(into_reply);

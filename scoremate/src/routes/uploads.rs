@@ -17,8 +17,9 @@ use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
 use crate::http::error::{ApiError, ErrorCode, Problem};
 use crate::http::extract::Fields;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
-    IdempotencyKey, IdempotencyKeyReused, NotJson, ObjectStoreFailed, Throttled, Unauthorized,
+    IdempotencyKeyReused, NotJson, ObjectStoreFailed, Throttled, Unauthorized,
 };
 use crate::http::reply::into_reply;
 use crate::quota::{quota_step, quota_with_limit};

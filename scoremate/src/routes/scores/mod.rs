@@ -13,6 +13,7 @@ use warp::{Filter, Rejection};
 
 use crate::http::authenticate::authenticated;
 use crate::http::endpoint::endpoint;
+use crate::http::etag::{IfMatch, if_match};
 use crate::http::extract::json_body;
 use crate::http::reply::into_reply;
 use crate::state::AppState;
@@ -75,9 +76,9 @@ fn changes_and_files(
     let patch = endpoint(Method::PATCH, "/api/v1/scores/{id}")
         .and(with_state_patch)
         .and(authenticated(state_patch.authenticator()))
-        .and(warp::header::optional::<String>("if-match"))
+        .and(if_match())
         .and(json_body())
-        .then(|params, state, principal, if_match, body| {
+        .then(|params, state, principal, IfMatch { if_match }, body| {
             patch_score(state, principal, params, if_match, body)
         })
         .map(into_reply);

@@ -34,7 +34,7 @@ use support::{
 };
 
 const UPLOADS: usize = 50;
-const PDF: &[u8] = include_bytes!("../../pdf/tests/fixtures/ccitt-g4.pdf");
+const PDF: &[u8] = include_bytes!("../../score-pdf/tests/fixtures/ccitt-g4.pdf");
 /// The processors `serve` must not run (`ProcessingStage::as_str`).
 const PDF_PROCESSORS: [&str; 2] = ["pdf_info", "thumbnail"];
 

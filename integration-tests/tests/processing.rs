@@ -12,10 +12,10 @@ use integration_tests::{TestApp, spawn_app};
 use serde_json::{Value, json};
 use testkit::TestDatabase;
 
-/// A real scanned page (bilevel CCITT G4), made by tiff2pdf; see pdf/tests/fixtures.
-const SCANNED: &[u8] = include_bytes!("../../pdf/tests/fixtures/ccitt-g4.pdf");
+/// A real scanned page (bilevel CCITT G4), made by tiff2pdf; see score-pdf/tests/fixtures.
+const SCANNED: &[u8] = include_bytes!("../../score-pdf/tests/fixtures/ccitt-g4.pdf");
 /// Locked by a user password (qpdf).
-const LOCKED: &[u8] = include_bytes!("../../pdf/tests/fixtures/user-password-aes256.pdf");
+const LOCKED: &[u8] = include_bytes!("../../score-pdf/tests/fixtures/user-password-aes256.pdf");
 
 async fn upload(app: &TestApp, user: &SignedIn, bytes: &[u8], title: &str) -> String {
     let ticket = expect_json(
