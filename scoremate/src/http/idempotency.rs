@@ -288,3 +288,21 @@ where
         )
         .map(crate::http::reply::into_reply)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document promises what `parse_key` takes: the regression was a route declaring
+    /// `{1,200}` while the code took 255.
+    #[test]
+    fn the_documented_key_pattern_is_what_parse_key_takes() {
+        let params = serde_json::to_value(IdempotencyKey::into_params(|| None)).unwrap_or_default();
+        let pattern = params[0]["schema"]["pattern"].as_str().unwrap_or_default();
+        assert_eq!(pattern, format!("^[!-~]{{1,{MAX_KEY_CHARS}}}$"));
+        let longest = "k".repeat(MAX_KEY_CHARS);
+        assert!(parse_key(Some(longest.clone())).is_ok());
+        assert!(parse_key(Some(longest + "k")).is_err());
+        assert!(parse_key(Some("with space".to_owned())).is_err());
+    }
+}

@@ -50,41 +50,126 @@ pub struct RefreshResponse {
     pub refresh: String,
 }
 
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[allow(dead_code)] // documents the request body; the handler reads fields one by one
+#[derive(Debug, ToSchema)]
 pub struct RegisterRequest {
     /// Unique up to case and Unicode compatibility; stored in NFKC, trimmed and
     /// lower-cased. Characters whose compatibility form holds a space or an `@` (such as
     /// `¨` or `＠`) are refused.
     #[schema(
+        value_type = String,
         min_length = 3,
         max_length = 254,
         pattern = "^[^@\\s\\x00-\\x1f\\x7f-\\x9f\\u00A8\\u00AF\\u00B4\\u00B8\\u02D8-\\u02DD\\u037A\\u0384-\\u0385\\u1FBD\\u1FBF-\\u1FC1\\u1FCD-\\u1FCF\\u1FDD-\\u1FDF\\u1FED-\\u1FEE\\u1FFD-\\u1FFE\\u2017\\u203E\\u309B-\\u309C\\uFC5E-\\uFC63\\uFDFA-\\uFDFB\\uFE49-\\uFE4C\\uFE6B\\uFE70\\uFE72\\uFE74\\uFE76\\uFE78\\uFE7A\\uFE7C\\uFE7E\\uFF20\\uFFE3]+@[^@\\s\\x00-\\x1f\\x7f-\\x9f\\u00A8\\u00AF\\u00B4\\u00B8\\u02D8-\\u02DD\\u037A\\u0384-\\u0385\\u1FBD\\u1FBF-\\u1FC1\\u1FCD-\\u1FCF\\u1FDD-\\u1FDF\\u1FED-\\u1FEE\\u1FFD-\\u1FFE\\u2017\\u203E\\u309B-\\u309C\\uFC5E-\\uFC63\\uFDFA-\\uFDFB\\uFE49-\\uFE4C\\uFE6B\\uFE70\\uFE72\\uFE74\\uFE76\\uFE78\\uFE7A\\uFE7C\\uFE7E\\uFF20\\uFFE3]+$"
     )]
-    email: String,
+    email: Email,
     /// 10 to 1024 characters.
-    #[schema(min_length = 10, max_length = 1024)]
-    password: String,
+    #[schema(value_type = String, min_length = 10, max_length = 1024)]
+    password: Secret,
     /// 1 to 100 characters, not only spaces.
     #[schema(
         min_length = 1,
         max_length = 100,
         pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
     )]
+    // Trimmed.
     display_name: Option<String>,
 }
 
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
 pub struct LoginRequest {
+    // Not parsed: an address that is not one answers like a wrong password.
     email: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: Secret,
 }
 
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
 pub struct RefreshRequest {
     refresh: String,
+}
+
+impl RegisterRequest {
+    /// Every invalid field at once (E007).
+    fn read(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let email = fields.required_string("email");
+        let password = fields.required_string("password");
+        let display_name = fields.optional_string("display_name");
+        let email = match email.map(|raw| (raw.chars().any(char::is_control), Email::parse(&raw))) {
+            Some((true, _)) => {
+                fields.error("email", "Must not contain control characters.");
+                None
+            }
+            Some((false, Ok(email))) => Some(email),
+            Some((false, Err(error))) => {
+                fields.error("email", format!("Not a valid email address: {error}."));
+                None
+            }
+            None => None,
+        };
+        if let Some(password) = &password {
+            let length = password.chars().count();
+            if length < MIN_PASSWORD_CHARS {
+                fields.error(
+                    "password",
+                    format!("Must be at least {MIN_PASSWORD_CHARS} characters."),
+                );
+            } else if length > MAX_PASSWORD_CHARS {
+                fields.error(
+                    "password",
+                    format!("Must be at most {MAX_PASSWORD_CHARS} characters."),
+                );
+            }
+        }
+        if let Some(name) = &display_name {
+            let length = name.trim().chars().count();
+            if !(1..=100).contains(&length) {
+                fields.error("display_name", "Must be between 1 and 100 characters.");
+            }
+        }
+        fields.finish()?;
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(ApiError::new(
+                ErrorCode::ValidationError,
+                "Some fields are invalid.",
+            ));
+        };
+        Ok(Self {
+            email,
+            password: Secret::new(password),
+            display_name: display_name.map(|name| name.trim().to_owned()),
+        })
+    }
+}
+
+impl LoginRequest {
+    /// E007 naming the missing fields.
+    fn read(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let email = fields.required_string("email");
+        let password = fields.required_string("password");
+        fields.finish()?;
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(invalid_credentials());
+        };
+        Ok(Self {
+            email,
+            password: Secret::new(password),
+        })
+    }
+}
+
+impl RefreshRequest {
+    /// E007 when the token is missing or not a string.
+    fn read(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let refresh = fields.required_string("refresh");
+        fields.finish()?;
+        let Some(refresh) = refresh else {
+            return Err(ApiError::invalid_token());
+        };
+        Ok(Self { refresh })
+    }
 }
 
 pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
@@ -138,49 +223,11 @@ pub async fn register(
     state: AppState,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let mut fields = Fields::new(body);
-    let email = fields.required_string("email");
-    let password = fields.required_string("password");
-    let display_name = fields.optional_string("display_name");
-    let email = match email.map(|raw| (raw.chars().any(char::is_control), Email::parse(&raw))) {
-        Some((true, _)) => {
-            fields.error("email", "Must not contain control characters.");
-            None
-        }
-        Some((false, Ok(email))) => Some(email),
-        Some((false, Err(error))) => {
-            fields.error("email", format!("Not a valid email address: {error}."));
-            None
-        }
-        None => None,
-    };
-    if let Some(password) = &password {
-        let length = password.chars().count();
-        if length < MIN_PASSWORD_CHARS {
-            fields.error(
-                "password",
-                format!("Must be at least {MIN_PASSWORD_CHARS} characters."),
-            );
-        } else if length > MAX_PASSWORD_CHARS {
-            fields.error(
-                "password",
-                format!("Must be at most {MAX_PASSWORD_CHARS} characters."),
-            );
-        }
-    }
-    if let Some(name) = &display_name {
-        let length = name.trim().chars().count();
-        if !(1..=100).contains(&length) {
-            fields.error("display_name", "Must be between 1 and 100 characters.");
-        }
-    }
-    fields.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "Some fields are invalid.",
-        ));
-    };
+    let RegisterRequest {
+        email,
+        password,
+        display_name,
+    } = RegisterRequest::read(body)?;
 
     let services = &state.services;
     if find_user_by_email(&state.database, &email).await?.is_some() {
@@ -188,7 +235,7 @@ pub async fn register(
     }
     let password_hash = services
         .passwords
-        .hash(Secret::new(password))
+        .hash(password)
         .await
         .map_err(|error| ApiError::internal(&error))?;
     let user_id = UserId::from_uuid(Uuid::now_v7());
@@ -197,7 +244,7 @@ pub async fn register(
         user_id,
         email: email.clone(),
         password_hash,
-        display_name: display_name.map(|name| name.trim().to_owned()),
+        display_name,
     };
     let committed = match services
         .accounts
@@ -262,15 +309,8 @@ pub async fn login(
     state: AppState,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let mut fields = Fields::new(body);
-    let email = fields.required_string("email");
-    let password = fields.required_string("password");
-    fields.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(invalid_credentials());
-    };
+    let LoginRequest { email, password } = LoginRequest::read(body)?;
     let services = &state.services;
-    let password = Secret::new(password);
 
     let user_id = match Email::parse(&email) {
         Ok(email) => find_user_by_email(&state.database, &email).await?,
@@ -353,13 +393,12 @@ pub async fn refresh(
     state: AppState,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let mut fields = Fields::new(body);
-    let token = fields.required_string("refresh");
-    fields.finish()?;
+    let RefreshRequest { refresh: token } = RefreshRequest::read(body)?;
     let services = &state.services;
-    let claims = token
-        .and_then(|token| services.tokens.verify_refresh(&token).ok())
-        .ok_or_else(ApiError::invalid_token)?;
+    let claims = services
+        .tokens
+        .verify_refresh(&token)
+        .map_err(|_| ApiError::invalid_token())?;
     crate::http::context::RequestContext::record_user(claims.sub);
 
     let now = Utc::now();
@@ -429,13 +468,12 @@ pub async fn logout(
     state: AppState,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let mut fields = Fields::new(body);
-    let token = fields.required_string("refresh");
-    fields.finish()?;
+    let RefreshRequest { refresh: token } = RefreshRequest::read(body)?;
     let services = &state.services;
-    let claims = token
-        .and_then(|token| services.tokens.verify_refresh(&token).ok())
-        .ok_or_else(ApiError::invalid_token)?;
+    let claims = services
+        .tokens
+        .verify_refresh(&token)
+        .map_err(|_| ApiError::invalid_token())?;
     crate::http::context::RequestContext::record_user(claims.sub);
     let revoke = SessionCommand::RevokeSession {
         reason: RevocationReason::Logout,

@@ -41,8 +41,7 @@ pub struct UploadUrl {
     pub expires_at: chrono::DateTime<Utc>,
 }
 
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[allow(dead_code)] // documents the request body; the handler reads fields one by one
+#[derive(Debug, ToSchema)]
 pub struct UploadUrlRequest {
     /// Shown to the user; never used as a storage path.
     #[schema(
@@ -60,6 +59,86 @@ pub struct UploadUrlRequest {
     /// Lowercase hex SHA-256 of the file.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     sha256: Option<String>,
+}
+
+impl UploadUrlRequest {
+    /// Every invalid field at once (E007), then the MIME type (E004) and the size against
+    /// `max_upload` (E014).
+    fn read(mut body: Map<String, Value>, max_upload: u64) -> Result<Self, ApiError> {
+        let size = body.remove("size");
+        let mut fields = Fields::new(body);
+        let filename = fields.required_string("filename");
+        let mime_type = fields.required_string("mime_type");
+        let sha256 = fields.optional_string("sha256");
+        let size = match size {
+            Some(Value::Number(number)) => match crate::http::extract::whole_number(&number) {
+                Some(size) if size >= 1 => Some(size),
+                _ => {
+                    fields.error("size", "Must be a whole number of bytes, at least 1.");
+                    None
+                }
+            },
+            None | Some(Value::Null) => {
+                fields.error("size", "This field is required.");
+                None
+            }
+            Some(_) => {
+                fields.error("size", "Must be a whole number of bytes, at least 1.");
+                None
+            }
+        };
+        if let Some(name) = &filename {
+            let length = name.chars().count();
+            if length == 0 || length > MAX_FILENAME_CHARS {
+                fields.error(
+                    "filename",
+                    format!("Must be 1 to {MAX_FILENAME_CHARS} characters."),
+                );
+            }
+            if name
+                .chars()
+                .any(|c| objectstore::is_disguising_char(c) || c == '/' || c == '\\')
+            {
+                fields.error(
+                    "filename",
+                    "Must not contain slashes, control characters or bidirectional-text controls.",
+                );
+            }
+        }
+        if let Some(hash) = &sha256
+            && !is_sha256_hex(hash)
+        {
+            fields.error("sha256", "Must be 64 lowercase hexadecimal characters.");
+        }
+        fields.finish()?;
+        let (Some(filename), Some(mime_type), Some(size)) = (filename, mime_type, size) else {
+            return Err(ApiError::new(
+                ErrorCode::ValidationError,
+                "Some fields are invalid.",
+            ));
+        };
+        if !ALLOWED_MIME_TYPES.contains(&mime_type.as_str()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidFileType,
+                format!(
+                    "Only {} files can be uploaded.",
+                    ALLOWED_MIME_TYPES.join(", ")
+                ),
+            ));
+        }
+        if size > max_upload {
+            return Err(ApiError::new(
+                ErrorCode::FileTooLarge,
+                format!("Files may be at most {max_upload} bytes."),
+            ));
+        }
+        Ok(Self {
+            filename,
+            size,
+            mime_type,
+            sha256,
+        })
+    }
 }
 
 pub fn routes(
@@ -112,75 +191,12 @@ pub async fn create_upload_url(
     principal: Principal,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let max_upload = state.settings.max_upload_bytes;
-    let mut body = body;
-    let size = body.remove("size");
-    let mut fields = Fields::new(body);
-    let filename = fields.required_string("filename");
-    let mime_type = fields.required_string("mime_type");
-    let sha256 = fields.optional_string("sha256");
-    let size = match size {
-        Some(Value::Number(number)) => match crate::http::extract::whole_number(&number) {
-            Some(size) if size >= 1 => Some(size),
-            _ => {
-                fields.error("size", "Must be a whole number of bytes, at least 1.");
-                None
-            }
-        },
-        None | Some(Value::Null) => {
-            fields.error("size", "This field is required.");
-            None
-        }
-        Some(_) => {
-            fields.error("size", "Must be a whole number of bytes, at least 1.");
-            None
-        }
-    };
-    if let Some(name) = &filename {
-        let length = name.chars().count();
-        if length == 0 || length > MAX_FILENAME_CHARS {
-            fields.error(
-                "filename",
-                format!("Must be 1 to {MAX_FILENAME_CHARS} characters."),
-            );
-        }
-        if name
-            .chars()
-            .any(|c| objectstore::is_disguising_char(c) || c == '/' || c == '\\')
-        {
-            fields.error(
-                "filename",
-                "Must not contain slashes, control characters or bidirectional-text controls.",
-            );
-        }
-    }
-    if let Some(hash) = &sha256
-        && !is_sha256_hex(hash)
-    {
-        fields.error("sha256", "Must be 64 lowercase hexadecimal characters.");
-    }
-    fields.finish()?;
-    let (Some(filename), Some(mime_type), Some(size)) = (filename, mime_type, size) else {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "Some fields are invalid.",
-        ));
-    };
-    if !ALLOWED_MIME_TYPES.contains(&mime_type.as_str()) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidFileType,
-            format!(
-                "Only {} files can be uploaded.",
-                ALLOWED_MIME_TYPES.join(", ")
-            ),
-        ));
-    }
-    if size > max_upload {
-        return Err(ApiError::new(
-            ErrorCode::FileTooLarge,
-            format!("Files may be at most {max_upload} bytes."),
-        ));
-    }
+    let UploadUrlRequest {
+        filename,
+        size,
+        mime_type,
+        sha256,
+    } = UploadUrlRequest::read(body, state.settings.max_upload_bytes)?;
 
     let services = &state.services;
     let user = principal.user_id;

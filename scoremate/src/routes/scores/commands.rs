@@ -16,7 +16,7 @@ use super::views::{ConfirmRequest, ScoreView};
 use crate::http::authenticate::Principal;
 use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, ErrorCode, Problem};
-use crate::http::extract::Fields;
+use crate::http::etag::IfMatch;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
     BodyTooLarge, ConcurrentChange, IdempotencyKeyReused, NotJson, ObjectStoreFailed, Throttled,
@@ -33,7 +33,7 @@ pub(super) const PDF_HEADER_WINDOW: u64 = 1024;
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The score"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+        IfMatch,
     ),
     request_body = ConfirmRequest,
     responses(
@@ -93,31 +93,6 @@ pub async fn patch_score(
     Ok(state.after_score_change(&committed, response).await)
 }
 
-pub(super) fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
-    let title = fields.required_string("title").unwrap_or_default();
-    let small = |fields: &mut Fields, name: &str| {
-        fields
-            .optional_u64(name, u64::from(u8::MAX))
-            .and_then(|value| u8::try_from(value).ok())
-    };
-    ScoreMetadata {
-        title,
-        composer: fields.optional_string("composer"),
-        arranger: fields.optional_string("arranger"),
-        genre: fields.optional_string("genre"),
-        key: fields.optional_string("key"),
-        instrumentation: fields.optional_string_list("instrumentation"),
-        tags: fields.optional_string_list("tags"),
-        rating: small(fields, "rating"),
-        difficulty: small(fields, "difficulty"),
-        duration_seconds: fields
-            .optional_u64("duration_seconds", u64::from(u32::MAX))
-            .and_then(|value| u32::try_from(value).ok()),
-        reference: fields.optional_string("reference"),
-        notes: fields.optional_string("notes"),
-    }
-}
-
 #[utoipa::path(
     post, path = "/api/v1/scores", tag = "scores",
     security(("bearer" = [])),
@@ -142,31 +117,7 @@ pub async fn confirm_upload(
     principal: Principal,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let mut fields = Fields::new(body);
-    let upload_id = fields.required_string("upload_id");
-    let metadata = read_metadata(&mut fields);
-    let upload_id = match upload_id.map(|raw| raw.parse::<UploadId>()) {
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            fields.error("upload_id", "Must be an upload id (a UUID).");
-            None
-        }
-        None => None,
-    };
-    if let Err(errors) = metadata.validate() {
-        for (field, messages) in errors.0 {
-            for message in messages {
-                fields.error(&field, message);
-            }
-        }
-    }
-    fields.finish()?;
-    let Some(upload_id) = upload_id else {
-        return Err(ApiError::new(
-            ErrorCode::ValidationError,
-            "Some fields are invalid.",
-        ));
-    };
+    let (upload_id, metadata) = ConfirmRequest::read(body)?.into_parts();
 
     // Taken before the upload's state is read: once a confirmation recorded its bytes, no
     // other one may copy over them (crate::upload_locks).

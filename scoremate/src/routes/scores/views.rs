@@ -1,11 +1,15 @@
-//! What score requests carry and answers show.
+//! What score requests carry and answers show; a confirmation is read field by field into
+//! its type, naming every bad field at once.
 
-use aggregates::{ProcessingStatus, Score};
+use aggregates::{ProcessingStatus, Score, ScoreMetadata, UploadId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::extract::Fields;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FileView {
@@ -102,10 +106,10 @@ impl ScoreView {
     }
 }
 
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[allow(dead_code)] // documents the request body; the handler reads fields one by one
+#[derive(Debug, ToSchema)]
 pub struct ConfirmRequest {
-    upload_id: Uuid,
+    #[schema(value_type = Uuid)]
+    upload_id: UploadId,
     #[schema(min_length = 1, max_length = 200)]
     title: String,
     #[schema(max_length = 200)]
@@ -117,9 +121,9 @@ pub struct ConfirmRequest {
     #[schema(max_length = 200)]
     key: Option<String>,
     #[schema(value_type = Option<Vec<Label>>, max_items = 50)]
-    instrumentation: Option<Vec<String>>,
+    instrumentation: Vec<Label>,
     #[schema(value_type = Option<Vec<Label>>, max_items = 50)]
-    tags: Option<Vec<String>>,
+    tags: Vec<Label>,
     #[schema(minimum = 1, maximum = 5)]
     rating: Option<u8>,
     #[schema(minimum = 1, maximum = 3)]
@@ -133,14 +137,112 @@ pub struct ConfirmRequest {
 }
 
 /// A tag or an instrument: 1 to 50 characters, not only spaces.
+// Checked with the whole list by `ScoreMetadata::validate`, which names the list.
 #[derive(Debug, ToSchema)]
 #[schema(
     min_length = 1,
     max_length = 50,
     pattern = "^\\s*[^\\s\\x00][^\\x00\\n]{0,49}$"
 )]
-#[allow(dead_code)]
 pub struct Label(String);
+
+fn labels(texts: Vec<String>) -> Vec<Label> {
+    texts.into_iter().map(Label).collect()
+}
+
+fn texts(labels: Vec<Label>) -> Vec<String> {
+    labels.into_iter().map(|Label(text)| text).collect()
+}
+
+impl ConfirmRequest {
+    /// Every invalid field at once (E007), with the domain's verdict on the metadata.
+    pub(super) fn read(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(body);
+        let upload_id = fields.required_string("upload_id");
+        let metadata = read_metadata(&mut fields);
+        let upload_id = match upload_id.map(|raw| raw.parse::<UploadId>()) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                fields.error("upload_id", "Must be an upload id (a UUID).");
+                None
+            }
+            None => None,
+        };
+        if let Err(errors) = metadata.validate() {
+            for (field, messages) in errors.0 {
+                for message in messages {
+                    fields.error(&field, message);
+                }
+            }
+        }
+        fields.finish()?;
+        let Some(upload_id) = upload_id else {
+            return Err(ApiError::new(
+                ErrorCode::ValidationError,
+                "Some fields are invalid.",
+            ));
+        };
+        Ok(Self {
+            upload_id,
+            title: metadata.title,
+            composer: metadata.composer,
+            arranger: metadata.arranger,
+            genre: metadata.genre,
+            key: metadata.key,
+            instrumentation: labels(metadata.instrumentation),
+            tags: labels(metadata.tags),
+            rating: metadata.rating,
+            difficulty: metadata.difficulty,
+            duration_seconds: metadata.duration_seconds,
+            reference: metadata.reference,
+            notes: metadata.notes,
+        })
+    }
+
+    /// The upload to confirm and the score's metadata.
+    pub(super) fn into_parts(self) -> (UploadId, ScoreMetadata) {
+        let metadata = ScoreMetadata {
+            title: self.title,
+            composer: self.composer,
+            arranger: self.arranger,
+            genre: self.genre,
+            key: self.key,
+            instrumentation: texts(self.instrumentation),
+            tags: texts(self.tags),
+            rating: self.rating,
+            difficulty: self.difficulty,
+            duration_seconds: self.duration_seconds,
+            reference: self.reference,
+            notes: self.notes,
+        };
+        (self.upload_id, metadata)
+    }
+}
+
+fn read_metadata(fields: &mut Fields) -> ScoreMetadata {
+    let title = fields.required_string("title").unwrap_or_default();
+    let small = |fields: &mut Fields, name: &str| {
+        fields
+            .optional_u64(name, u64::from(u8::MAX))
+            .and_then(|value| u8::try_from(value).ok())
+    };
+    ScoreMetadata {
+        title,
+        composer: fields.optional_string("composer"),
+        arranger: fields.optional_string("arranger"),
+        genre: fields.optional_string("genre"),
+        key: fields.optional_string("key"),
+        instrumentation: fields.optional_string_list("instrumentation"),
+        tags: fields.optional_string_list("tags"),
+        rating: small(fields, "rating"),
+        difficulty: small(fields, "difficulty"),
+        duration_seconds: fields
+            .optional_u64("duration_seconds", u64::from(u32::MAX))
+            .and_then(|value| u32::try_from(value).ok()),
+        reference: fields.optional_string("reference"),
+        notes: fields.optional_string("notes"),
+    }
+}
 
 /// A presigned download link.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,11 +1,8 @@
 //! Changing setlists: each request is a command on the Setlist aggregate, conditional on
 //! `If-Match` when given, answered once the read model shows it.
 
-use aggregates::setlist::details_errors;
-use aggregates::{
-    ScoreId, ScoreStatus, Setlist, SetlistCommand, SetlistId, SetlistItemId, UploadId,
-};
-use chrono::{NaiveDate, Utc};
+use aggregates::{ScoreStatus, Setlist, SetlistCommand, SetlistId, SetlistItemId, UploadId};
+use chrono::Utc;
 use eventstore::Committed;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -20,43 +17,12 @@ use crate::http::authenticate::Principal;
 use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{parse_if_match, with_etag};
-use crate::http::extract::Fields;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
     BodyTooLarge, ConcurrentChange, IdempotencyKeyReused, MalformedIfMatch, NotJson, Throttled,
     Unauthorized, VersionMismatch,
 };
 use crate::state::AppState;
-
-/// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(_))`.
-pub(super) fn tri_state<T>(
-    fields: &mut Fields,
-    field: &str,
-    message: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Option<Option<T>> {
-    match fields.take(field) {
-        None => None,
-        Some(Value::Null) => Some(None),
-        Some(Value::String(text)) => match parse(&text) {
-            Some(value) => Some(Some(value)),
-            None => {
-                fields.error(field, message);
-                None
-            }
-        },
-        Some(_) => {
-            fields.error(field, message);
-            None
-        }
-    }
-}
-
-pub(super) const DATE_MESSAGE: &str = "Must be a date as YYYY-MM-DD.";
-
-pub(super) fn parse_date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
-}
 
 pub(super) fn expected_version(if_match: Option<&str>) -> Result<Option<usize>, ApiError> {
     if_match
@@ -162,13 +128,11 @@ pub async fn create_setlist(
     principal: Principal,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let mut fields = Fields::new(body);
-    let name = fields.required_string("name");
-    let description = fields.optional_string("description");
-    let event_date = tri_state(&mut fields, "event_date", DATE_MESSAGE, parse_date).flatten();
-    fields.merge(details_errors(name.as_deref(), description.as_deref()));
-    fields.finish()?;
-    let name = name.unwrap_or_default();
+    let SetlistRequest {
+        name,
+        description,
+        event_date,
+    } = SetlistRequest::read(body)?;
     let setlist_id = SetlistId::from_uuid(Uuid::now_v7());
     let command = SetlistCommand::CreateSetlist {
         setlist_id,
@@ -218,27 +182,11 @@ pub async fn patch_setlist(
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
     let setlist_id = parse_setlist_id(&params, 0)?;
-    let mut fields = Fields::new(body);
-    let name = match fields.take("name") {
-        None => None,
-        Some(Value::String(name)) => Some(name),
-        Some(_) => {
-            fields.error("name", "Must be a string.");
-            None
-        }
-    };
-    let description = tri_state(
-        &mut fields,
-        "description",
-        "Must be a string or null.",
-        |text| Some(text.to_owned()),
-    );
-    let event_date = tri_state(&mut fields, "event_date", DATE_MESSAGE, parse_date);
-    fields.merge(details_errors(
-        name.as_deref(),
-        description.clone().flatten().as_deref(),
-    ));
-    fields.finish()?;
+    let SetlistPatch {
+        name,
+        description,
+        event_date,
+    } = SetlistPatch::read(body)?;
     let command = SetlistCommand::UpdateSetlistDetails {
         user_id: principal.user_id,
         name,
@@ -312,44 +260,11 @@ pub async fn add_item(
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
     let setlist_id = parse_setlist_id(&params, 0)?;
-    let mut fields = Fields::new(body);
-    let score_id = match fields.take("score_id") {
-        Some(Value::String(text)) => text.parse::<ScoreId>().ok().or_else(|| {
-            fields.error("score_id", "Must be a score id.");
-            None
-        }),
-        None | Some(Value::Null) => {
-            fields.error("score_id", "This field is required.");
-            None
-        }
-        Some(_) => {
-            fields.error("score_id", "Must be a score id.");
-            None
-        }
-    };
-    let position = fields
-        .optional_u64("position", 100_000)
-        .and_then(|position| usize::try_from(position).ok());
-    let note = fields.optional_string("note");
-    if note
-        .as_deref()
-        .is_some_and(|note| note.chars().count() > aggregates::setlist::MAX_NOTE_CHARS)
-    {
-        fields.error(
-            "note",
-            format!(
-                "At most {} characters.",
-                aggregates::setlist::MAX_NOTE_CHARS
-            ),
-        );
-    }
-    fields.finish()?;
-    let Some(score_id) = score_id else {
-        return Err(ApiError::invalid_field(
-            "score_id",
-            "This field is required.",
-        ));
-    };
+    let AddItemRequest {
+        score_id,
+        position,
+        note,
+    } = AddItemRequest::read(body)?;
     // Only the caller's own, live scores may be added; others do not exist for them.
     let score = state
         .services
@@ -484,34 +399,7 @@ pub async fn reorder_items(
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
     let setlist_id = parse_setlist_id(&params, 0)?;
-    let mut fields = Fields::new(body);
-    let item_ids = match fields.take("item_ids") {
-        Some(Value::Array(values)) => {
-            let parsed: Option<Vec<SetlistItemId>> = values
-                .iter()
-                .map(|value| value.as_str().and_then(|text| text.parse().ok()))
-                .collect();
-            parsed.or_else(|| {
-                fields.error("item_ids", "Must be a list of item ids.");
-                None
-            })
-        }
-        None | Some(Value::Null) => {
-            fields.error("item_ids", "This field is required.");
-            None
-        }
-        Some(_) => {
-            fields.error("item_ids", "Must be a list of item ids.");
-            None
-        }
-    };
-    fields.finish()?;
-    let Some(mut item_ids) = item_ids else {
-        return Err(ApiError::invalid_field(
-            "item_ids",
-            "This field is required.",
-        ));
-    };
+    let ReorderRequest { mut item_ids } = ReorderRequest::read(body)?;
     // Items of deleted scores are hidden but may await their removal event: they keep
     // their place at the end, so the permutation is checked over the visible items.
     let loaded = state
@@ -541,6 +429,7 @@ pub async fn reorder_items(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aggregates::ScoreId;
 
     #[test]
     fn positions_among_visible_items_skip_the_hidden_ones() {
@@ -565,41 +454,5 @@ mod tests {
             5,
             "still past the end"
         );
-    }
-
-    #[test]
-    fn the_documented_date_pattern_agrees_with_the_parser() {
-        let documented = regex::Regex::new(r"^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$").unwrap_or_else(|error| panic!("{error}"));
-        let pattern = |date: &str| documented.is_match(date);
-        for date in [
-            "2026-12-31",
-            "2024-02-29",
-            "2000-02-29",
-            "0000-02-29",
-            "2026-04-30",
-        ] {
-            assert!(parse_date(date).is_some() && pattern(date), "{date}");
-        }
-        for date in [
-            "2026-02-29",
-            "1900-02-29",
-            "2026-04-31",
-            "2026-13-01",
-            "2026-00-10",
-            "",
-        ] {
-            assert!(parse_date(date).is_none() && !pattern(date), "{date}");
-        }
-    }
-
-    #[test]
-    fn dates_are_calendar_days_only() {
-        assert_eq!(
-            parse_date("2026-12-24"),
-            NaiveDate::from_ymd_opt(2026, 12, 24)
-        );
-        assert_eq!(parse_date("2026-02-30"), None);
-        assert_eq!(parse_date("24.12.2026"), None);
-        assert_eq!(parse_date("2026-12-24T20:00:00Z"), None);
     }
 }
