@@ -342,9 +342,7 @@ pub mod mapping {
                 }
                 AccountError::NotRegistered => Self::not_found(),
                 AccountError::InvalidDisplayName => {
-                    let mut fields = super::FieldMessages::new();
-                    fields.insert("display_name".to_owned(), vec![error.to_string()]);
-                    Self::validation(fields)
+                    Self::invalid_field("display_name", &error.to_string())
                 }
             }
         }
@@ -371,11 +369,7 @@ pub mod mapping {
             let message = error.to_string();
             match error {
                 QuotaError::QuotaExceeded { .. } => Self::new(ErrorCode::QuotaExceeded, message),
-                QuotaError::EmptyReservation => {
-                    let mut fields = super::FieldMessages::new();
-                    fields.insert("size".to_owned(), vec![message]);
-                    Self::validation(fields)
-                }
+                QuotaError::EmptyReservation => Self::invalid_field("size", &message),
                 QuotaError::UnknownReservation { .. } | QuotaError::UnknownScore { .. } => {
                     Self::not_found()
                 }
@@ -412,11 +406,7 @@ pub mod mapping {
     impl From<SetlistError> for ApiError {
         fn from(error: SetlistError) -> Self {
             let message = error.to_string();
-            let field = |name: &str| {
-                let mut fields = super::FieldMessages::new();
-                fields.insert(name.to_owned(), vec![message.clone()]);
-                Self::validation(fields)
-            };
+            let field = |name: &str| Self::invalid_field(name, &message);
             match error {
                 SetlistError::NotFound | SetlistError::ItemNotFound { .. } => Self::not_found(),
                 // Ids are minted by the server: a collision is ours.

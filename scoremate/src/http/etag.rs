@@ -18,12 +18,10 @@ pub fn parse_if_match(raw: &str) -> Result<Option<usize>, ApiError> {
         .parse::<usize>()
         .map(Some)
         .map_err(|_| {
-            let mut fields = crate::http::error::FieldMessages::new();
-            fields.insert(
-                "If-Match".to_owned(),
-                vec!["Must be a version (an ETag such as \"3\") or *.".to_owned()],
-            );
-            ApiError::validation(fields)
+            ApiError::invalid_field(
+                "If-Match",
+                "Must be a version (an ETag such as \"3\") or *.",
+            )
         })
 }
 

@@ -15,7 +15,7 @@ use warp::{Filter, Rejection};
 
 use crate::http::authenticate::{Authenticator, Principal, authenticated};
 use crate::http::endpoint::endpoint;
-use crate::http::error::{ApiError, ErrorCode, FieldMessages};
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::extract::json_body;
 
 const MAX_KEY_CHARS: usize = 255;
@@ -153,14 +153,10 @@ pub fn parse_key(raw: Option<String>) -> Result<Option<String>, ApiError> {
     if valid {
         Ok(Some(key))
     } else {
-        let mut fields = FieldMessages::new();
-        fields.insert(
-            "Idempotency-Key".to_owned(),
-            vec![format!(
-                "Must be 1 to {MAX_KEY_CHARS} visible ASCII characters."
-            )],
-        );
-        Err(ApiError::validation(fields))
+        Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            &format!("Must be 1 to {MAX_KEY_CHARS} visible ASCII characters."),
+        ))
     }
 }
 
