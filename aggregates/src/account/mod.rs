@@ -14,8 +14,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::email::Email;
@@ -247,25 +246,17 @@ fn display_name_of(raw: Option<String>) -> Result<Option<String>, AccountError> 
     Ok(Some(trimmed.to_owned()))
 }
 
-impl Aggregate for Account {
-    const TYPE: &'static str = "Account";
-    type Command = AccountCommand;
-    type Event = AccountEvent;
-    type Error = AccountError;
-    type Services = ();
+crate::sink::decided_aggregate!(
+    Account,
+    "Account",
+    AccountCommand,
+    AccountEvent,
+    AccountError
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::write_all(self, events, sink).await;
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Account {
+    /// The state after `event` (what cqrs-es calls `apply`).
+    fn evolve(&mut self, event: AccountEvent) {
         match event {
             AccountEvent::AccountRegistered {
                 user_id,

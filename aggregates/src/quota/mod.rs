@@ -18,8 +18,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::Bytes;
@@ -391,26 +390,14 @@ impl Quota {
     }
 }
 
-impl Aggregate for Quota {
-    const TYPE: &'static str = "Quota";
-    type Command = QuotaCommand;
-    type Event = QuotaEvent;
-    type Error = QuotaError;
-    type Services = ();
+crate::sink::decided_aggregate!(Quota, "Quota", QuotaCommand, QuotaEvent, QuotaError);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::write_all(self, events, sink).await;
-        Ok(())
-    }
-
-    // Saturating throughout: a stored stream must always load, whatever it contains.
-    fn apply(&mut self, event: Self::Event) {
+impl Quota {
+    /// The state after `event` (what cqrs-es calls `apply`). Saturating throughout: a
+    /// stored stream must always load, whatever it contains.
+    // By value, as cqrs-es hands events over, though every field here is `Copy`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn evolve(&mut self, event: QuotaEvent) {
         match event {
             QuotaEvent::QuotaLimitSet { limit } => self.limit = Some(limit),
             QuotaEvent::QuotaReserved {

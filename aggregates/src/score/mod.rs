@@ -30,8 +30,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::Bytes;
@@ -603,25 +602,11 @@ impl Score {
     }
 }
 
-impl Aggregate for Score {
-    const TYPE: &'static str = "Score";
-    type Command = ScoreCommand;
-    type Event = ScoreEvent;
-    type Error = ScoreError;
-    type Services = ();
+crate::sink::decided_aggregate!(Score, "Score", ScoreCommand, ScoreEvent, ScoreError);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::write_all(self, events, sink).await;
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Score {
+    /// The state after `event` (what cqrs-es calls `apply`).
+    fn evolve(&mut self, event: ScoreEvent) {
         match event {
             ScoreEvent::UploadRequested {
                 upload_id,

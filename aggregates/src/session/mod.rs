@@ -18,8 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -265,25 +264,19 @@ impl Session {
     }
 }
 
-impl Aggregate for Session {
-    const TYPE: &'static str = "Session";
-    type Command = SessionCommand;
-    type Event = SessionEvent;
-    type Error = SessionError;
-    type Services = ();
+crate::sink::decided_aggregate!(
+    Session,
+    "Session",
+    SessionCommand,
+    SessionEvent,
+    SessionError
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::write_all(self, events, sink).await;
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Session {
+    /// The state after `event` (what cqrs-es calls `apply`).
+    // By value, as cqrs-es hands events over, though every field here is `Copy`.
+    #[allow(clippy::needless_pass_by_value)]
+    fn evolve(&mut self, event: SessionEvent) {
         match event {
             SessionEvent::SessionStarted {
                 session_id,

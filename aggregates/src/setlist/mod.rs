@@ -22,8 +22,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::NaiveDate;
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ScoreId, SetlistId, SetlistItemId, UserId};
@@ -479,25 +478,17 @@ impl Setlist {
     }
 }
 
-impl Aggregate for Setlist {
-    const TYPE: &'static str = "Setlist";
-    type Command = SetlistCommand;
-    type Event = SetlistEvent;
-    type Error = SetlistError;
-    type Services = ();
+crate::sink::decided_aggregate!(
+    Setlist,
+    "Setlist",
+    SetlistCommand,
+    SetlistEvent,
+    SetlistError
+);
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::write_all(self, events, sink).await;
-        Ok(())
-    }
-
-    fn apply(&mut self, event: Self::Event) {
+impl Setlist {
+    /// The state after `event` (what cqrs-es calls `apply`).
+    fn evolve(&mut self, event: SetlistEvent) {
         match event {
             SetlistEvent::SetlistCreated {
                 setlist_id,

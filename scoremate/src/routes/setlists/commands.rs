@@ -16,7 +16,7 @@ use super::views::{
 use crate::http::authenticate::Principal;
 use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, Problem};
-use crate::http::etag::{parse_if_match, with_etag};
+use crate::http::etag::{IfMatch, parse_if_match, with_etag};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
     BodyTooLarge, ConcurrentChange, IdempotencyKeyReused, MalformedIfMatch, NotJson, Throttled,
@@ -159,7 +159,7 @@ pub async fn create_setlist(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The setlist"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+        IfMatch,
     ),
     request_body = SetlistPatch,
     responses(
@@ -202,7 +202,7 @@ pub async fn patch_setlist(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The setlist"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Deleted"),
@@ -235,7 +235,7 @@ pub async fn delete_setlist(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The setlist"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+        IfMatch,
         IdempotencyKey,
     ),
     request_body = AddItemRequest,
@@ -341,7 +341,7 @@ pub async fn add_item(
     params(
         ("id" = Uuid, Path, description = "The setlist"),
         ("item_id" = Uuid, Path, description = "The item"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+        IfMatch,
     ),
     responses(
         (status = 204, description = "Removed; later items moved up"),
@@ -376,7 +376,7 @@ pub async fn remove_item(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The setlist"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The version (ETag) the change is based on: \"3\", W/\"3\", 3 or *", pattern = "^(\\*|(W/)?\"?[0-9]{1,18}\"?)$"),
+        IfMatch,
     ),
     request_body = ReorderRequest,
     responses(
