@@ -113,14 +113,6 @@ impl Projection for Accounts {
         &["accounts"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
-    }
-
     async fn apply_batch(
         &self,
         tx: &mut ReadModelTx<'_>,
@@ -259,14 +251,6 @@ impl Projection for Sessions {
 
     fn tables(&self) -> &'static [&'static str] {
         &["sessions"]
-    }
-
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
     }
 
     async fn apply_batch(

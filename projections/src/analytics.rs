@@ -316,14 +316,6 @@ impl Projection for Analytics {
         ]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
-    }
-
     async fn apply_batch(
         &self,
         tx: &mut ReadModelTx<'_>,

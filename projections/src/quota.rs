@@ -67,14 +67,6 @@ impl Projection for QuotaBalances {
         &["quota_balances"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
-    }
-
     async fn apply_batch(
         &self,
         tx: &mut ReadModelTx<'_>,
@@ -123,14 +115,6 @@ impl Projection for QuotaLedger {
 
     fn tables(&self) -> &'static [&'static str] {
         &["quota_ledger"]
-    }
-
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
     }
 
     async fn apply_batch(

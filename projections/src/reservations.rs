@@ -25,14 +25,6 @@ impl Projection for OpenReservations {
         &["open_reservations"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
-    }
-
     /// The batch's reservations folded first: deleted (confirmed or released at some
     /// point) and the row standing at the end, if any; a reservation made and settled
     /// within the batch costs no statement of its own.

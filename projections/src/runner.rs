@@ -25,7 +25,7 @@ pub enum Step {
 }
 
 /// A read model: applies events inside the transaction that also moves its checkpoint.
-/// `apply` must be idempotent per event only in the sense that it is never asked twice:
+/// `apply_batch` must be idempotent per event only in the sense that it is never asked twice:
 /// the transaction makes each event count exactly once.
 pub trait Projection: Send + Sync + 'static {
     /// The name operators use (`projections rebuild NAME`) and the tracing span.
@@ -39,28 +39,23 @@ pub trait Projection: Send + Sync + 'static {
     /// The tables it owns, parents before children; a rebuild recreates exactly these.
     fn tables(&self) -> &'static [&'static str];
 
-    /// One event: the reference meaning of the read model, kept plain so it can be read.
-    fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
-
     /// A batch of events in log order, leaving exactly the rows that applying them one by
-    /// one would. Projections override it with a few set-based statements per table (load
-    /// the touched rows, fold in memory, write back); the test `batched_projections`
-    /// holds every override to the one-by-one result.
+    /// one would: a few set-based statements per table (load the touched rows, fold in
+    /// memory, write back). The test `batched_projections` holds every projection to the
+    /// one-by-one result ([`OneByOne`]).
     fn apply_batch(
         &self,
         tx: &mut ReadModelTx<'_>,
         events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// One event: a batch of one.
+    fn apply(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
-        async move {
-            for event in events {
-                self.apply(tx, event).await?;
-            }
-            Ok(())
-        }
+        self.apply_batch(tx, std::slice::from_ref(event))
     }
 }
 
@@ -82,12 +77,16 @@ impl<P: Projection> Projection for OneByOne<P> {
         self.0.tables()
     }
 
-    fn apply(
+    /// Each event in a batch of its own: the reference the batched path is compared with.
+    async fn apply_batch(
         &self,
         tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
-        self.0.apply(tx, event)
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.0.apply(tx, event).await?;
+        }
+        Ok(())
     }
 }
 

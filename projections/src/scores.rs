@@ -185,14 +185,6 @@ impl Projection for Scores {
         &["scores", "score_tags", "score_instruments", "score_counts"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
-    }
-
     /// Every touched score read at once, folded in memory, written back with one statement
     /// per table.
     async fn apply_batch(

@@ -169,14 +169,6 @@ impl Projection for Setlists {
         &["setlists", "setlist_items"]
     }
 
-    async fn apply(
-        &self,
-        tx: &mut ReadModelTx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(tx, std::slice::from_ref(event)).await
-    }
-
     /// Every touched setlist read at once, folded in memory, its rows rewritten with one
     /// statement per table.
     async fn apply_batch(
