@@ -11,6 +11,7 @@ use objectstore::ObjectStore;
 use processors::PdfJobs;
 use projections::{ProjectionRunner, Scores, Setlists};
 use tokio::sync::Notify;
+use warp::Filter;
 
 use crate::auth::{Passwords, Tokens};
 use crate::http::authenticate::Authenticator;
@@ -68,6 +69,14 @@ impl std::fmt::Debug for Services {
 }
 
 impl AppState {
+    /// A filter handing every request its own clone of the state (all of it shared).
+    pub fn each_request(
+        &self,
+    ) -> impl Filter<Extract = (Self,), Error = std::convert::Infallible> + Clone + use<> {
+        let state = self.clone();
+        warp::any().map(move || state.clone())
+    }
+
     /// What checking a bearer token needs.
     pub fn authenticator(&self) -> Authenticator {
         Authenticator::new(

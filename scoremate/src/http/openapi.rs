@@ -62,3 +62,28 @@ problem_answers! {
     /// Commands whose only 400 is a malformed `If-Match`.
     MalformedIfMatch = "400", "Malformed If-Match (E007)";
 }
+
+/// Several shared answers under one name, for the families routes list together.
+macro_rules! problem_families {
+    ($($(#[$doc:meta])* $name:ident = $($member:ident)+;)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                let mut answers = BTreeMap::new();
+                $(answers.extend(<$member as IntoResponses>::responses());)+
+                answers
+            }
+        }
+    )*};
+}
+
+problem_families! {
+    /// Every route behind a bearer token: 401 and 429.
+    Authenticated = Unauthorized Throttled;
+    /// Every route reading a JSON body: 413 and 415.
+    JsonBody = BodyTooLarge NotJson;
+    /// Every conditional command retried on a concurrent change: 409 and 412.
+    Conditional = ConcurrentChange VersionMismatch;
+}

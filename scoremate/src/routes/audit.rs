@@ -12,7 +12,7 @@ use audit::{Patience, QuotaAudit, audit_quota, parse_as_of};
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
 use crate::http::error::{ApiError, ErrorCode, Problem};
-use crate::http::openapi::{Throttled, Unauthorized};
+use crate::http::openapi::Authenticated;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::reply::into_reply;
 use crate::state::AppState;
@@ -27,10 +27,7 @@ pub struct AsOfQuery {
 pub fn routes(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
-    let with_state = warp::any().map({
-        let state = state.clone();
-        move || state.clone()
-    });
+    let with_state = state.each_request();
     endpoint(Method::GET, "/api/v1/audit/users/{user_id}/quota-history")
         .and(with_state)
         .and(authenticated(state.authenticator()))
@@ -49,10 +46,9 @@ pub fn routes(
     responses(
         (status = 200, description = "The user's quota events replayed from the event store, oldest first, each with the balance after it; the state at `as_of`; whether the read models agree", body = QuotaAudit),
         (status = 400, description = "Bad as_of, page or page_size (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 403, description = "The caller is not an auditor (E006)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user, or a page past the end (E003)", body = Problem, content_type = "application/problem+json"),
-        Throttled,
     )
 )]
 pub async fn quota_history(

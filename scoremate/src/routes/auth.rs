@@ -17,7 +17,7 @@ use crate::http::context::command_metadata;
 use crate::http::endpoint::endpoint;
 use crate::http::error::{ApiError, ErrorCode, Problem};
 use crate::http::extract::{Fields, json_body};
-use crate::http::openapi::{BodyTooLarge, NotJson, Throttled, Unauthorized};
+use crate::http::openapi::{Authenticated, JsonBody, Throttled};
 use crate::http::reply::into_reply;
 use crate::settings::Secret;
 use crate::state::AppState;
@@ -214,8 +214,7 @@ fn invalid_credentials() -> ApiError {
         (status = 201, description = "Registered", body = AccountCreated),
         (status = 400, description = "Invalid fields or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already registered (E008)", body = Problem, content_type = "application/problem+json"),
-        BodyTooLarge,
-        NotJson,
+        JsonBody,
         Throttled,
     )
 )]
@@ -300,8 +299,7 @@ fn email_taken() -> ApiError {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Missing fields or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password (E009)", body = Problem, content_type = "application/problem+json"),
-        BodyTooLarge,
-        NotJson,
+        JsonBody,
         Throttled,
     )
 )]
@@ -384,8 +382,7 @@ pub async fn login(
         (status = 200, description = "Rotated: the old refresh token stops working", body = RefreshResponse),
         (status = 400, description = "Missing field or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid, expired, revoked or reused token (E002); reuse revokes the session", body = Problem, content_type = "application/problem+json"),
-        BodyTooLarge,
-        NotJson,
+        JsonBody,
         Throttled,
     )
 )]
@@ -458,10 +455,8 @@ pub async fn refresh(
     responses(
         (status = 204, description = "The session is revoked: its access and refresh tokens stop working"),
         (status = 400, description = "Missing field or malformed JSON (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
-        BodyTooLarge,
-        NotJson,
-        Throttled,
+        Authenticated,
+        JsonBody,
     )
 )]
 pub async fn logout(

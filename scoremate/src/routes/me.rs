@@ -10,7 +10,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::endpoint;
 use crate::http::error::{ApiError, Problem};
-use crate::http::openapi::{PagePastEnd, Throttled, Unauthorized};
+use crate::http::openapi::{Authenticated, PagePastEnd, Throttled};
 use crate::http::pagination::{Page, PageQuery, Paginated};
 use crate::http::reply::into_reply;
 use crate::quota::{QuotaView, quota_of};
@@ -29,10 +29,7 @@ pub struct Me {
 pub fn routes(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
-    let with_state = warp::any().map({
-        let state = state.clone();
-        move || state.clone()
-    });
+    let with_state = state.each_request();
     let me = endpoint(Method::GET, "/api/v1/me")
         .and(with_state.clone())
         .and(authenticated(state.authenticator()))
@@ -57,8 +54,7 @@ pub fn routes(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's storage, in bytes", body = QuotaView),
-        Unauthorized,
-        Throttled,
+        Authenticated,
     )
 )]
 pub async fn quota(
@@ -159,9 +155,8 @@ pub async fn ledger_of(state: &AppState, user_id: UserId) -> Result<Vec<LedgerEn
     responses(
         (status = 200, description = "The caller's quota ledger, oldest first, with running balances", body = Paginated<LedgerEntry>),
         (status = 400, description = "Bad page, page_size or cursor (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         PagePastEnd,
-        Throttled,
     )
 )]
 pub async fn quota_history(

@@ -18,9 +18,7 @@ use crate::http::endpoint::{PathParams, endpoint};
 use crate::http::error::{ApiError, ErrorCode, Problem};
 use crate::http::extract::Fields;
 use crate::http::idempotency::IdempotencyKey;
-use crate::http::openapi::{
-    IdempotencyKeyReused, NotJson, ObjectStoreFailed, Throttled, Unauthorized,
-};
+use crate::http::openapi::{Authenticated, IdempotencyKeyReused, NotJson, ObjectStoreFailed};
 use crate::http::reply::into_reply;
 use crate::quota::{quota_step, quota_with_limit};
 use crate::state::AppState;
@@ -144,10 +142,7 @@ impl UploadUrlRequest {
 pub fn routes(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
-    let with_state = warp::any().map({
-        let state = state.clone();
-        move || state.clone()
-    });
+    let with_state = state.each_request();
     let create = crate::http::idempotency::post(
         state.clone(),
         state.database.clone(),
@@ -178,11 +173,10 @@ fn is_sha256_hex(value: &str) -> bool {
     responses(
         (status = 201, description = "Quota reserved; PUT the file to `upload_url` with `headers` before `expires_at`", body = UploadUrl),
         (status = 400, description = "Invalid fields (E007) or MIME type not allowed (E004)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 413, description = "Quota exceeded (E001), file above the maximum (E014) or body too large (E007)", body = Problem, content_type = "application/problem+json"),
         NotJson,
         IdempotencyKeyReused,
-        Throttled,
         ObjectStoreFailed,
     )
 )]
@@ -262,10 +256,9 @@ pub async fn create_upload_url(
     params(("upload_id" = Uuid, Path, description = "The upload to cancel")),
     responses(
         (status = 204, description = "Cancelled; its reservation is freed"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such upload of the caller (E003)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already confirmed (E008)", body = Problem, content_type = "application/problem+json"),
-        Throttled,
     )
 )]
 pub async fn cancel_upload(

@@ -19,8 +19,7 @@ use crate::http::error::{ApiError, ErrorCode, Problem};
 use crate::http::etag::IfMatch;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
-    BodyTooLarge, ConcurrentChange, IdempotencyKeyReused, NotJson, ObjectStoreFailed, Throttled,
-    Unauthorized, VersionMismatch,
+    Authenticated, Conditional, IdempotencyKeyReused, JsonBody, NotJson, ObjectStoreFailed,
 };
 use crate::quota::quota_step;
 use crate::state::AppState;
@@ -39,13 +38,10 @@ pub(super) const PDF_HEADER_WINDOW: u64 = 1024;
     responses(
         (status = 200, description = "Changed (absent fields stay, `null` clears)", body = ScoreView),
         (status = 400, description = "Invalid fields (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        ConcurrentChange,
-        VersionMismatch,
-        BodyTooLarge,
-        NotJson,
-        Throttled,
+        Conditional,
+        JsonBody,
     )
 )]
 pub async fn patch_score(
@@ -101,14 +97,13 @@ pub async fn patch_score(
     responses(
         (status = 201, description = "The upload is a score now; its bytes count as used", body = ScoreView),
         (status = 400, description = "Invalid fields (E007) or the bytes are not a PDF (E004; the upload ends)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such upload of the caller (E003)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already confirmed, or another confirmation of the upload still running after 30 s (E008); or the object is missing or of another size (E012; PUT again and retry)", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The reservation expired (E013)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large (E007) or quota exceeded (E001)", body = Problem, content_type = "application/problem+json"),
         NotJson,
         IdempotencyKeyReused,
-        Throttled,
         ObjectStoreFailed,
     )
 )]
@@ -348,9 +343,8 @@ pub(super) async fn record_rejection(
     params(("id" = Uuid, Path, description = "The score")),
     responses(
         (status = 204, description = "Deleted; its bytes are freed at once, its file shortly after"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        Throttled,
     )
 )]
 pub async fn delete_score(

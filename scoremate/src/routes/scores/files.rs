@@ -9,7 +9,7 @@ use super::views::DownloadUrl;
 use crate::http::authenticate::Principal;
 use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, Problem};
-use crate::http::openapi::{ObjectStoreFailed, Throttled, Unauthorized};
+use crate::http::openapi::{Authenticated, ObjectStoreFailed};
 use crate::state::AppState;
 
 /// Lifetime of a download link.
@@ -31,9 +31,8 @@ pub(super) struct RedirectQuery {
         (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
         (status = 302, description = "Redirect to a short-lived presigned GET of the original file"),
         (status = 400, description = "Malformed query (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        Throttled,
         ObjectStoreFailed,
     )
 )]
@@ -57,9 +56,8 @@ pub async fn download(
         (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
         (status = 302, description = "Redirect to a short-lived presigned GET of the PNG thumbnail (page 1, 300 px wide)"),
         (status = 400, description = "Malformed query (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such score of the caller, or no thumbnail yet (E003)", body = Problem, content_type = "application/problem+json"),
-        Throttled,
         ObjectStoreFailed,
     )
 )]

@@ -15,7 +15,7 @@ use super::views::ScoreView;
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
 use crate::http::error::{ApiError, Problem};
-use crate::http::openapi::{PagePastEnd, Throttled, Unauthorized};
+use crate::http::openapi::{Authenticated, PagePastEnd};
 use crate::http::pagination::{Count, Page, PageQuery, Paginated, Position};
 use crate::http::reply::into_reply;
 use crate::sql::{Args, KeyColumn, KeyKind, contains_pattern};
@@ -277,10 +277,7 @@ fn view(
 pub fn routes(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
-    let with_state = warp::any().map({
-        let state = state.clone();
-        move || state.clone()
-    });
+    let with_state = state.each_request();
     let list = endpoint(Method::GET, "/api/v1/scores")
         .and(with_state.clone())
         .and(authenticated(state.authenticator()))
@@ -303,9 +300,8 @@ pub fn routes(
     responses(
         (status = 200, description = "The caller's scores", body = Paginated<ScoreView>),
         (status = 400, description = "Bad filter, ordering, page or cursor (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         PagePastEnd,
-        Throttled,
     )
 )]
 pub async fn list_scores(
@@ -511,9 +507,8 @@ type StoredScore = (Value, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
     params(("id" = Uuid, Path, description = "The score")),
     responses(
         (status = 200, description = "The score; `ETag` is its version", body = ScoreView),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        Throttled,
     )
 )]
 pub async fn get_score(

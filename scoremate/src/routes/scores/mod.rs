@@ -29,10 +29,7 @@ pub fn routes(
 fn changes_and_files(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
-    let with_state = warp::any().map({
-        let state = state.clone();
-        move || state.clone()
-    });
+    let with_state = state.each_request();
     let confirm = crate::http::idempotency::post(
         state.clone(),
         state.database.clone(),

@@ -19,8 +19,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::etag::{IfMatch, parse_if_match, with_etag};
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
-    BodyTooLarge, ConcurrentChange, IdempotencyKeyReused, MalformedIfMatch, NotJson, Throttled,
-    Unauthorized, VersionMismatch,
+    Authenticated, Conditional, IdempotencyKeyReused, JsonBody, MalformedIfMatch,
 };
 use crate::state::AppState;
 
@@ -116,11 +115,9 @@ pub(super) async fn answer_setlist(
     responses(
         (status = 201, description = "Created, empty", body = SetlistView),
         (status = 400, description = "Invalid fields (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
-        BodyTooLarge,
-        NotJson,
+        Authenticated,
+        JsonBody,
         IdempotencyKeyReused,
-        Throttled,
     )
 )]
 pub async fn create_setlist(
@@ -165,13 +162,10 @@ pub async fn create_setlist(
     responses(
         (status = 200, description = "Changed (absent fields stay, `null` clears)", body = SetlistView),
         (status = 400, description = "Invalid fields (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such setlist of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        ConcurrentChange,
-        VersionMismatch,
-        BodyTooLarge,
-        NotJson,
-        Throttled,
+        Conditional,
+        JsonBody,
     )
 )]
 pub async fn patch_setlist(
@@ -207,11 +201,9 @@ pub async fn patch_setlist(
     responses(
         (status = 204, description = "Deleted"),
         MalformedIfMatch,
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such setlist of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        ConcurrentChange,
-        VersionMismatch,
-        Throttled,
+        Conditional,
     )
 )]
 pub async fn delete_setlist(
@@ -242,14 +234,11 @@ pub async fn delete_setlist(
     responses(
         (status = 201, description = "The new item", body = SetlistItemView),
         (status = 400, description = "Invalid fields or position past the end (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such setlist, or no such live score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        ConcurrentChange,
-        VersionMismatch,
-        BodyTooLarge,
-        NotJson,
+        Conditional,
+        JsonBody,
         IdempotencyKeyReused,
-        Throttled,
     )
 )]
 pub async fn add_item(
@@ -346,11 +335,9 @@ pub async fn add_item(
     responses(
         (status = 204, description = "Removed; later items moved up"),
         MalformedIfMatch,
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such setlist or item of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        ConcurrentChange,
-        VersionMismatch,
-        Throttled,
+        Conditional,
     )
 )]
 pub async fn remove_item(
@@ -382,13 +369,10 @@ pub async fn remove_item(
     responses(
         (status = 200, description = "The setlist in its new order", body = SetlistView),
         (status = 400, description = "Not a permutation of the current items, or invalid fields (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such setlist of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        ConcurrentChange,
-        VersionMismatch,
-        BodyTooLarge,
-        NotJson,
-        Throttled,
+        Conditional,
+        JsonBody,
     )
 )]
 pub async fn reorder_items(

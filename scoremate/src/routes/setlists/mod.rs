@@ -27,10 +27,7 @@ use queries::{SetlistQuery, get_setlist, list_setlists};
 pub fn routes(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
-    let with_state = warp::any().map({
-        let state = state.clone();
-        move || state.clone()
-    });
+    let with_state = state.each_request();
     let auth = authenticated(state.authenticator());
     let create = crate::http::idempotency::post(
         state.clone(),

@@ -15,7 +15,7 @@ use crate::http::authenticate::Principal;
 use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, Problem};
 use crate::http::etag::with_etag;
-use crate::http::openapi::{PagePastEnd, Throttled, Unauthorized};
+use crate::http::openapi::{Authenticated, PagePastEnd};
 use crate::http::pagination::{Count, Page, PageQuery, Paginated, Position};
 use crate::sql::{Args, KeyColumn, KeyKind, contains_pattern};
 use crate::state::AppState;
@@ -256,9 +256,8 @@ pub(super) fn instant_text(instant: DateTime<Utc>) -> String {
     responses(
         (status = 200, description = "The caller's setlists", body = Paginated<SetlistSummary>),
         (status = 400, description = "Bad ordering, page or cursor (E007)", body = Problem, content_type = "application/problem+json"),
-        Unauthorized,
+        Authenticated,
         PagePastEnd,
-        Throttled,
     )
 )]
 pub async fn list_setlists(
@@ -328,9 +327,8 @@ pub async fn list_setlists(
     params(("id" = Uuid, Path, description = "The setlist")),
     responses(
         (status = 200, description = "The setlist and its items; `ETag` is its version", body = SetlistView),
-        Unauthorized,
+        Authenticated,
         (status = 404, description = "No such setlist of the caller (E003)", body = Problem, content_type = "application/problem+json"),
-        Throttled,
     )
 )]
 pub async fn get_setlist(
