@@ -33,6 +33,18 @@ pub struct Divergence {
     pub found: Value,
 }
 
+/// One line for people: `scores diverges at position 42: expected {…}, found {…}`.
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} diverges at position ", self.read_model)?;
+        match self.position {
+            Some(position) => write!(f, "{position}")?,
+            None => f.write_str("-")?,
+        }
+        write!(f, ": expected {}, found {}", self.expected, self.found)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verification {
     /// The first divergence by position.

@@ -8,12 +8,12 @@ use objectstore::EmbeddedS3;
 use warp::Filter;
 
 use super::background::Background;
-use super::connect::{connect_database, connect_object_store};
+use super::connect::connect_database;
 use super::error::StartupError;
-use super::services::release_jobs;
+use super::services::{release_jobs, start};
 use crate::http::connections::ConnectionLimits;
 use crate::settings::Settings;
-use crate::state::{AppState, Services};
+use crate::state::AppState;
 
 /// How often the read models commands wait on look for events nobody woke them for
 /// (other instances' commands also reach them through the background loop at once).
@@ -65,13 +65,7 @@ impl Application {
                 addr: settings.metrics_bind,
                 source,
             })?;
-        let (objects, embedded_s3) = connect_object_store(&settings).await?;
-        let services = Arc::new(Services::build(&database, &settings, objects).await?);
-        let background = Arc::new(Background::new(
-            &database,
-            &services,
-            settings.upload_sweep_interval(),
-        ));
+        let (services, background, embedded_s3) = start(&database, &settings).await?;
         Ok(Self {
             listener,
             local_addr,

@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use aggregates::ProcessingStage;
 use eventstore::{AggregateStore, Database, RetryPolicy, Storage};
-use objectstore::ObjectStore;
+use objectstore::{EmbeddedS3, ObjectStore};
 use processors::{JobQueue, PdfJobs, PdfProcessing};
 use projections::{ProjectionRunner, Scores, Setlists};
 use tokio::sync::Notify;
 
+use super::background::Background;
+use super::connect::connect_object_store;
 use super::error::StartupError;
 use crate::auth::{Passwords, Tokens};
 use crate::http::throttle::Throttle;
@@ -113,4 +115,21 @@ pub(super) async fn release_jobs(services: &Services) {
             tracing::warn!(%error, "could not hand the PDF jobs back; their leases will run out");
         }
     }
+}
+
+/// What `serve` and `worker` both start from a migrated database: the object store (the
+/// embedded endpoint, when no external one is set, returned so it lives as long as they
+/// do), the services, and the background work over them.
+pub(super) async fn start(
+    database: &Database,
+    settings: &Settings,
+) -> Result<(Arc<Services>, Arc<Background>, Option<EmbeddedS3>), StartupError> {
+    let (objects, embedded_s3) = connect_object_store(settings).await?;
+    let services = Arc::new(Services::build(database, settings, objects).await?);
+    let background = Arc::new(Background::new(
+        database,
+        &services,
+        settings.upload_sweep_interval(),
+    ));
+    Ok((services, background, embedded_s3))
 }

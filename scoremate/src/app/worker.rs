@@ -1,14 +1,11 @@
 //! `scoremate worker`: the background work without the API.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use super::background::Background;
-use super::connect::{connect_database, connect_object_store};
+use super::connect::connect_database;
 use super::error::StartupError;
-use super::services::release_jobs;
+use super::services::{release_jobs, start};
 use crate::settings::Settings;
-use crate::state::Services;
 
 /// `scoremate worker`: the projections and processors without the HTTP API, until
 /// `shutdown`. Several workers (and `serve` instances) may share one PostgreSQL database:
@@ -21,13 +18,7 @@ pub async fn run_worker(
 ) -> Result<(), StartupError> {
     let database = connect_database(&settings).await?;
     database.migrate().await?;
-    let (objects, embedded_s3) = connect_object_store(&settings).await?;
-    let services = Arc::new(Services::build(&database, &settings, objects).await?);
-    let background = Arc::new(Background::new(
-        &database,
-        &services,
-        settings.upload_sweep_interval(),
-    ));
+    let (services, background, embedded_s3) = start(&database, &settings).await?;
     tracing::info!(
         backend = database.backend().name(),
         worker = services.pdf_jobs.queue().worker(),

@@ -104,15 +104,7 @@ fn print_table(audit: &QuotaAudit) {
     );
     match &audit.divergence {
         None => println!("verified: read models agree ({})", audit.checked.join(", ")),
-        Some(divergence) => println!(
-            "NOT verified: {} diverges at position {}: expected {}, found {}",
-            divergence.read_model,
-            divergence
-                .position
-                .map_or_else(|| "-".to_owned(), |position| position.to_string()),
-            divergence.expected,
-            divergence.found
-        ),
+        Some(divergence) => println!("NOT verified: {divergence}"),
     }
 }
 
@@ -136,17 +128,7 @@ async fn verify_all(database: &Database) -> anyhow::Result<()> {
         if let Some(divergence) = &audit.divergence {
             diverged += 1;
             // `suspend`, not `println`: a hidden bar (no terminal) would drop the line.
-            bar.suspend(|| {
-                println!(
-                    "user {user_id}: {} diverges at position {}: expected {}, found {}",
-                    divergence.read_model,
-                    divergence
-                        .position
-                        .map_or_else(|| "-".to_owned(), |position| position.to_string()),
-                    divergence.expected,
-                    divergence.found
-                );
-            });
+            bar.suspend(|| println!("user {user_id}: {divergence}"));
         }
         bar.inc(1);
     })
