@@ -13,6 +13,7 @@ use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::auth::passwords::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+use crate::auth::tokens::RefreshClaims;
 use crate::http::context::command_metadata;
 use crate::http::endpoint::endpoint;
 use crate::http::error::{ApiError, ErrorCode, Problem};
@@ -20,7 +21,7 @@ use crate::http::extract::{Fields, json_body};
 use crate::http::openapi::{Authenticated, JsonBody, Throttled};
 use crate::http::reply::into_reply;
 use crate::settings::Secret;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::users::find_user_by_email;
 
 /// A new account.
@@ -201,6 +202,20 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = R
         .unify()
         .or(logout)
         .unify()
+}
+
+/// The claims of the body's valid refresh token (its user recorded for the request's log).
+fn presented_refresh(
+    services: &Services,
+    body: Map<String, Value>,
+) -> Result<RefreshClaims, ApiError> {
+    let RefreshRequest { refresh: token } = RefreshRequest::read(body)?;
+    let claims = services
+        .tokens
+        .verify_refresh(&token)
+        .map_err(|_| ApiError::invalid_token())?;
+    crate::http::context::RequestContext::record_user(claims.sub);
+    Ok(claims)
 }
 
 fn invalid_credentials() -> ApiError {
@@ -390,13 +405,8 @@ pub async fn refresh(
     state: AppState,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let RefreshRequest { refresh: token } = RefreshRequest::read(body)?;
     let services = &state.services;
-    let claims = services
-        .tokens
-        .verify_refresh(&token)
-        .map_err(|_| ApiError::invalid_token())?;
-    crate::http::context::RequestContext::record_user(claims.sub);
+    let claims = presented_refresh(services, body)?;
 
     let now = Utc::now();
     let next_token_id = Uuid::new_v4();
@@ -463,13 +473,8 @@ pub async fn logout(
     state: AppState,
     body: Map<String, Value>,
 ) -> Result<warp::reply::Response, ApiError> {
-    let RefreshRequest { refresh: token } = RefreshRequest::read(body)?;
     let services = &state.services;
-    let claims = services
-        .tokens
-        .verify_refresh(&token)
-        .map_err(|_| ApiError::invalid_token())?;
-    crate::http::context::RequestContext::record_user(claims.sub);
+    let claims = presented_refresh(services, body)?;
     let revoke = SessionCommand::RevokeSession {
         reason: RevocationReason::Logout,
     };

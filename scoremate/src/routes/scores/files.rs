@@ -2,6 +2,7 @@
 
 use aggregates::{ScoreStatus, UploadId};
 use objectstore::content_disposition_attachment;
+use utoipa::IntoParams;
 use warp::Reply;
 use warp::http::{StatusCode, header};
 
@@ -15,8 +16,12 @@ use crate::state::AppState;
 /// Lifetime of a download link.
 pub(super) const DOWNLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
-#[derive(Debug, serde::Deserialize)]
+/// Whether a link answers as a redirect (the default) or as JSON.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct RedirectQuery {
+    /// `false` answers the link as JSON instead of redirecting
+    #[param(value_type = Option<bool>)]
     pub(super) redirect: Option<String>,
 }
 
@@ -25,7 +30,7 @@ pub(super) struct RedirectQuery {
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The score"),
-        ("redirect" = Option<bool>, Query, description = "`false` answers the link as JSON instead of redirecting"),
+        RedirectQuery,
     ),
     responses(
         (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
@@ -50,7 +55,7 @@ pub async fn download(
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "The score"),
-        ("redirect" = Option<bool>, Query, description = "`false` answers the link as JSON instead of redirecting"),
+        RedirectQuery,
     ),
     responses(
         (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
