@@ -1,13 +1,14 @@
 //! `POST /api/v1/files/upload-url` and `DELETE /api/v1/files/uploads/{id}`: reserving quota
 //! and handing out a presigned PUT straight to the object store.
 
+use std::collections::BTreeMap;
+
 use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
 use chrono::Utc;
 use eventstore::CommandError;
 use objectstore::{score_object_key, upload_staging_key};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use warp::http::{Method, StatusCode};
