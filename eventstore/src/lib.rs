@@ -1,6 +1,14 @@
 //! The event store: both backends (SQLite, the embedded default, and PostgreSQL) behind
 //! one type, their migrations, the gap-free global log, and command execution with
 //! optimistic concurrency and bounded retries.
+//!
+//! - `database`: one `Database` over a SQLite or PostgreSQL pool, connected and migrated;
+//! - `repository`: the cqrs-es event repositories of both backends as one type;
+//! - `executor`: `AggregateStore` — load, decide, commit, retry on a lost race; snapshots;
+//! - `log`: the global log followers read after a checkpoint, never skipping a late commit;
+//! - `sqlite_writes`: SQLite's single writer turn and durable commits;
+//! - `backfill`: one-time data steps after the migrations, run once across processes;
+//! - `metadata`, `error`: what every event carries; what can fail.
 
 mod backfill;
 mod database;

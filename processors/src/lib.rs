@@ -2,6 +2,13 @@
 //! cleanup, and the PDF info and thumbnail jobs; and the upload sweep, a timer over the
 //! object store's staging area (the store itself is the `objectstore` crate). Each gets
 //! what it needs injected; none builds the wiring.
+//!
+//! - `runner`: the `Processor` trait and its checkpointed runner;
+//! - `quota`, `cleanup`, `setlists`: the quota saga, object cleanup after deletion, setlist
+//!   items of deleted scores;
+//! - `expiry`, `sweep`: the timers — reservations that ran out, staged bytes left behind;
+//! - `jobs`, `pdf`: the PDF job queue (leases, one claim per job) and its two stages;
+//! - `commands`: what a processor's command came to, as the processor's outcome.
 
 pub mod cleanup;
 pub mod commands;

@@ -2,6 +2,16 @@
 //! and tracing span); a runner step reads the next events after the checkpoint, applies
 //! them and moves the checkpoint, all in one transaction, so `kill -9` never loses or
 //! doubles an event.
+//!
+//! - `runner`: the `Projection` trait (a batch of events in, rows out) and its runner;
+//! - `accounts`, `analytics`, `quota`, `reservations`, `scores`, `setlists`: the read
+//!   models, each folding a batch in memory and writing it back in a few statements;
+//! - `batch`, `transaction`, `decode`: set-based reads and writes of a batch, the
+//!   read-model transaction, event decoding;
+//! - `checkpoint`, `progress`, `catalog`: a follower's checkpoint, what this process knows
+//!   of it without asking, every projection by name for operators;
+//! - `rebuild`, `dump`, `statistics`: rebuilding into shadow tables and swapping them in,
+//!   tables as sorted rows for comparison, keeping the planner's statistics fresh.
 
 mod accounts;
 mod analytics;
