@@ -275,6 +275,62 @@ async fn the_fourth_anonymous_request_in_an_hour_is_throttled() {
     app.stop().await;
 }
 
+/// An anonymous login, as if forwarded for `client` by the proxy in front.
+async fn forwarded_request(app: &TestApp, header: &str, client: &str) -> reqwest::Response {
+    app.client
+        .post(format!("http://{}/api/v1/auth/login", app.address))
+        .header(header, client)
+        .json(&serde_json::json!({"email": unique_email(), "password": PASSWORD}))
+        .send()
+        .await
+        .expect("the request is sent")
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    // The test client connects from 127.0.0.1: here, the trusted proxy.
+    let app = spawn_app_with(
+        TestDatabase::sqlite().await,
+        &[
+            "--throttle-anon-per-hour",
+            "2",
+            "--trusted-proxies",
+            "127.0.0.1/32,::1",
+        ],
+    )
+    .await;
+    for _ in 0..2 {
+        let response = forwarded_request(&app, "x-forwarded-for", "198.51.100.7").await;
+        expect_problem(response, 401, "E009").await;
+    }
+    let third = forwarded_request(&app, "x-forwarded-for", "198.51.100.7").await;
+    expect_problem(third, 429, "E010").await;
+    // Another client behind the same proxy, in either header, is not held back; a client
+    // that writes its own claim to the left is still counted by the address the proxy saw.
+    let other = forwarded_request(&app, "forwarded", "for=\"[2001:db8::7]:4711\"").await;
+    expect_problem(other, 401, "E009").await;
+    let claimed = forwarded_request(&app, "x-forwarded-for", "203.0.113.9, 198.51.100.7").await;
+    expect_problem(claimed, 429, "E010").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_forwarding_headers_change_nothing() {
+    let app = spawn_app_with(
+        TestDatabase::sqlite().await,
+        &["--throttle-anon-per-hour", "2"],
+    )
+    .await;
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        let response = forwarded_request(&app, "x-forwarded-for", client).await;
+        expect_problem(response, 401, "E009").await;
+    }
+    // A third "client" is the same TCP peer: throttled.
+    let third = forwarded_request(&app, "x-forwarded-for", "198.51.100.3").await;
+    expect_problem(third, 429, "E010").await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn healthz_is_never_throttled() {
     let app = spawn_app_with(

@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Args;
+use ipnet::IpNet;
 
+use crate::http::client_address::{self, TrustedProxies};
 use crate::http::connections::{self, ConnectionLimits};
 
 /// A value that must never reach a log line or a `Debug` dump.
@@ -257,6 +259,18 @@ pub struct Settings {
     )]
     pub throttle_user_per_hour: u32,
 
+    /// Proxies whose forwarding headers name the client: comma-separated networks or
+    /// addresses (`10.0.0.0/8,::1`). Unset: the TCP peer is the client and `Forwarded` /
+    /// `X-Forwarded-For` are ignored.
+    #[arg(
+        long,
+        env = "SCOREMATE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = client_address::parse_network,
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
     /// Seconds a client has to send a whole request head (request line and headers): from
     /// the connection's accept, or on a kept-alive connection from the first byte of the
     /// next request. Both listeners (API, embedded S3).
@@ -345,6 +359,11 @@ impl Settings {
     /// The interval of the upload sweep.
     pub fn upload_sweep_interval(&self) -> Duration {
         Duration::from_secs(self.upload_sweep_secs)
+    }
+
+    /// Who the client of a request is, behind the trusted proxies.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::new(&self.trusted_proxies)
     }
 
     /// The timeouts and the connection cap of both listeners.

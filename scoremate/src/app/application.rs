@@ -11,6 +11,7 @@ use super::background::Background;
 use super::connect::connect_database;
 use super::error::StartupError;
 use super::services::{release_jobs, start};
+use crate::http::client_address::TrustedProxies;
 use crate::http::connections::ConnectionLimits;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -148,6 +149,8 @@ impl Application {
                 max_connections: METRICS_MAX_CONNECTIONS,
                 ..self.state.settings.connection_limits()
             },
+            // Scrapers' addresses are never used.
+            TrustedProxies::default(),
             async {
                 let _ = metrics_stopped.await;
             },
@@ -164,6 +167,7 @@ impl Application {
             "api",
             warp::service(routes),
             self.state.settings.connection_limits(),
+            self.state.settings.trusted_proxies(),
             shutdown,
         )
         .await;

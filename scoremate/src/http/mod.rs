@@ -4,6 +4,7 @@
 //! - `server`, `connections`: the listener, connection limits and timeouts (also of the
 //!   embedded S3 endpoint: `embedded_s3`);
 //! - `context`: the request id, client address and user of the request in flight;
+//! - `client_address`: who the client is behind trusted proxies;
 //! - `endpoint`: declaring a route (method and template), 405 with `Allow`;
 //! - `error`: `ApiError`, the problem+json body, and the one mapping of errors to codes;
 //! - `extract`: bodies and queries read strictly, with field-by-field errors;
@@ -13,6 +14,7 @@
 //!   `metrics`: what their names say.
 
 pub(crate) mod authenticate;
+pub(crate) mod client_address;
 pub(crate) mod connections;
 pub(crate) mod context;
 mod embedded_s3;

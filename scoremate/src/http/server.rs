@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use http::{HeaderValue, Request};
 use tower_service::Service;
 use tracing::Instrument;
 
+use crate::http::client_address::TrustedProxies;
 use crate::http::connections::{
     self, BodyDeadline, ConnectionLimits, ConnectionPolicy, RequestBody,
 };
@@ -54,19 +55,21 @@ pub async fn serve<S>(
         "api",
         service,
         ConnectionLimits::default(),
+        TrustedProxies::default(),
         shutdown,
     )
     .await;
 }
 
-/// [`serve`] under `limits`, as the listener called `name` in logs and metrics. A request
-/// body must arrive whole within the body timeout: the API's bodies are JSON of at most
-/// 64 KiB.
+/// [`serve`] under `limits`, as the listener called `name` in logs and metrics, taking
+/// the forwarding headers of `trusted` proxies for the client's address. A request body
+/// must arrive whole within the body timeout: the API's bodies are JSON of at most 64 KiB.
 pub async fn serve_with_limits<S>(
     listener: tokio::net::TcpListener,
     name: &'static str,
     service: S,
     limits: ConnectionLimits,
+    trusted: TrustedProxies,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
     S: Service<Request<RequestBody>, Response = warp::reply::Response, Error = Infallible>
@@ -82,8 +85,10 @@ pub async fn serve_with_limits<S>(
     };
     let make_service = move |remote: SocketAddr| {
         let service = service.clone();
+        let trusted = trusted.clone();
         hyper::service::service_fn(move |request: Request<RequestBody>| {
-            handle(service.clone(), request, remote)
+            let client_ip = trusted.client_ip(remote.ip(), request.headers());
+            handle(service.clone(), request, client_ip)
         })
     };
     connections::serve(listener, policy, make_service, shutdown).await;
@@ -92,7 +97,7 @@ pub async fn serve_with_limits<S>(
 async fn handle<S>(
     mut service: S,
     request: Request<RequestBody>,
-    remote: SocketAddr,
+    client_ip: IpAddr,
 ) -> Result<warp::reply::Response, Infallible>
 where
     S: Service<Request<RequestBody>, Response = warp::reply::Response, Error = Infallible>,
@@ -101,7 +106,7 @@ where
     let request_id = request_id_of(&request);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let context = Arc::new(RequestContext::new(request_id.clone(), Some(remote.ip())));
+    let context = Arc::new(RequestContext::new(request_id.clone(), Some(client_ip)));
     let span = tracing::info_span!("request", request_id = %request_id);
     // Boxed: the whole route tree polls inside this future; keep it off the task stack.
     let response = RequestContext::scope(Arc::clone(&context), Box::pin(service.call(request)))
