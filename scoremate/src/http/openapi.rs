@@ -1,8 +1,9 @@
 //! The OpenAPI vocabulary the routes share, declared once: the problem+json answer of each
 //! error family that reads the same on every route, and the headers of conditional and
-//! idempotent commands (`etag::IfMatch`, `idempotency::IdempotencyKey`). A route lists them
-//! by name beside the answers that are its own: `responses((status = 200, …), Unauthorized,
-//! Throttled)`, `params(IfMatch)`.
+//! idempotent commands (`etag::IfMatch`, `idempotency::IdempotencyKey`, declared where they
+//! are extracted). A route lists them by name, mostly as families, beside the answers that
+//! are its own: `responses((status = 200, …), (status = 404, …), Authenticated, JsonBody)`,
+//! `params(IfMatch)`.
 
 use std::collections::BTreeMap;
 
