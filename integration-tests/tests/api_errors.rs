@@ -244,11 +244,20 @@ async fn anonymous_request(app: &TestApp) -> reqwest::Response {
 
 #[tokio::test]
 async fn the_fourth_anonymous_request_in_an_hour_is_throttled() {
-    let app = spawn_app_with(
-        TestDatabase::sqlite().await,
-        &["--throttle-anon-per-hour", "3"],
-    )
-    .await;
+    fourth_anonymous_request_is_throttled(TestDatabase::sqlite().await).await;
+}
+
+/// The same through the buckets PostgreSQL keeps for every instance.
+#[tokio::test]
+async fn the_fourth_anonymous_request_in_an_hour_is_throttled_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    fourth_anonymous_request_is_throttled(database).await;
+}
+
+async fn fourth_anonymous_request_is_throttled(database: TestDatabase) {
+    let app = spawn_app_with(database, &["--throttle-anon-per-hour", "3"]).await;
     for _ in 0..3 {
         expect_problem(anonymous_request(&app).await, 401, "E009").await;
     }

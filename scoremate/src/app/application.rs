@@ -134,7 +134,7 @@ impl Application {
             let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 every_minute.tick().await;
-                services.throttle.forget_idle();
+                services.throttle.forget_idle().await;
             }
         });
         let metrics_routes = crate::http::metrics::route(self.state.database.clone())

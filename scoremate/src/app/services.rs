@@ -96,10 +96,7 @@ impl Services {
                 settings.access_token_ttl_secs,
                 settings.refresh_token_ttl_secs,
             )),
-            throttle: Arc::new(Throttle::new(
-                settings.throttle_anon_per_hour,
-                settings.throttle_user_per_hour,
-            )),
+            throttle: Arc::new(throttle(database, settings)),
         })
     }
 }
@@ -132,4 +129,17 @@ pub(super) async fn start(
         settings.upload_sweep_interval(),
     ));
     Ok((services, background, embedded_s3))
+}
+
+/// In memory on SQLite (one process); shared through the database on PostgreSQL, where
+/// several instances may serve behind one proxy.
+fn throttle(database: &Database, settings: &Settings) -> Throttle {
+    let (anonymous, user) = (
+        settings.throttle_anon_per_hour,
+        settings.throttle_user_per_hour,
+    );
+    match database {
+        Database::Postgres(pool) => Throttle::shared(pool.clone(), anonymous, user),
+        Database::Sqlite(_) => Throttle::new(anonymous, user),
+    }
 }

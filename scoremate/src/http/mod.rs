@@ -29,4 +29,4 @@ pub mod pagination;
 pub mod read_your_writes;
 pub(crate) mod reply;
 pub mod server;
-pub(crate) mod throttle;
+pub mod throttle;

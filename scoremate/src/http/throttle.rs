@@ -1,6 +1,11 @@
 //! Request throttling: a token bucket per client IP for anonymous requests and per user
-//! for authenticated ones, whose burst equals the hourly limit (`governor`'s GCRA), with
+//! for authenticated ones, whose burst equals the hourly limit (GCRA), with
 //! `RateLimit-Policy`/`RateLimit` headers on every answer and `Retry-After` on a 429.
+//!
+//! On SQLite (one process) the buckets live in memory (`governor`). On PostgreSQL every
+//! instance shares them: one row per client in `rate_limits` holding its theoretical
+//! arrival time, moved by one statement per request on the database's clock, so N
+//! instances behind a proxy admit the limit once, not N times.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -12,6 +17,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use sqlx::PgPool;
 use warp::Filter;
 use warp::http::{HeaderMap, HeaderName, HeaderValue};
 use warp::reject::Rejection;
@@ -95,7 +101,34 @@ fn headers(
 pub struct Throttle {
     anonymous: Option<Bucket<IpAddr>>,
     users: Option<Bucket<uuid::Uuid>>,
+    /// When set, the buckets are the shared rows of `rate_limits` instead (the in-memory
+    /// ones above only say which throttles are on and their limits).
+    shared: Option<PgPool>,
 }
+
+/// Whose bucket a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Anonymous(IpAddr),
+    User(uuid::Uuid),
+}
+
+/// One request against a shared bucket: GCRA with emission interval `$2` seconds and a
+/// burst of `$3` seconds' worth (the hourly limit). Admitted, the row moves and its new
+/// arrival time is answered; refused, nothing changes and the standing one is answered
+/// (the outer query reads the snapshot from before the upsert).
+const SHARED_CHECK: &str = "
+WITH clock AS (SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8 AS now),
+admitted AS (
+    INSERT INTO rate_limits AS bucket (key, tat)
+    SELECT $1, clock.now + $2 FROM clock
+    ON CONFLICT (key) DO UPDATE
+       SET tat = GREATEST(bucket.tat, EXCLUDED.tat - $2) + $2
+     WHERE GREATEST(bucket.tat, EXCLUDED.tat - $2) + $2 - (EXCLUDED.tat - $2) <= $3
+    RETURNING bucket.tat)
+SELECT (SELECT now FROM clock) AS now,
+       (SELECT tat FROM admitted) AS admitted,
+       (SELECT tat FROM rate_limits WHERE key = $1) AS standing";
 
 impl std::fmt::Debug for Throttle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,11 +151,61 @@ impl Throttle {
         Self {
             anonymous: Bucket::new(anonymous_per_hour, "anonymous"),
             users: Bucket::new(user_per_hour, "user"),
+            shared: None,
+        }
+    }
+
+    /// The same limits, shared by every instance on the PostgreSQL database of `pool`.
+    pub fn shared(pool: PgPool, anonymous_per_hour: u32, user_per_hour: u32) -> Self {
+        Self {
+            shared: Some(pool),
+            ..Self::new(anonymous_per_hour, user_per_hour)
+        }
+    }
+
+    /// Counts one request of `client`: the rate-limit headers of the answer, or the 429.
+    /// `None` when that throttle is off.
+    pub async fn check(
+        &self,
+        client: Client,
+    ) -> Option<Result<Vec<(HeaderName, HeaderValue)>, ApiError>> {
+        let (per_hour, policy) = match client {
+            Client::Anonymous(_) => self.anonymous.as_ref().map(|b| (b.per_hour, b.policy))?,
+            Client::User(_) => self.users.as_ref().map(|b| (b.per_hour, b.policy))?,
+        };
+        let Some(pool) = &self.shared else {
+            return Some(match client {
+                Client::Anonymous(ip) => self.anonymous.as_ref()?.check(&ip),
+                Client::User(user) => self.users.as_ref()?.check(&user),
+            });
+        };
+        let key = match client {
+            Client::Anonymous(ip) => format!("a:{ip}"),
+            Client::User(user) => format!("u:{user}"),
+        };
+        match check_shared(pool, &key, per_hour, policy).await {
+            Ok(outcome) => Some(outcome),
+            Err(error) => {
+                // Throttling protects the service; it must not be what takes it down.
+                tracing::warn!(%error, "shared rate limit unavailable; request admitted");
+                None
+            }
         }
     }
 
     /// Forgets clients whose buckets are full again, so memory follows active clients.
-    pub fn forget_idle(&self) {
+    pub async fn forget_idle(&self) {
+        if let Some(pool) = &self.shared {
+            let forgotten = sqlx::query(
+                "DELETE FROM rate_limits WHERE tat < EXTRACT(EPOCH FROM clock_timestamp())",
+            )
+            .execute(pool)
+            .await;
+            if let Err(error) = forgotten {
+                tracing::warn!(%error, "forgetting idle rate-limit rows failed; retrying later");
+            }
+            return;
+        }
         if let Some(bucket) = &self.anonymous {
             bucket.limiter.retain_recent();
         }
@@ -145,16 +228,15 @@ pub fn throttled(
                 let user = bearer_token(&headers)
                     .and_then(|token| tokens.verify_access(token).ok())
                     .map(|claims| claims.sub);
-                let outcome = match user {
-                    Some(user) => throttle.users.as_ref().map(|bucket| bucket.check(&user)),
-                    None => {
-                        let ip = RequestContext::current()
+                let client = match user {
+                    Some(user) => Client::User(user),
+                    None => Client::Anonymous(
+                        RequestContext::current()
                             .and_then(|context| context.client_ip)
-                            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-                        throttle.anonymous.as_ref().map(|bucket| bucket.check(&ip))
-                    }
+                            .unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                    ),
                 };
-                match outcome {
+                match throttle.check(client).await {
                     None => Ok(()),
                     Some(Ok(headers)) => {
                         RequestContext::add_response_headers(headers);
@@ -165,4 +247,49 @@ pub fn throttled(
             }
         })
         .untuple_one()
+}
+
+/// One request against the shared bucket `key` (see [`SHARED_CHECK`]).
+async fn check_shared(
+    pool: &PgPool,
+    key: &str,
+    per_hour: u32,
+    policy: &'static str,
+) -> Result<Result<Vec<(HeaderName, HeaderValue)>, ApiError>, sqlx::Error> {
+    let window = 3600.0_f64;
+    let interval = window / f64::from(per_hour.max(1));
+    let (now, admitted, standing): (f64, Option<f64>, Option<f64>) = sqlx::query_as(SHARED_CHECK)
+        .bind(key)
+        .bind(interval)
+        .bind(window)
+        .fetch_one(pool)
+        .await?;
+    let policy_header = format!("\"{policy}\";q={per_hour};w=3600");
+    Ok(match admitted {
+        Some(tat) => {
+            let until_full = (tat - now).max(0.0);
+            // A hair of slack: the arrival times are sums of floating-point intervals.
+            let remaining = ((window - until_full) / interval + 1e-6).floor().max(0.0);
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let remaining = (remaining as u32).min(per_hour);
+            Ok(headers(
+                &policy_header,
+                policy,
+                remaining,
+                Duration::from_secs_f64(until_full),
+            ))
+        }
+        None => {
+            // The next request fits once the standing arrival time is within the burst.
+            let wait = standing.map_or(interval, |tat| tat + interval - window - now);
+            let wait = Duration::from_secs_f64(wait.max(0.001));
+            let mut error = ApiError::new(
+                ErrorCode::RateLimited,
+                "Too many requests; retry after the time in Retry-After.",
+            );
+            error.retry_after = Some(wait);
+            error.extra_headers = headers(&policy_header, policy, 0, wait);
+            Err(error)
+        }
+    })
 }
