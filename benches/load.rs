@@ -21,7 +21,9 @@
 //! `SCOREMATE_LOAD_ROUNDS` rounds (default 2) that interleave the phases,
 //! `SCOREMATE_LOAD_WARMUP_SECONDS` untimed seconds before each slice (default 0.5),
 //! `SCOREMATE_LOAD_CLIENTS` (default `1,8,32`), `SCOREMATE_LOAD_BACKENDS` (default
-//! `sqlite,postgres`), `SCOREMATE_LOAD_BACKGROUND=0` serves without the background
+//! `sqlite,postgres`), `SCOREMATE_LOAD_THROTTLE=1` turns throttling on with limits no
+//! client reaches (every request pays for its bucket, none is refused; on PostgreSQL the
+//! shared buckets), `SCOREMATE_LOAD_BACKGROUND=0` serves without the background
 //! followers, `SCOREMATE_LOAD_DRAIN_SECONDS` the longest wait for them between phases
 //! (default 180); PostgreSQL from `SCOREMATE_BENCH_DATABASE_URL` (default: the local
 //! server; fresh databases are created and dropped), skipped with a notice when
@@ -118,6 +120,8 @@ struct Config {
     clients: Vec<usize>,
     backends: Vec<Backend>,
     background: bool,
+    /// Throttling on, with limits no client reaches.
+    throttle: bool,
     drain_timeout: Duration,
 }
 
@@ -184,6 +188,7 @@ impl Config {
             backends,
             background: !std::env::var("SCOREMATE_LOAD_BACKGROUND")
                 .is_ok_and(|raw| raw.trim() == "0"),
+            throttle: std::env::var("SCOREMATE_LOAD_THROTTLE").is_ok_and(|raw| raw.trim() == "1"),
             drain_timeout: env_seconds("SCOREMATE_LOAD_DRAIN_SECONDS", 180.0)?,
         })
     }
@@ -451,8 +456,10 @@ impl Server {
         database_url: Option<&str>,
         data_dir: &Path,
         background: bool,
+        throttle: bool,
     ) -> BenchResult<Self> {
         let data_dir_arg = data_dir.display().to_string();
+        let limit = if throttle { "1000000000" } else { "0" };
         let mut args = vec![
             "scoremate",
             "--bind",
@@ -460,9 +467,9 @@ impl Server {
             "--data-dir",
             &data_dir_arg,
             "--throttle-anon-per-hour",
-            "0",
+            limit,
             "--throttle-user-per-hour",
-            "0",
+            limit,
             "--embedded-s3-bind",
             "127.0.0.1:0",
             "--metrics-bind",
@@ -1341,7 +1348,13 @@ async fn run_backend(
 ) -> BenchResult<Vec<Row>> {
     let data_dir =
         std::env::temp_dir().join(format!("scoremate-bench-load-{}", uuid::Uuid::new_v4()));
-    let server = Server::start(databases.app_url.as_deref(), &data_dir, config.background).await?;
+    let server = Server::start(
+        databases.app_url.as_deref(),
+        &data_dir,
+        config.background,
+        config.throttle,
+    )
+    .await?;
     let options = DatabaseOptions {
         max_connections: server.max_connections,
         ..DatabaseOptions::default()
