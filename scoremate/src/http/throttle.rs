@@ -53,38 +53,36 @@ impl<K: Hash + Eq + Clone> Bucket<K> {
     }
 
     fn check(&self, key: &K) -> Result<Vec<(HeaderName, HeaderValue)>, ApiError> {
-        let policy_header = format!("\"{}\";q={};w=3600", self.policy, self.per_hour);
         match self.limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let until_full =
                     self.replenish_interval() * (self.per_hour - remaining.min(self.per_hour));
-                Ok(headers(&policy_header, self.policy, remaining, until_full))
+                Ok(headers(self.policy, self.per_hour, remaining, until_full))
             }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                let mut error = ApiError::new(
-                    ErrorCode::RateLimited,
-                    "Too many requests; retry after the time in Retry-After.",
-                );
-                error.retry_after = Some(wait);
-                error.extra_headers = headers(&policy_header, self.policy, 0, wait);
-                Err(error)
-            }
+            Err(not_until) => Err(refusal(
+                self.policy,
+                self.per_hour,
+                not_until.wait_time_from(DefaultClock::default().now()),
+            )),
         }
     }
 }
 
+/// `RateLimit-Policy` and `RateLimit` of an answer.
 fn headers(
-    policy_header: &str,
     policy: &str,
+    per_hour: u32,
     remaining: u32,
     reset: Duration,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let reset_secs = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
     let status = format!("\"{policy}\";r={remaining};t={reset_secs}");
     [
-        ("ratelimit-policy", policy_header.to_owned()),
+        (
+            "ratelimit-policy",
+            format!("\"{policy}\";q={per_hour};w=3600"),
+        ),
         ("ratelimit", status),
     ]
     .into_iter()
@@ -95,6 +93,17 @@ fn headers(
         ))
     })
     .collect()
+}
+
+/// The 429 of a request that must wait `wait` for its bucket.
+fn refusal(policy: &str, per_hour: u32, wait: Duration) -> ApiError {
+    let mut error = ApiError::new(
+        ErrorCode::RateLimited,
+        "Too many requests; retry after the time in Retry-After.",
+    );
+    error.retry_after = Some(wait);
+    error.extra_headers = headers(policy, per_hour, 0, wait);
+    error
 }
 
 /// The throttles of one server instance.
@@ -264,7 +273,10 @@ async fn check_shared(
         .bind(window)
         .fetch_one(pool)
         .await?;
-    let policy_header = format!("\"{policy}\";q={per_hour};w=3600");
+    // Within the hour a bucket spans, whatever the row holds: a stored value is never a
+    // reason to panic (NaN, negative or huge).
+    let hour = Duration::from_secs(3600);
+    let seconds = |seconds: f64| Duration::try_from_secs_f64(seconds).map_or(hour, |d| d.min(hour));
     Ok(match admitted {
         Some(tat) => {
             let until_full = (tat - now).max(0.0);
@@ -272,24 +284,12 @@ async fn check_shared(
             let remaining = ((window - until_full) / interval + 1e-6).floor().max(0.0);
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let remaining = (remaining as u32).min(per_hour);
-            Ok(headers(
-                &policy_header,
-                policy,
-                remaining,
-                Duration::from_secs_f64(until_full),
-            ))
+            Ok(headers(policy, per_hour, remaining, seconds(until_full)))
         }
         None => {
             // The next request fits once the standing arrival time is within the burst.
             let wait = standing.map_or(interval, |tat| tat + interval - window - now);
-            let wait = Duration::from_secs_f64(wait.max(0.001));
-            let mut error = ApiError::new(
-                ErrorCode::RateLimited,
-                "Too many requests; retry after the time in Retry-After.",
-            );
-            error.retry_after = Some(wait);
-            error.extra_headers = headers(&policy_header, policy, 0, wait);
-            Err(error)
+            Err(refusal(policy, per_hour, seconds(wait.max(0.001))))
         }
     })
 }
