@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use integration_tests::upload_client::{Ticket, UploadClient};
-use integration_tests::{SignedIn, TestApp, spawn_app};
+use integration_tests::{PASSWORD, SignedIn, TestApp, spawn_app, spawn_app_with, unique_email};
 use serde_json::{Value, json};
 use testkit::TestDatabase;
 
@@ -59,6 +59,42 @@ async fn readyz_answers_503_when_the_database_is_gone() {
         200,
         "alive, just not ready"
     );
+    app.stop().await;
+}
+
+/// Stepped by nobody (the test app has no follow loop), the library views stay behind
+/// the registration's events: ready while that is recent, 503 once it is older than the
+/// threshold, ready again when they catch up.
+#[tokio::test]
+async fn readyz_answers_503_while_the_read_models_lag_beyond_the_threshold() {
+    let app = spawn_app_with(TestDatabase::sqlite().await, &["--ready-max-lag-secs", "1"]).await;
+    app.register(&unique_email(), PASSWORD).await;
+    let fresh = app.get("/readyz").await;
+    assert_eq!(fresh.status(), 200);
+    let fresh: Value = fresh.json().await.unwrap();
+    assert_eq!(fresh["read_models"], "ok", "{fresh}");
+    assert!(
+        fresh["read_models_lag_seconds"].as_f64().unwrap() < 1.0,
+        "{fresh}"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let stale = app.get("/readyz").await;
+    assert_eq!(stale.status(), 503);
+    let stale: Value = stale.json().await.unwrap();
+    assert_eq!(stale["status"], "unavailable", "{stale}");
+    assert_eq!(stale["read_models"], "lagging", "{stale}");
+    assert_eq!(stale["database"], "ok", "{stale}");
+    assert!(
+        stale["read_models_lag_seconds"].as_f64().unwrap() >= 1.0,
+        "{stale}"
+    );
+
+    app.run_processors_until_idle().await;
+    let caught_up = app.get("/readyz").await;
+    assert_eq!(caught_up.status(), 200);
+    let caught_up: Value = caught_up.json().await.unwrap();
+    assert_eq!(caught_up["read_models_lag_seconds"], 0.0, "{caught_up}");
     app.stop().await;
 }
 

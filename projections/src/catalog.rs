@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use eventstore::{Database, EventLog, LogCursor};
 
-use crate::checkpoint::read_checkpoint;
+use crate::checkpoint::{peek_checkpoint, read_checkpoint};
 use crate::error::ProjectionError;
 use crate::rebuild::{Member, RebuildProgress, RebuildReport, rebuild, rebuild_together};
 use crate::runner::Projection;
@@ -70,6 +70,24 @@ pub async fn status(database: &Database) -> Result<Vec<ProjectionStatus>, Projec
         });
     }
     Ok(statuses)
+}
+
+/// When the oldest committed event that one of the projections `names` has not applied
+/// yet was recorded (`None`: all of them are at the head). Locks nothing and writes
+/// nothing, so a health check may ask every second.
+pub async fn oldest_unapplied(
+    database: &Database,
+    names: &[&str],
+) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+    let mut slowest: Option<LogCursor> = None;
+    for name in names {
+        let checkpoint = peek_checkpoint(database, checkpoint_key(name)?).await?;
+        slowest = Some(slowest.map_or(checkpoint, |slowest| slowest.min(checkpoint)));
+    }
+    match slowest {
+        Some(checkpoint) => oldest_after(&EventLog::new(database.clone()), checkpoint).await,
+        None => Ok(None),
+    }
 }
 
 /// When the oldest committed event after `checkpoint` was recorded, if there is one.

@@ -34,8 +34,8 @@ mod transaction;
 pub use accounts::{Accounts, Sessions};
 pub use analytics::Analytics;
 pub use catalog::{
-    PROJECTION_NAMES, ProjectionStatus, checkpoint_of, oldest_after, projection_name,
-    read_model_tables, rebuild_all, rebuild_named, status,
+    PROJECTION_NAMES, ProjectionStatus, checkpoint_of, oldest_after, oldest_unapplied,
+    projection_name, read_model_tables, rebuild_all, rebuild_named, status,
 };
 pub use checkpoint::{Checkpoint, peek_checkpoint, read_checkpoint, write_checkpoint};
 pub use dump::dump_read_models;

@@ -259,6 +259,18 @@ pub struct Settings {
     )]
     pub throttle_user_per_hour: u32,
 
+    /// Seconds the read models requests answer from may fall behind the log before
+    /// `/readyz` says 503, taking this instance out of a proxy's rotation (0: never for
+    /// lag). With one shared database every instance sees the same lag, so a stuck
+    /// follower takes them all out: keep it well above a burst's catch-up.
+    #[arg(
+        long,
+        env = "SCOREMATE_READY_MAX_LAG_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub ready_max_lag_secs: u64,
+
     /// Proxies whose forwarding headers name the client: comma-separated networks or
     /// addresses (`10.0.0.0/8,::1`). Unset: the TCP peer is the client and `Forwarded` /
     /// `X-Forwarded-For` are ignored.
