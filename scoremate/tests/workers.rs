@@ -17,9 +17,7 @@
 //! workers on one host sharing a disk would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +27,8 @@ use sqlx::Connection;
 mod support;
 
 use support::{
-    FreshPostgres, KillOnDrop, kill_9, login, register, scoremate, start, temp_dir, upload,
-    wait_for,
+    FreshPostgres, KillOnDrop, kill_9, login, register, scoremate, spawn_logged, start, temp_dir,
+    upload, wait_for,
 };
 
 const UPLOADS: usize = 50;
@@ -54,22 +52,11 @@ fn start_worker(data_dir: &Path, database_url: &str, settings: &[(&str, &str)]) 
         .arg("worker")
         .env("SCOREMATE_DATA_DIR", data_dir)
         .env("SCOREMATE_DATABASE_URL", database_url)
-        .env("SCOREMATE_EMBEDDED_S3_BIND", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env("SCOREMATE_EMBEDDED_S3_BIND", "127.0.0.1:0");
     for (name, value) in settings {
         command.env(name, value);
     }
-    let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (child, lines) = spawn_logged(&mut command);
     let guard = KillOnDrop(Some(child));
     let s3 = wait_for(&lines, "embedded S3 endpoint listening")["local_addr"]
         .as_str()

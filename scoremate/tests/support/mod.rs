@@ -62,12 +62,25 @@ pub fn start(data_dir: &Path, settings: &[(&str, &str)]) -> Server {
         .env("SCOREMATE_BIND", "127.0.0.1:0")
         .env("SCOREMATE_EMBEDDED_S3_BIND", "127.0.0.1:0")
         .env("SCOREMATE_THROTTLE_ANON_PER_HOUR", "0")
-        .env("SCOREMATE_THROTTLE_USER_PER_HOUR", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env("SCOREMATE_THROTTLE_USER_PER_HOUR", "0");
     for (name, value) in settings {
         command.env(name, value);
     }
+    let (child, lines) = spawn_logged(&mut command);
+    let serving = wait_for(&lines, "serving");
+    let address = serving["addr"].as_str().unwrap().to_owned();
+    Server {
+        child,
+        base: format!("http://{address}/api/v1"),
+        lines,
+        serving,
+    }
+}
+
+/// Spawns `command` with its log (stderr) read line by line on a thread of its own, so a
+/// full pipe never stalls the child; the lines arrive on the receiver.
+pub fn spawn_logged(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (sender, lines) = mpsc::channel();
@@ -78,14 +91,7 @@ pub fn start(data_dir: &Path, settings: &[(&str, &str)]) -> Server {
             }
         }
     });
-    let serving = wait_for(&lines, "serving");
-    let address = serving["addr"].as_str().unwrap().to_owned();
-    Server {
-        child,
-        base: format!("http://{address}/api/v1"),
-        lines,
-        serving,
-    }
+    (child, lines)
 }
 
 /// The first log line whose message is `message`.
