@@ -29,8 +29,16 @@
 //! server; fresh databases are created and dropped), skipped with a notice when
 //! unreachable. See `docs/benchmarks.md`.
 //!
+//! `SCOREMATE_LOAD_PROXY=1` measures instead, on PostgreSQL only, the uploads and the
+//! setlist edits (each beside its raw SQL) through HAProxy (`haproxy` on the `PATH`,
+//! skipped with a notice when missing) in front of first 1, then 2 `serve` processes on
+//! one fresh database and one S3 store (the first process's embedded endpoint), with the
+//! repository's `deploy/haproxy.cfg` given the real addresses, and prints one comparison
+//! table.
+//!
 //! The PDF processors start the running executable as their sandbox child
-//! (`current_exe process-pdf`), so this bench answers that subcommand itself.
+//! (`current_exe process-pdf`), so this bench answers that subcommand itself; the proxy
+//! mode's `serve` processes are the running executable too (`SCOREMATE_LOAD_CHILD=serve`).
 
 use benches::{Percentiles, percentiles};
 use std::collections::BTreeMap;
@@ -123,6 +131,13 @@ struct Config {
     /// Throttling on, with limits no client reaches.
     throttle: bool,
     drain_timeout: Duration,
+    /// Through HAProxy, in front of 1 then 2 `serve` processes (PostgreSQL only).
+    proxy: bool,
+}
+
+/// `SCOREMATE_LOAD_BACKGROUND=0`; read by the `serve` children too.
+fn background_off() -> bool {
+    std::env::var("SCOREMATE_LOAD_BACKGROUND").is_ok_and(|raw| raw.trim() == "0")
 }
 
 fn env_seconds(name: &str, default: f64) -> BenchResult<Duration> {
@@ -186,10 +201,10 @@ impl Config {
             warm_up: env_seconds("SCOREMATE_LOAD_WARMUP_SECONDS", 0.5)?,
             clients,
             backends,
-            background: !std::env::var("SCOREMATE_LOAD_BACKGROUND")
-                .is_ok_and(|raw| raw.trim() == "0"),
+            background: !background_off(),
             throttle: std::env::var("SCOREMATE_LOAD_THROTTLE").is_ok_and(|raw| raw.trim() == "1"),
             drain_timeout: env_seconds("SCOREMATE_LOAD_DRAIN_SECONDS", 180.0)?,
+            proxy: std::env::var("SCOREMATE_LOAD_PROXY").is_ok_and(|raw| raw.trim() == "1"),
         })
     }
 }
@@ -459,7 +474,7 @@ impl Server {
         throttle: bool,
     ) -> BenchResult<Self> {
         let data_dir_arg = data_dir.display().to_string();
-        let limit = if throttle { "1000000000" } else { "0" };
+        let limit = throttle_limit(throttle);
         let mut args = vec![
             "scoremate",
             "--bind",
@@ -1388,35 +1403,8 @@ async fn measure_backend(
         if config.background { "on" } else { "off" },
     );
 
-    // Accounts and a few scores for the largest client count, untimed.
-    let most = config.clients.iter().copied().max().unwrap_or(1);
     let base = format!("http://{}", server.address);
-    let started = Instant::now();
-    let sign_ins: Vec<_> = (0..most)
-        .map(|index| {
-            let base = base.clone();
-            let pdf = Arc::clone(pdf);
-            tokio::spawn(async move {
-                let mut rec = Recorder::untimed();
-                let mut client = Client::sign_in(base, pdf, index, &mut rec).await?;
-                for _ in 0..SEED_SCORES {
-                    client.upload(&mut rec).await;
-                }
-                match rec.first_error() {
-                    Some(error) => Err(error.into()),
-                    None => BenchResult::Ok(client),
-                }
-            })
-        })
-        .collect();
-    let mut clients = Vec::with_capacity(most);
-    for task in sign_ins {
-        clients.push(task.await??);
-    }
-    println!(
-        "  {most} accounts registered and logged in, {SEED_SCORES} scores each, in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let mut clients = sign_in_clients(&base, pdf, config).await?;
     if config.background {
         println!("  {}", drain(&server.database, config.drain_timeout).await?);
     }
@@ -1449,89 +1437,22 @@ async fn measure_backend(
     let mut rows = Vec::new();
     let outcome = async {
         for &count in &config.clients {
-            // Every phase's samples and its figure per round; the rounds interleave the
-            // phases so that a noisy neighbour's burst hits a figure and its baseline alike.
-            let mut recorded: Vec<Vec<Recorder>> = Phase::ALL.iter().map(|_| Vec::new()).collect();
-            let mut per_round: Vec<Vec<f64>> = Phase::ALL.iter().map(|_| Vec::new()).collect();
-            for round in 1..=config.rounds {
-                for (index, phase) in Phase::ALL.into_iter().enumerate() {
-                    let idle = clients.split_off(count.min(clients.len()));
-                    let active = std::mem::replace(&mut clients, idle);
-                    let sampler = phase
-                        .writes_through_api()
-                        .then(|| LagSampler::start(server.database.clone()));
-                    let (active, recorders) = run_phase(phase, active, &targets, config).await?;
-                    let staleness = match sampler {
-                        Some(sampler) => Some(sampler.finish().await?),
-                        None => None,
-                    };
-                    let idle = std::mem::replace(&mut clients, active);
-                    clients.extend(idle);
-                    let stats = PhaseStats::of(&recorders, config.slice());
-                    let figure = phase.headline(&stats);
-                    let errors = stats.errors();
-                    println!(
-                        "{name} · {count} client(s) · round {round}/{} · {}: {figure:.1} {}{} \
-                         (load average {})",
-                        config.rounds,
-                        phase.label(),
-                        phase.unit(),
-                        if errors > 0 {
-                            format!(", {errors} errors")
-                        } else {
-                            String::new()
-                        },
-                        load_average(),
-                    );
-                    if let Some(staleness) = staleness {
-                        println!("    {staleness}");
-                    }
-                    if config.background && phase.writes_through_api() {
-                        println!(
-                            "    {}",
-                            drain(&server.database, config.drain_timeout).await?
-                        );
-                    }
-                    if let (Some(samples), Some(figures)) =
-                        (recorded.get_mut(index), per_round.get_mut(index))
-                    {
-                        samples.extend(recorders);
-                        figures.push(figure);
-                    }
-                }
-            }
-            let mut rates = Vec::new();
-            let mut mix = None;
-            let mut errors = 0;
-            for ((phase, recorders), figures) in
-                Phase::ALL.into_iter().zip(&recorded).zip(&per_round)
-            {
-                let stats = PhaseStats::of(recorders, config.window);
-                println!(
-                    "{name} · {count} client(s) · {} — {:.1} {} (rounds: {})",
-                    phase.label(),
-                    phase.headline(&stats),
-                    phase.unit(),
-                    figures
-                        .iter()
-                        .map(|figure| format!("{figure:.1}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
-                stats.print("    ");
-                errors += stats.errors();
-                rates.push(phase.headline(&stats));
-                if phase == Phase::Mix {
-                    mix = Some(stats);
-                }
-            }
+            let mut stats = measure_phases(
+                name,
+                &Phase::ALL,
+                count,
+                &mut clients,
+                &targets,
+                &server.database,
+                config,
+            )
+            .await?;
+            let mix = take_phase(&mut stats, Phase::Mix)?;
             let rate = |wanted: Phase| {
-                Phase::ALL
+                stats
                     .iter()
-                    .position(|&phase| phase == wanted)
-                    .and_then(|index| rates.get(index))
-                    .copied()
-                    .unwrap_or_default()
+                    .find(|(phase, _)| *phase == wanted)
+                    .map_or(0.0, |(phase, stats)| phase.headline(stats))
             };
             let row = Row {
                 backend: name,
@@ -1542,8 +1463,8 @@ async fn measure_backend(
                 raw_setlists: rate(Phase::RawSetlists),
                 get: rate(Phase::GetScore),
                 constant: rate(Phase::Constant),
-                mix: mix.ok_or("the mix did not run")?,
-                errors,
+                errors: mix.errors() + stats.iter().map(|(_, stats)| stats.errors()).sum::<usize>(),
+                mix,
             };
             println!(
                 "{name} · {count} client(s): uploads {:.1}/s = {:.3}× raw SQL; setlist edits \
@@ -1562,6 +1483,132 @@ async fn measure_backend(
     .await;
     constant.stop().await;
     outcome.map(|()| rows)
+}
+
+/// Registers and logs in an account for the largest client count through `base`, and
+/// uploads a few scores for each, untimed.
+async fn sign_in_clients(
+    base: &str,
+    pdf: &Arc<Vec<u8>>,
+    config: &Config,
+) -> BenchResult<Vec<Client>> {
+    let most = config.clients.iter().copied().max().unwrap_or(1);
+    let started = Instant::now();
+    let sign_ins: Vec<_> = (0..most)
+        .map(|index| {
+            let base = base.to_owned();
+            let pdf = Arc::clone(pdf);
+            tokio::spawn(async move {
+                let mut rec = Recorder::untimed();
+                let mut client = Client::sign_in(base, pdf, index, &mut rec).await?;
+                for _ in 0..SEED_SCORES {
+                    client.upload(&mut rec).await;
+                }
+                match rec.first_error() {
+                    Some(error) => Err(error.into()),
+                    None => BenchResult::Ok(client),
+                }
+            })
+        })
+        .collect();
+    let mut clients = Vec::with_capacity(most);
+    for task in sign_ins {
+        clients.push(task.await??);
+    }
+    println!(
+        "  {most} accounts registered and logged in, {SEED_SCORES} scores each, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(clients)
+}
+
+/// Runs `phases` with the first `count` of `clients`, in `config.rounds` interleaved
+/// rounds, and prints each round's figure and the merged details; each phase's samples
+/// merged over the rounds.
+async fn measure_phases(
+    name: &str,
+    phases: &[Phase],
+    count: usize,
+    clients: &mut Vec<Client>,
+    targets: &Arc<Targets>,
+    database: &Database,
+    config: &Config,
+) -> BenchResult<Vec<(Phase, PhaseStats)>> {
+    // Every phase's samples and its figure per round; the rounds interleave the phases so
+    // that a noisy neighbour's burst hits a figure and its baseline alike.
+    let mut recorded: Vec<Vec<Recorder>> = phases.iter().map(|_| Vec::new()).collect();
+    let mut per_round: Vec<Vec<f64>> = phases.iter().map(|_| Vec::new()).collect();
+    for round in 1..=config.rounds {
+        for (index, &phase) in phases.iter().enumerate() {
+            let idle = clients.split_off(count.min(clients.len()));
+            let active = std::mem::replace(clients, idle);
+            let sampler = phase
+                .writes_through_api()
+                .then(|| LagSampler::start(database.clone()));
+            let (active, recorders) = run_phase(phase, active, targets, config).await?;
+            let staleness = match sampler {
+                Some(sampler) => Some(sampler.finish().await?),
+                None => None,
+            };
+            let idle = std::mem::replace(clients, active);
+            clients.extend(idle);
+            let stats = PhaseStats::of(&recorders, config.slice());
+            let figure = phase.headline(&stats);
+            let errors = stats.errors();
+            println!(
+                "{name} · {count} client(s) · round {round}/{} · {}: {figure:.1} {}{} \
+                 (load average {})",
+                config.rounds,
+                phase.label(),
+                phase.unit(),
+                if errors > 0 {
+                    format!(", {errors} errors")
+                } else {
+                    String::new()
+                },
+                load_average(),
+            );
+            if let Some(staleness) = staleness {
+                println!("    {staleness}");
+            }
+            if config.background && phase.writes_through_api() {
+                println!("    {}", drain(database, config.drain_timeout).await?);
+            }
+            if let (Some(samples), Some(figures)) =
+                (recorded.get_mut(index), per_round.get_mut(index))
+            {
+                samples.extend(recorders);
+                figures.push(figure);
+            }
+        }
+    }
+    let mut merged = Vec::with_capacity(phases.len());
+    for ((&phase, recorders), figures) in phases.iter().zip(&recorded).zip(&per_round) {
+        let stats = PhaseStats::of(recorders, config.window);
+        println!(
+            "{name} · {count} client(s) · {} — {:.1} {} (rounds: {})",
+            phase.label(),
+            phase.headline(&stats),
+            phase.unit(),
+            figures
+                .iter()
+                .map(|figure| format!("{figure:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        stats.print("    ");
+        merged.push((phase, stats));
+    }
+    Ok(merged)
+}
+
+/// Takes `wanted`'s merged stats out of `measure_phases`' answer.
+fn take_phase(stats: &mut Vec<(Phase, PhaseStats)>, wanted: Phase) -> BenchResult<PhaseStats> {
+    let index = stats
+        .iter()
+        .position(|(phase, _)| *phase == wanted)
+        .ok_or_else(|| format!("{} did not run", wanted.label()))?;
+    Ok(stats.swap_remove(index).1)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1636,6 +1683,508 @@ fn print_summary(rows: &[Row], config: &Config) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Through a proxy: `serve` processes behind HAProxy
+
+/// The phases measured through the proxy, each beside its raw SQL.
+const PROXIED: [Phase; 4] = [
+    Phase::Uploads,
+    Phase::RawUploads,
+    Phase::Setlists,
+    Phase::RawSetlists,
+];
+
+/// `--throttle-*-per-hour`: off, or limits no client reaches.
+fn throttle_limit(throttle: bool) -> &'static str {
+    if throttle { "1000000000" } else { "0" }
+}
+
+fn free_address() -> BenchResult<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// The last lines of a child's log, for the error that says it did not start.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let skipped = text.lines().count().saturating_sub(5);
+    text.lines().skip(skipped).collect::<Vec<_>>().join("\n")
+}
+
+/// A child process, killed when dropped: no error path leaves one behind.
+struct Running {
+    child: std::process::Child,
+    name: String,
+    log: PathBuf,
+}
+
+impl Running {
+    fn spawn(name: String, command: &mut std::process::Command, log: PathBuf) -> BenchResult<Self> {
+        let file = std::fs::File::create(&log)?;
+        let child = command
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .map_err(|error| format!("{name}: {error}"))?;
+        Ok(Self { child, name, log })
+    }
+
+    /// Waits until `url` answers 200, or says why it will not.
+    async fn ready(&mut self, url: &str) -> BenchResult<()> {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(format!(
+                    "{} exited ({status}) before answering {url}:\n{}",
+                    self.name,
+                    log_tail(&self.log)
+                )
+                .into());
+            }
+            if http
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == 200)
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{}: no 200 from {url} within 60 s", self.name).into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Nothing to flush: the databases are dropped afterwards.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shared settings of the `serve` processes of one run.
+struct Cluster<'a> {
+    database_url: &'a str,
+    jwt_secret: String,
+    /// Where the first process's embedded S3 endpoint listens.
+    s3_address: SocketAddr,
+    dir: PathBuf,
+    throttle: bool,
+}
+
+/// The embedded S3 endpoint of the first process, which the others use as theirs.
+struct SharedStore {
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl Cluster<'_> {
+    /// `scoremate serve` as a process of its own (this executable, see `serve_child`), on a
+    /// free port; the first runs the embedded S3 endpoint (`store` is `None`).
+    async fn serve(
+        &self,
+        number: usize,
+        store: Option<&SharedStore>,
+    ) -> BenchResult<(Running, SocketAddr)> {
+        let address = free_address()?;
+        let data_dir = self.dir.join(format!("serve{number}"));
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
+            .args(["--bind", &address.to_string()])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--metrics-bind", "127.0.0.1:0"])
+            .args(["--throttle-anon-per-hour", throttle_limit(self.throttle)])
+            .args(["--throttle-user-per-hour", throttle_limit(self.throttle)])
+            // The proxy's `option forwardfor`.
+            .args(["--trusted-proxies", "127.0.0.1"])
+            .env("SCOREMATE_LOAD_CHILD", "serve")
+            // Secrets in the environment, not in `ps`.
+            .env("SCOREMATE_DATABASE_URL", self.database_url)
+            .env("SCOREMATE_JWT_SECRET", &self.jwt_secret)
+            // Its end of the pipe closes when the bench dies, however it dies.
+            .stdin(std::process::Stdio::piped());
+        match store {
+            None => {
+                command.args(["--embedded-s3-bind", &self.s3_address.to_string()]);
+            }
+            Some(store) => {
+                command
+                    .args(["--s3-endpoint", &store.endpoint])
+                    .env("SCOREMATE_S3_ACCESS_KEY_ID", &store.access_key)
+                    .env("SCOREMATE_S3_SECRET_ACCESS_KEY", &store.secret_key);
+            }
+        }
+        command.arg("serve");
+        let log = self.dir.join(format!("serve{number}.log"));
+        let mut process = Running::spawn(format!("serve {number}"), &mut command, log)?;
+        process.ready(&format!("http://{address}/readyz")).await?;
+        Ok((process, address))
+    }
+
+    /// The first process's store, with the key pair it generated (once it is ready).
+    fn store(&self) -> BenchResult<SharedStore> {
+        let credentials =
+            std::fs::read_to_string(self.dir.join("serve1").join("embedded_s3_credentials"))?;
+        let mut pair = credentials.split_whitespace().map(str::to_owned);
+        let (Some(access_key), Some(secret_key)) = (pair.next(), pair.next()) else {
+            return Err("serve 1's embedded_s3_credentials is not `ACCESS SECRET`".into());
+        };
+        Ok(SharedStore {
+            endpoint: format!("http://{}", self.s3_address),
+            access_key,
+            secret_key,
+        })
+    }
+}
+
+/// The repository's HAProxy configuration with `bind` on `address` and one `server` line
+/// per address in `servers`, in place of `api1` and `api2`.
+fn haproxy_config(template: &str, address: SocketAddr, servers: &[SocketAddr]) -> String {
+    let mut lines = Vec::new();
+    for line in template.lines() {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["bind", old, ..] => lines.push(line.replacen(old, &address.to_string(), 1)),
+            ["server", "api1", old, ..] => {
+                lines.extend((1..).zip(servers).map(|(number, server)| {
+                    line.replacen(old, &server.to_string(), 1).replacen(
+                        "api1",
+                        &format!("api{number}"),
+                        1,
+                    )
+                }));
+            }
+            ["server", ..] => {}
+            _ => lines.push(line.to_owned()),
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// One client count through the proxy, in front of `serves` processes.
+struct ProxyRow {
+    serves: usize,
+    clients: usize,
+    uploads: PhaseStats,
+    raw_uploads: f64,
+    setlists: PhaseStats,
+    raw_setlists: f64,
+}
+
+impl ProxyRow {
+    /// A line of the comparison: rate, ratio to raw SQL (`None` for a single request) and
+    /// latency of `op`, or of the phase's whole flow (`None`).
+    fn line(&self, phase: Phase, op: Option<Op>) -> (f64, Option<f64>, Percentiles) {
+        let (stats, raw) = if phase == Phase::Uploads {
+            (&self.uploads, self.raw_uploads)
+        } else {
+            (&self.setlists, self.raw_setlists)
+        };
+        match op {
+            // An upload's latency is its flow's; the setlist edits' is a command's.
+            None if phase == Phase::Uploads => {
+                let latency = stats.ops.get(&Op::UploadFlow).map(|op| op.latency);
+                let rate = phase.headline(stats);
+                (rate, Some(ratio(rate, raw)), latency.unwrap_or_default())
+            }
+            None => {
+                let rate = phase.headline(stats);
+                (rate, Some(ratio(rate, raw)), stats.all_requests)
+            }
+            Some(op) => {
+                let latency = stats.ops.get(&op).map(|op| op.latency);
+                (stats.rate(op), None, latency.unwrap_or_default())
+            }
+        }
+    }
+}
+
+/// One run through the proxy: fresh databases, `serves` processes, HAProxy, the clients.
+async fn measure_proxied(
+    serves: usize,
+    database_url: &str,
+    raw_url: &str,
+    template: &str,
+    config: &Config,
+    pdf: &Arc<Vec<u8>>,
+) -> BenchResult<Vec<ProxyRow>> {
+    let dir = std::env::temp_dir().join(format!("scoremate-bench-proxy-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let outcome = async {
+        let cluster = Cluster {
+            database_url,
+            jwt_secret: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            s3_address: free_address()?,
+            dir: dir.clone(),
+            throttle: config.throttle,
+        };
+        // One after the other: the first migrates the database and starts the store.
+        let (first, address) = cluster.serve(1, None).await?;
+        let store = cluster.store()?;
+        let mut processes = vec![first];
+        let mut addresses = vec![address];
+        for number in 2..=serves {
+            let (process, address) = cluster.serve(number, Some(&store)).await?;
+            processes.push(process);
+            addresses.push(address);
+        }
+        let address = free_address()?;
+        let config_path = dir.join("haproxy.cfg");
+        std::fs::write(&config_path, haproxy_config(template, address, &addresses))?;
+        let mut haproxy = Running::spawn(
+            "haproxy".to_owned(),
+            std::process::Command::new("haproxy")
+                .arg("-f")
+                .arg(&config_path)
+                .arg("-db"),
+            dir.join("haproxy.log"),
+        )?;
+        let base = format!("http://{address}");
+        haproxy.ready(&format!("{base}/readyz")).await?;
+        // The proxy answering says one instance is in; `rise 2` checks `inter 1s` apart
+        // bring in every instance (all were ready before it started).
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+
+        let defaults = Cli::try_parse_from(["scoremate", "serve"])?.settings;
+        let options = DatabaseOptions {
+            max_connections: defaults.database_max_connections,
+            ..DatabaseOptions::default()
+        };
+        let database = Database::connect(
+            database_url,
+            &DatabaseOptions {
+                max_connections: 2,
+                ..DatabaseOptions::default()
+            },
+        )
+        .await?;
+        let raw = Database::connect(raw_url, &options).await?;
+        raw.migrate().await?;
+        let name = format!("postgres via haproxy, {serves} serve");
+        println!(
+            "\n{name}: {}; pool of {} connections per process and for the raw baseline; \
+             background {}; S3: the embedded endpoint of serve 1 ({})",
+            server_version(&database).await?,
+            options.max_connections,
+            if config.background { "on" } else { "off" },
+            store.endpoint,
+        );
+        let mut clients = sign_in_clients(&base, pdf, config).await?;
+        if config.background {
+            println!("  {}", drain(&database, config.drain_timeout).await?);
+        }
+        // No constant phase here.
+        let targets = Arc::new(Targets {
+            raw: raw.clone(),
+            constant_url: String::new(),
+        });
+        let mut rows = Vec::new();
+        for &count in &config.clients {
+            let mut stats = measure_phases(
+                &name,
+                &PROXIED,
+                count,
+                &mut clients,
+                &targets,
+                &database,
+                config,
+            )
+            .await?;
+            rows.push(ProxyRow {
+                serves,
+                clients: count,
+                uploads: take_phase(&mut stats, Phase::Uploads)?,
+                raw_uploads: Phase::RawUploads
+                    .headline(&take_phase(&mut stats, Phase::RawUploads)?),
+                setlists: take_phase(&mut stats, Phase::Setlists)?,
+                raw_setlists: Phase::RawSetlists
+                    .headline(&take_phase(&mut stats, Phase::RawSetlists)?),
+            });
+        }
+        // The balance, from the access log lines.
+        let served: Vec<String> = processes
+            .iter()
+            .map(|process| {
+                let log = std::fs::read_to_string(&process.log).unwrap_or_default();
+                let requests = log.matches("\"scoremate::access\"").count();
+                format!("{} {requests}", process.name)
+            })
+            .collect();
+        println!("  requests served: {}", served.join(", "));
+        raw.close().await;
+        database.close().await;
+        drop(haproxy);
+        drop(processes);
+        BenchResult::Ok(rows)
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// The proxy mode: 1, then 2 `serve` processes behind HAProxy, each run on fresh
+/// databases, and the comparison.
+async fn run_proxied(config: &Config, pdf: &Arc<Vec<u8>>) -> BenchResult<()> {
+    if !config.backends.contains(&Backend::Postgres) {
+        println!("proxy mode skipped: it runs on PostgreSQL only, not in SCOREMATE_LOAD_BACKENDS");
+        return Ok(());
+    }
+    let Ok(version) = std::process::Command::new("haproxy").arg("-v").output() else {
+        println!("proxy mode skipped: no `haproxy` on the PATH (Debian package `haproxy`)");
+        return Ok(());
+    };
+    let template_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/haproxy.cfg");
+    let template = std::fs::read_to_string(&template_path)
+        .map_err(|error| format!("{}: {error}", template_path.display()))?;
+    println!(
+        "proxy mode: {}",
+        String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .next()
+            .unwrap_or("haproxy ?")
+    );
+    let Some(mut postgres) = benches::ScratchServer::connect().await else {
+        return Ok(());
+    };
+    let mut rows = Vec::new();
+    for serves in [1, 2] {
+        let app = postgres.create(&format!("proxy{serves}")).await?;
+        let raw = postgres.create(&format!("proxy{serves}_raw")).await?;
+        let result = measure_proxied(serves, &app.url, &raw.url, &template, config, pdf).await;
+        postgres.drop_database(app).await?;
+        postgres.drop_database(raw).await?;
+        rows.extend(result?);
+    }
+    print_proxy_summary(&rows, config);
+    Ok(())
+}
+
+fn print_proxy_summary(rows: &[ProxyRow], config: &Config) {
+    println!(
+        "\n## through haproxy: 1 vs 2 serve processes ({} s measured per phase in {} \
+         round(s), each after {} s warm-up)\n",
+        config.window.as_secs_f64(),
+        config.rounds,
+        config.warm_up.as_secs_f64()
+    );
+    println!(
+        "uploads/s (p50/p99 of the 3 requests together) and setlist commands/s (p50/p99 of \
+         one command), each × its run's raw SQL; then each request (ms)\n"
+    );
+    println!(
+        "| clients | operation | 1 serve /s | × raw SQL | p50 | p99 | 2 serve /s | × raw SQL \
+         | p50 | p99 |"
+    );
+    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let lines = [
+        (Phase::Uploads, None),
+        (Phase::Uploads, Some(Op::UploadUrl)),
+        (Phase::Uploads, Some(Op::PutObject)),
+        (Phase::Uploads, Some(Op::Confirm)),
+        (Phase::Setlists, None),
+        (Phase::Setlists, Some(Op::CreateSetlist)),
+        (Phase::Setlists, Some(Op::AddItem)),
+        (Phase::Setlists, Some(Op::ReorderItems)),
+        (Phase::Setlists, Some(Op::PatchSetlist)),
+    ];
+    for &clients in &config.clients {
+        for (phase, op) in lines {
+            let label = op.map_or(phase.unit(), Op::label);
+            let mut cells = format!("| {clients} | {label} |");
+            for serves in [1, 2] {
+                let row = rows
+                    .iter()
+                    .find(|row| row.serves == serves && row.clients == clients);
+                cells += &match row.map(|row| row.line(phase, op)) {
+                    Some((rate, ratio, latency)) => format!(
+                        " {rate:.1} | {} | {:.1} | {:.1} |",
+                        ratio.map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.3}×")),
+                        ms(latency.p50),
+                        ms(latency.p99),
+                    ),
+                    None => " — | — | — | — |".to_owned(),
+                };
+            }
+            println!("{cells}");
+        }
+    }
+    let errors: Vec<String> = rows
+        .iter()
+        .filter(|row| row.uploads.errors() + row.setlists.errors() > 0)
+        .map(|row| {
+            format!(
+                "{} serve, {} clients: {}",
+                row.serves,
+                row.clients,
+                row.uploads.errors() + row.setlists.errors()
+            )
+        })
+        .collect();
+    println!(
+        "\nerrors: {}",
+        if errors.is_empty() {
+            "none".to_owned()
+        } else {
+            errors.join("; ")
+        }
+    );
+}
+
+/// `scoremate serve` as a process of the proxy mode: the binary's settings parser and
+/// `Application`, stopped by SIGINT/SIGTERM or when the bench closes its stdin (or dies).
+fn serve_child() -> ExitCode {
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::FAILURE;
+        }
+    };
+    scoremate::telemetry::init(cli.settings.log_format, &cli.settings.log);
+    let (closed, stdin_closed) = oneshot::channel::<()>();
+    // A thread of its own: a read blocked in tokio's pool would hold up the runtime's end.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = closed.send(());
+    });
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Into::into)
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let mut app = Application::build(cli.settings).await?;
+                if background_off() {
+                    app = app.without_background_loop();
+                }
+                let signal = scoremate::app::shutdown_signal();
+                app.run_until(async move {
+                    tokio::select! {
+                        () = signal => {}
+                        _ = stdin_closed => {}
+                    }
+                })
+                .await;
+                BenchResult::Ok(())
+            })
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("load serve child: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Main
 
 /// A small real PDF: one A4 page drawing a box, a bar and a line of text.
@@ -1661,6 +2210,9 @@ async fn run(config: &Config) -> BenchResult<()> {
         pdf.len(),
         load_average(),
     );
+    if config.proxy {
+        return run_proxied(config, &pdf).await;
+    }
     let mut rows = Vec::new();
     for &backend in &config.backends {
         match backend {
@@ -1704,6 +2256,9 @@ fn main() -> ExitCode {
         .is_some_and(|arg| arg == scoremate::pdf_sandbox::CHILD_SUBCOMMAND)
     {
         return scoremate::cli::pdf::process_pdf();
+    }
+    if std::env::var_os("SCOREMATE_LOAD_CHILD").is_some_and(|child| child == "serve") {
+        return serve_child();
     }
     let outcome = Config::from_env().and_then(|config| {
         tokio::runtime::Builder::new_multi_thread()
