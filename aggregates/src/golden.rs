@@ -174,6 +174,9 @@ fn score_events() -> Vec<ScoreEvent> {
             width: 300,
             height: 424,
         },
+        ScoreEvent::FileHashed {
+            sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned(),
+        },
         ScoreEvent::ProcessingFailed {
             stage: ProcessingStage::Thumbnail,
             reason: "timed out".to_owned(),
@@ -192,6 +195,7 @@ fn score_events() -> Vec<ScoreEvent> {
             | ScoreEvent::ScoreMetadataUpdated { .. }
             | ScoreEvent::PdfInfoExtracted { .. }
             | ScoreEvent::ThumbnailGenerated { .. }
+            | ScoreEvent::FileHashed { .. }
             | ScoreEvent::ProcessingFailed { .. }
             | ScoreEvent::ScoreDeleted { .. } => {}
         }
@@ -284,6 +288,7 @@ fn every_event_name_and_version_is_pinned() {
         ("Score", "ScoreMetadataUpdated", "1.0"),
         ("Score", "PdfInfoExtracted", "1.0"),
         ("Score", "ThumbnailGenerated", "1.0"),
+        ("Score", "FileHashed", "1.0"),
         ("Score", "ProcessingFailed", "1.0"),
         ("Score", "ScoreDeleted", "1.0"),
         ("Setlist", "SetlistCreated", "1.0"),

@@ -107,6 +107,15 @@ pub(crate) fn check_optional(
     }
 }
 
+/// Whether `value` is a SHA-256 digest as the API writes it: 64 lowercase hex characters.
+#[must_use]
+pub fn is_sha256_hex(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
     ("E012", "UPLOAD_INCOMPLETE", 409),
     ("E013", "UPLOAD_EXPIRED", 410),
     ("E014", "FILE_TOO_LARGE", 413),
+    ("E015", "DUPLICATE_UPLOAD", 409),
 ];
 
 /// The `error` name documented for `code`.

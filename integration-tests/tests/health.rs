@@ -394,7 +394,7 @@ async fn metrics_report_every_family_after_traffic(database: TestDatabase) {
         "ping",
         "presign_put",
         "copy",
-        "read_prefix",
+        "read_hashed",
         "list",
         "get",
         "put",

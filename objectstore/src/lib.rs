@@ -33,5 +33,6 @@ pub use keys::{
     upload_staging_key,
 };
 pub use store::{
-    KeyPage, ObjectHead, ObjectStore, ObjectStoreConfig, ObjectStoreError, PresignedRequest,
+    HashedObject, KeyPage, ObjectHead, ObjectStore, ObjectStoreConfig, ObjectStoreError,
+    PresignedRequest,
 };

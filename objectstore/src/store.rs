@@ -132,6 +132,16 @@ pub struct PresignedRequest {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What [`ObjectStore::read_hashed`] learnt from reading an object once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedObject {
+    pub head: ObjectHead,
+    /// The first bytes, as many as asked for (fewer if the object is shorter).
+    pub prefix: Vec<u8>,
+    /// SHA-256 of the whole object, lowercase hex.
+    pub sha256: String,
+}
+
 /// What the store knows about an object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectHead {
@@ -349,48 +359,27 @@ impl ObjectStore {
         .await
     }
 
-    /// The first `max_bytes` bytes of an object (fewer if it is shorter), fetched with a
-    /// Range request; memory stays bounded even if the store ignores the range.
-    pub async fn read_prefix(
+    /// The whole object streamed through SHA-256, in one request: its size, entity tag,
+    /// first `prefix_bytes` bytes and hash, holding no more than the prefix and one chunk
+    /// in memory. `None` when the object is missing; [`ObjectStoreError::TooLarge`] past
+    /// `max_bytes` (checked before and while reading).
+    pub async fn read_hashed(
         &self,
         key: &str,
+        prefix_bytes: u64,
         max_bytes: u64,
-    ) -> Result<Vec<u8>, ObjectStoreError> {
-        match self.read_start(key, max_bytes).await? {
-            Some((_, prefix)) => Ok(prefix),
-            None => Err(ObjectStoreError::NotFound {
-                key: key.to_owned(),
-            }),
-        }
-    }
-
-    /// What `head` and `read_prefix` tell, in one request: the size comes from the
-    /// ranged answer's `Content-Range` (its total). `None` when the object is missing.
-    pub async fn read_start(
-        &self,
-        key: &str,
-        max_bytes: u64,
-    ) -> Result<Option<(ObjectHead, Vec<u8>)>, ObjectStoreError> {
-        timed("read_prefix", async {
-            if max_bytes == 0 {
-                // "bytes=0--1" is not a range.
-                return Ok(self.head(key).await?.map(|head| (head, Vec::new())));
-            }
-            let result = self
+    ) -> Result<Option<HashedObject>, ObjectStoreError> {
+        use sha2::Digest;
+        timed("read_hashed", async {
+            let output = match self
                 .client
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
-                .range(format!("bytes=0-{}", max_bytes - 1))
                 .send()
-                .await;
-            let output = match result {
+                .await
+            {
                 Ok(output) => output,
-                // An unsatisfiable range starting at 0 means the object exists but is
-                // empty; its other attributes need a HEAD (rare: uploads are not empty).
-                Err(error) if status_of(&error) == Some(416) => {
-                    return Ok(self.head(key).await?.map(|head| (head, Vec::new())));
-                }
                 Err(error) => {
                     return match classify("GetObject", Some(key), error) {
                         ObjectStoreError::NotFound { .. } => Ok(None),
@@ -398,26 +387,43 @@ impl ObjectStore {
                     };
                 }
             };
-            // A store that ignored the range sent the whole object: its length is the size.
-            let size = match output.content_range() {
-                Some(range) => range
-                    .rsplit_once('/')
-                    .and_then(|(_, total)| total.parse::<u64>().ok()),
-                None => output
-                    .content_length()
-                    .and_then(|length| u64::try_from(length).ok()),
+            let too_large = |size| ObjectStoreError::TooLarge {
+                key: key.to_owned(),
+                size,
+                max_bytes,
+            };
+            let declared = output
+                .content_length
+                .and_then(|length| u64::try_from(length).ok());
+            if let Some(size) = declared.filter(|size| *size > max_bytes) {
+                return Err(too_large(Some(size)));
             }
-            .ok_or_else(|| ObjectStoreError::Rejected {
-                operation: "GetObject",
-                status: None,
-                code: None,
-                source: "the store sent no usable Content-Range or Content-Length".into(),
-            })?;
-            let head = ObjectHead::of(size, output.e_tag(), output.content_type());
-            let (bytes, _) = collect_at_most(output.body, max_bytes, output.content_length)
-                .await
-                .map_err(body_error)?;
-            Ok(Some((head, bytes)))
+            let etag = output.e_tag().map(str::to_owned);
+            let content_type = output.content_type().map(str::to_owned);
+            let prefix_limit = usize::try_from(prefix_bytes).unwrap_or(usize::MAX);
+            let mut prefix = Vec::new();
+            let mut hasher = sha2::Sha256::new();
+            let mut size: u64 = 0;
+            let mut body = output.body;
+            while let Some(chunk) = body.try_next().await.map_err(body_error)? {
+                size += chunk.len() as u64;
+                if size > max_bytes {
+                    return Err(too_large(declared));
+                }
+                let room = prefix_limit.saturating_sub(prefix.len());
+                prefix.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                hasher.update(&chunk);
+            }
+            let sha256 = hasher
+                .finalize()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            Ok(Some(HashedObject {
+                head: ObjectHead::of(size, etag.as_deref(), content_type.as_deref()),
+                prefix,
+                sha256,
+            }))
         })
         .await
     }

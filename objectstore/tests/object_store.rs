@@ -159,42 +159,58 @@ async fn a_presigned_put_with_exactly_the_returned_headers_stores_the_object() {
 }
 
 #[tokio::test]
-async fn read_prefix_returns_only_the_first_bytes() {
+async fn read_hashed_tells_what_head_tells_the_first_bytes_and_the_hash_in_one_read() {
+    use sha2::Digest;
     let fixture = Fixture::start().await;
     let key = key();
     let body = pdf_bytes(70_000);
     fixture.upload(&key, &body).await;
-
-    let prefix = fixture.store.read_prefix(&key, 5).await.unwrap();
-    let longer_than_the_object = fixture.store.read_prefix(&key, 1 << 20).await.unwrap();
-    let nothing = fixture.store.read_prefix(&key, 0).await.unwrap();
-
-    assert_eq!(prefix, b"%PDF-");
-    assert_eq!(longer_than_the_object, body);
-    assert!(nothing.is_empty());
-    fixture.stop().await;
-}
-
-#[tokio::test]
-async fn read_start_tells_what_head_tells_from_one_ranged_answer() {
-    let fixture = Fixture::start().await;
-    let key = key();
-    let body = pdf_bytes(70_000);
-    fixture.upload(&key, &body).await;
+    let hash: String = sha2::Sha256::digest(&body)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
 
     let head = fixture.store.head(&key).await.unwrap().unwrap();
-    let (start_head, prefix) = fixture.store.read_start(&key, 5).await.unwrap().unwrap();
-    let (whole_head, whole) = fixture
+    let read = fixture
         .store
-        .read_start(&key, 1 << 20)
+        .read_hashed(&key, 5, 1 << 20)
         .await
         .unwrap()
         .unwrap();
-    let missing = fixture.store.read_start("never/existed.pdf", 5).await;
+    let whole = fixture
+        .store
+        .read_hashed(&key, 1 << 20, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let no_prefix = fixture
+        .store
+        .read_hashed(&key, 0, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let too_large = fixture.store.read_hashed(&key, 5, 1_000).await;
+    let missing = fixture
+        .store
+        .read_hashed("never/existed.pdf", 5, 1 << 20)
+        .await;
 
-    assert_eq!(start_head, head);
-    assert_eq!(prefix, b"%PDF-");
-    assert_eq!((whole_head, whole), (head, body));
+    assert_eq!(read.head, head);
+    assert_eq!(read.prefix, b"%PDF-");
+    assert_eq!(read.sha256, hash);
+    assert_eq!((whole.prefix, whole.sha256), (body, hash.clone()));
+    assert!(no_prefix.prefix.is_empty());
+    assert_eq!(no_prefix.sha256, hash);
+    assert!(
+        matches!(
+            too_large,
+            Err(ObjectStoreError::TooLarge {
+                max_bytes: 1_000,
+                ..
+            })
+        ),
+        "{too_large:?}"
+    );
     assert!(matches!(missing, Ok(None)), "{missing:?}");
     fixture.stop().await;
 }
@@ -273,13 +289,18 @@ async fn put_stores_bytes_that_get_and_head_read_back() {
         (head.size, head.content_type.as_deref()),
         (9, Some("image/png"))
     );
-    // A Range over an empty object is unsatisfiable (416); it still reads as no bytes.
+    // An empty object reads as no bytes, with the hash of nothing.
     let empty = fixture
         .store
-        .read_prefix(&format!("{key}.empty"), 5)
+        .read_hashed(&format!("{key}.empty"), 5, 100)
         .await
+        .unwrap()
         .unwrap();
-    assert!(empty.is_empty());
+    assert!(empty.prefix.is_empty());
+    assert_eq!(
+        empty.sha256,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
     fixture.stop().await;
 }
 
@@ -497,17 +518,15 @@ async fn reading_a_missing_object_answers_not_found() {
     let key = key();
 
     let head = fixture.store.head(&key).await;
-    let prefix = fixture.store.read_prefix(&key, 5).await;
-    let empty_prefix = fixture.store.read_prefix(&key, 0).await;
+    let hashed = fixture.store.read_hashed(&key, 5, 100).await;
     let whole = fixture.store.get(&key, 100).await;
 
     assert!(matches!(head, Ok(None)), "{head:?}");
-    for result in [prefix, empty_prefix, whole] {
-        assert!(
-            matches!(&result, Err(ObjectStoreError::NotFound { key: missing }) if *missing == key),
-            "{result:?}"
-        );
-    }
+    assert!(matches!(hashed, Ok(None)), "{hashed:?}");
+    assert!(
+        matches!(&whole, Err(ObjectStoreError::NotFound { key: missing }) if *missing == key),
+        "{whole:?}"
+    );
     fixture.stop().await;
 }
 

@@ -45,7 +45,7 @@ fn status_name(status: ProcessingStatus) -> &'static str {
 const UPSERT_HEAD: &str = "INSERT INTO scores (id, owner_id, lifecycle, title, composer, arranger, \
      genre, key, instrumentation, tags, rating, difficulty, duration_seconds, reference, notes, \
      filename, size_bytes, mime_type, processing_status, processing_error, pdf, thumbnail, \
-     title_folded, composer_folded, created_at, updated_at, version, state, facets) VALUES";
+     title_folded, composer_folded, created_at, updated_at, version, state, facets, sha256) VALUES";
 
 const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
      lifecycle = excluded.lifecycle, title = excluded.title, composer = excluded.composer, \
@@ -59,7 +59,7 @@ const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.ow
      thumbnail = excluded.thumbnail, title_folded = excluded.title_folded, \
      composer_folded = excluded.composer_folded, created_at = excluded.created_at, \
      updated_at = excluded.updated_at, version = excluded.version, state = excluded.state, \
-     facets = excluded.facets";
+     facets = excluded.facets, sha256 = excluded.sha256";
 
 impl Row {
     fn new() -> Self {
@@ -172,6 +172,7 @@ impl Row {
             event.sequence.into(),
             state_json.into(),
             facets(&folded_lists(state)).into(),
+            file.sha256.clone().into(),
         ]))
     }
 }

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::Bytes;
 use crate::ids::{UploadId, UserId};
 pub use crate::validation::FieldErrors;
+use crate::validation::is_sha256_hex;
 
 pub use metadata::{
     DIFFICULTY_RANGE, MAX_DURATION_SECONDS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY_CHARS,
@@ -140,6 +141,9 @@ pub enum ScoreCommand {
         width: u32,
         height: u32,
     },
+    /// Records the SHA-256 of a score confirmed before confirmations hashed the bytes
+    /// (issued by the `file_hash` processor).
+    RecordFileHash { sha256: String },
     /// Records that a processing step gave up on this file, and why (shown to the user).
     RecordProcessingFailure {
         stage: ProcessingStage,
@@ -188,6 +192,8 @@ pub enum ScoreEvent {
         width: u32,
         height: u32,
     },
+    /// The SHA-256 of a score confirmed without one is known (lowercase hex).
+    FileHashed { sha256: String },
     /// Processing step `stage` gave up on the file, for `reason`.
     ProcessingFailed {
         stage: ProcessingStage,
@@ -208,6 +214,7 @@ impl DomainEvent for ScoreEvent {
             Self::ScoreMetadataUpdated { .. } => "ScoreMetadataUpdated",
             Self::PdfInfoExtracted { .. } => "PdfInfoExtracted",
             Self::ThumbnailGenerated { .. } => "ThumbnailGenerated",
+            Self::FileHashed { .. } => "FileHashed",
             Self::ProcessingFailed { .. } => "ProcessingFailed",
             Self::ScoreDeleted { .. } => "ScoreDeleted",
         }
@@ -495,6 +502,24 @@ impl Score {
                     height,
                 }])
             }
+            ScoreCommand::RecordFileHash { sha256 } => {
+                // A hash declared at request time and never checked (confirmations before
+                // they hashed) gives way to the bytes' own.
+                if !self.accepts_processing_results()?
+                    || self
+                        .file
+                        .as_ref()
+                        .is_none_or(|file| file.sha256.as_deref() == Some(sha256.as_str()))
+                {
+                    return Ok(vec![]);
+                }
+                if !is_sha256_hex(&sha256) {
+                    let mut errors = FieldErrors::new();
+                    errors.add("sha256", "must be 64 lowercase hexadecimal characters");
+                    return Err(ScoreError::InvalidProcessingResult(errors));
+                }
+                Ok(vec![ScoreEvent::FileHashed { sha256 }])
+            }
             ScoreCommand::RecordProcessingFailure { stage, reason } => {
                 if !self.accepts_processing_results()? {
                     return Ok(vec![]);
@@ -672,6 +697,11 @@ impl Score {
                     height,
                 });
                 self.failures.remove(&ProcessingStage::Thumbnail);
+            }
+            ScoreEvent::FileHashed { sha256 } => {
+                if let Some(file) = &mut self.file {
+                    file.sha256 = Some(sha256);
+                }
             }
             ScoreEvent::ProcessingFailed { stage, reason } => {
                 self.failures.insert(stage, reason);

@@ -654,6 +654,79 @@ fn updating_another_users_score_answers_not_found() {
         .then_expect_error(ScoreError::NotFound);
 }
 
+// --- RecordFileHash --------------------------------------------------------------------
+
+const OTHER_SHA: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
+
+/// Confirmed before confirmations hashed: the declared hash was kept, never checked.
+fn confirmed_unhashed() -> ScoreEvent {
+    ScoreEvent::UploadConfirmed {
+        size_bytes: Bytes(2_000_000),
+        etag: "\"etag-1\"".to_owned(),
+        sha256: None,
+        metadata: metadata(),
+    }
+}
+
+#[test]
+fn the_hash_of_the_bytes_replaces_an_unchecked_declared_one() {
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed_unhashed()])
+        .when(ScoreCommand::RecordFileHash {
+            sha256: OTHER_SHA.to_owned(),
+        })
+        .then_expect_events(vec![ScoreEvent::FileHashed {
+            sha256: OTHER_SHA.to_owned(),
+        }]);
+}
+
+#[test]
+fn recording_the_hash_the_score_has_changes_nothing() {
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed_unhashed()])
+        .when(ScoreCommand::RecordFileHash {
+            sha256: SHA.to_owned(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_recorded_hash_is_the_files_hash() {
+    let mut score = Score::default();
+    for event in [
+        requested(),
+        confirmed_unhashed(),
+        ScoreEvent::FileHashed {
+            sha256: OTHER_SHA.to_owned(),
+        },
+    ] {
+        score.apply(event);
+    }
+    assert_eq!(score.sha256(), Some(OTHER_SHA));
+}
+
+#[test]
+fn a_hash_that_is_not_lowercase_hex_is_refused() {
+    let mut errors = FieldErrors::new();
+    errors.add("sha256", "must be 64 lowercase hexadecimal characters");
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed_unhashed()])
+        .when(ScoreCommand::RecordFileHash {
+            sha256: OTHER_SHA.to_uppercase(),
+        })
+        .then_expect_error(ScoreError::InvalidProcessingResult(errors));
+}
+
+#[test]
+fn recording_a_hash_on_a_deleted_score_changes_nothing() {
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed_unhashed(), deleted()])
+        .when(ScoreCommand::RecordFileHash {
+            sha256: OTHER_SHA.to_owned(),
+        })
+        .then_expect_events(vec![]);
+}
+
 // --- RecordPdfInfo ---------------------------------------------------------------------
 
 #[test]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use aggregates::ProcessingStage;
 use eventstore::{Database, EventLog, LogCursor};
 use processors::{
-    JobFeed, ObjectCleanup, PdfJobs, ProcessorRunner, QuotaSaga, ReservationExpiry, SetlistCleanup,
-    UploadSweep,
+    FileHashes, JobFeed, ObjectCleanup, PdfJobs, ProcessorRunner, QuotaSaga, ReservationExpiry,
+    SetlistCleanup, UploadSweep,
 };
 use projections::{
     Accounts, Analytics, Follower, OpenReservations, ProjectionRunner, QuotaBalances, QuotaLedger,
@@ -15,6 +15,7 @@ use projections::{
 };
 use tokio::sync::Notify;
 
+use crate::settings::Settings;
 use crate::state::Services;
 
 /// The projections and processors of this process, stepped in order, the timers
@@ -32,7 +33,7 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn new(database: &Database, services: &Services, sweep_every: std::time::Duration) -> Self {
+    pub fn new(database: &Database, services: &Services, settings: &Settings) -> Self {
         let followers: Vec<Box<dyn Follower>> = vec![
             Box::new(ProjectionRunner::new(OpenReservations, database.clone())),
             // The very runners the requests wait on, so their progress is shared.
@@ -76,6 +77,14 @@ impl Background {
                 },
                 database.clone(),
             )),
+            Box::new(ProcessorRunner::new(
+                FileHashes {
+                    scores: Arc::clone(&services.scores),
+                    objects: services.objects.clone(),
+                    max_bytes: settings.max_upload_bytes,
+                },
+                database.clone(),
+            )),
         ];
         let expiry = ReservationExpiry {
             database: database.clone(),
@@ -91,7 +100,7 @@ impl Background {
             followers,
             expiry,
             sweep,
-            sweep_every,
+            sweep_every: settings.upload_sweep_interval(),
             jobs: Arc::clone(&services.pdf_jobs),
             database: database.clone(),
             appended: Arc::clone(&services.appended),

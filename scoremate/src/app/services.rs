@@ -123,11 +123,7 @@ pub(super) async fn start(
 ) -> Result<(Arc<Services>, Arc<Background>, Option<EmbeddedS3>), StartupError> {
     let (objects, embedded_s3) = connect_object_store(settings).await?;
     let services = Arc::new(Services::build(database, settings, objects).await?);
-    let background = Arc::new(Background::new(
-        database,
-        &services,
-        settings.upload_sweep_interval(),
-    ));
+    let background = Arc::new(Background::new(database, &services, settings));
     Ok((services, background, embedded_s3))
 }
 

@@ -30,6 +30,7 @@ pub enum ErrorCode {
     UploadIncomplete,
     UploadExpired,
     FileTooLarge,
+    DuplicateUpload,
 }
 
 impl ErrorCode {
@@ -49,6 +50,7 @@ impl ErrorCode {
             Self::UploadIncomplete => "E012",
             Self::UploadExpired => "E013",
             Self::FileTooLarge => "E014",
+            Self::DuplicateUpload => "E015",
         }
     }
 
@@ -68,6 +70,7 @@ impl ErrorCode {
             Self::UploadIncomplete => "UPLOAD_INCOMPLETE",
             Self::UploadExpired => "UPLOAD_EXPIRED",
             Self::FileTooLarge => "FILE_TOO_LARGE",
+            Self::DuplicateUpload => "DUPLICATE_UPLOAD",
         }
     }
 
@@ -79,7 +82,7 @@ impl ErrorCode {
             Self::InvalidFileType | Self::ValidationError => StatusCode::BAD_REQUEST,
             Self::StorageError => StatusCode::BAD_GATEWAY,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::Conflict | Self::UploadIncomplete => StatusCode::CONFLICT,
+            Self::Conflict | Self::UploadIncomplete | Self::DuplicateUpload => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::UploadExpired => StatusCode::GONE,
@@ -102,6 +105,7 @@ impl ErrorCode {
             Self::UploadIncomplete => "Upload incomplete",
             Self::UploadExpired => "Upload expired",
             Self::FileTooLarge => "File too large",
+            Self::DuplicateUpload => "Duplicate upload",
         }
     }
 }
@@ -120,6 +124,9 @@ pub struct ApiError {
     pub fields: Option<FieldMessages>,
     pub retry_after: Option<Duration>,
     pub extra_headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// The caller's score holding the same bytes (E015). Boxed: every handler returns
+    /// this type, so it stays small.
+    pub existing_score_id: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -131,6 +138,7 @@ impl ApiError {
             fields: None,
             retry_after: None,
             extra_headers: Vec::new(),
+            existing_score_id: None,
         }
     }
 
@@ -207,12 +215,15 @@ pub struct Problem {
     pub error: String,
     /// The same as `detail`, for existing clients.
     pub message: String,
-    /// `E001` … `E014`.
+    /// `E001` … `E015`.
     pub code: String,
     pub request_id: String,
     /// Field → messages, for validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<FieldMessages>,
+    /// For `DUPLICATE_UPLOAD` (E015): the caller's live score with the same SHA-256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_score_id: Option<String>,
 }
 
 impl warp::Reply for ApiError {
@@ -230,6 +241,7 @@ impl warp::Reply for ApiError {
             code: self.code.code().to_owned(),
             request_id: RequestContext::current_request_id(),
             fields: self.fields,
+            existing_score_id: self.existing_score_id.map(String::from),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = warp::reply::Response::new(body.into());

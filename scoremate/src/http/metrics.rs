@@ -12,10 +12,11 @@ use warp::Filter;
 use warp::http::header;
 
 /// The processors' checkpoint names, whose lag is reported beside the projections'.
-pub const PROCESSOR_NAMES: [&str; 5] = [
+pub const PROCESSOR_NAMES: [&str; 6] = [
     "quota",
     "object_cleanup",
     "setlist_cleanup",
+    "file_hash",
     "pdf_info",
     "thumbnail",
 ];

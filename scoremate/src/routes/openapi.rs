@@ -36,6 +36,7 @@ use crate::http::endpoint::endpoint;
         crate::routes::scores::commands::patch_score,
         crate::routes::scores::library::list_scores,
         crate::routes::scores::library::get_score,
+        crate::routes::scores::library::list_duplicates,
         crate::routes::setlists::commands::create_setlist,
         crate::routes::setlists::queries::list_setlists,
         crate::routes::setlists::queries::get_setlist,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use aggregates::validation::is_sha256_hex;
 use aggregates::{Bytes, QuotaCommand, ReleaseReason, ScoreCommand, UploadId};
 use chrono::Utc;
 use eventstore::CommandError;
@@ -22,6 +23,7 @@ use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{Authenticated, IdempotencyKeyReused, NotJson, ObjectStoreFailed};
 use crate::http::reply::into_reply;
 use crate::quota::{quota_step, quota_with_limit};
+use crate::routes::scores::library::live_score_with_hash;
 use crate::state::AppState;
 
 /// MIME types a score may have.
@@ -55,9 +57,15 @@ pub struct UploadUrlRequest {
     /// `application/pdf` (anything else is E004).
     #[schema(pattern = "^application/pdf$")]
     mime_type: String,
-    /// Lowercase hex SHA-256 of the file.
+    /// Lowercase hex SHA-256 of the file. The confirmation refuses other bytes (E012), and
+    /// a file the caller already has as a live score is refused here (E015) unless
+    /// `on_duplicate` is `allow`.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     sha256: Option<String>,
+    /// `reject` (default): a `sha256` equal to one of the caller's live scores answers 409
+    /// E015 naming it, and reserves nothing; `allow`: upload it again as another score.
+    #[schema(pattern = "^(reject|allow)$")]
+    on_duplicate: Option<String>,
 }
 
 impl UploadUrlRequest {
@@ -69,6 +77,7 @@ impl UploadUrlRequest {
         let filename = fields.required_string("filename");
         let mime_type = fields.required_string("mime_type");
         let sha256 = fields.optional_string("sha256");
+        let on_duplicate = fields.optional_string("on_duplicate");
         let size = match size {
             Some(Value::Number(number)) => match crate::http::extract::whole_number(&number) {
                 Some(size) if size >= 1 => Some(size),
@@ -109,6 +118,11 @@ impl UploadUrlRequest {
         {
             fields.error("sha256", "Must be 64 lowercase hexadecimal characters.");
         }
+        if let Some(choice) = &on_duplicate
+            && !matches!(choice.as_str(), "reject" | "allow")
+        {
+            fields.error("on_duplicate", "One of reject, allow.");
+        }
         fields.finish()?;
         let (Some(filename), Some(mime_type), Some(size)) = (filename, mime_type, size) else {
             return Err(ApiError::new(
@@ -136,6 +150,7 @@ impl UploadUrlRequest {
             size,
             mime_type,
             sha256,
+            on_duplicate,
         })
     }
 }
@@ -159,13 +174,6 @@ pub fn routes(
     create.or(cancel).unify()
 }
 
-fn is_sha256_hex(value: &str) -> bool {
-    value.len() == 64
-        && value
-            .bytes()
-            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 #[utoipa::path(
     post, path = "/api/v1/files/upload-url", tag = "files",
     security(("bearer" = [])),
@@ -175,6 +183,7 @@ fn is_sha256_hex(value: &str) -> bool {
         (status = 201, description = "Quota reserved; PUT the file to `upload_url` with `headers` before `expires_at`", body = UploadUrl),
         (status = 400, description = "Invalid fields (E007) or MIME type not allowed (E004)", body = Problem, content_type = "application/problem+json"),
         Authenticated,
+        (status = 409, description = "The caller already has a live score with this `sha256` (E015, its id in `existing_score_id`); nothing reserved", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Quota exceeded (E001), file above the maximum (E014) or body too large (E007)", body = Problem, content_type = "application/problem+json"),
         NotJson,
         IdempotencyKeyReused,
@@ -191,10 +200,25 @@ pub async fn create_upload_url(
         size,
         mime_type,
         sha256,
+        on_duplicate,
     } = UploadUrlRequest::read(body, state.settings.max_upload_bytes)?;
 
     let services = &state.services;
     let user = principal.user_id;
+    if let Some(sha256) = &sha256
+        && on_duplicate.as_deref() != Some("allow")
+        && let Some(existing) =
+            live_score_with_hash(&state.database, &user.to_string(), sha256).await?
+    {
+        let mut refusal = ApiError::new(
+            ErrorCode::DuplicateUpload,
+            format!(
+                "You already have this file as score {existing}; upload it again with on_duplicate=allow to keep both."
+            ),
+        );
+        refusal.existing_score_id = Some(existing.into_boxed_str());
+        return Err(refusal);
+    }
     let upload_id = UploadId::from_uuid(Uuid::now_v7());
     let ttl = state.settings.upload_url_ttl();
     let expires_at =

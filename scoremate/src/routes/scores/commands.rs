@@ -195,22 +195,46 @@ pub(super) async fn confirm_locked(
         Err(ObjectStoreError::NotFound { .. }) => return Err(not_uploaded()),
         Err(error) => return Err(error.into()),
     }
-    // One ranged GET tells the size, the entity tag and whether the bytes start a PDF.
-    let Some((head, prefix)) = objects.read_start(final_key, PDF_HEADER_WINDOW).await? else {
-        return Err(not_uploaded());
+    // One GET tells the size, the entity tag, whether the bytes start a PDF and their
+    // SHA-256, streamed (memory holds the first KiB and one chunk). Reading past the
+    // declared size is pointless: such bytes are refused anyway.
+    let read = match objects
+        .read_hashed(final_key, PDF_HEADER_WINDOW, file.size_bytes.0)
+        .await
+    {
+        Ok(Some(read)) => Ok(read),
+        Ok(None) => return Err(not_uploaded()),
+        Err(ObjectStoreError::TooLarge { size, .. }) => Err(size),
+        Err(error) => return Err(error.into()),
     };
-    if head.size != file.size_bytes.0 {
+    let refusal = match &read {
+        Ok(read) if read.head.size == file.size_bytes.0 => match &file.sha256 {
+            Some(declared) if *declared != read.sha256 => Some(format!(
+                "The uploaded file's SHA-256 is {}, {declared} was declared; PUT the declared file, then confirm.",
+                read.sha256
+            )),
+            _ => None,
+        },
+        Ok(read) => Some(format!(
+            "The uploaded file has {} bytes, {} were declared; PUT it again, then confirm.",
+            read.head.size, file.size_bytes.0
+        )),
+        Err(size) => Some(format!(
+            "The uploaded file has {} bytes, {} were declared; PUT it again, then confirm.",
+            size.map_or_else(|| "more".to_owned(), |size| size.to_string()),
+            file.size_bytes.0
+        )),
+    };
+    if let Some(refusal) = refusal {
         // Wrong bytes are removed so that a fresh PUT starts clean; the upload stays open.
         objects.delete(final_key).await?;
         objects.delete(&staging_key).await?;
-        return Err(ApiError::new(
-            ErrorCode::UploadIncomplete,
-            format!(
-                "The uploaded file has {} bytes, {} were declared; PUT it again, then confirm.",
-                head.size, file.size_bytes.0
-            ),
-        ));
+        return Err(ApiError::new(ErrorCode::UploadIncomplete, refusal));
     }
+    let Ok(read) = read else {
+        return Err(not_uploaded());
+    };
+    let (head, prefix) = (read.head, read.prefix);
     let events_metadata = principal.command_metadata();
     if !prefix.windows(5).any(|window| window == b"%PDF-") {
         reject_upload(state, principal, upload_id, &[final_key, &staging_key]).await?;
@@ -225,7 +249,7 @@ pub(super) async fn confirm_locked(
         now,
         size_bytes: Bytes(head.size),
         etag: head.etag,
-        sha256: None,
+        sha256: Some(read.sha256),
         metadata,
     };
     let committed = match services

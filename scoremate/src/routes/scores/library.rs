@@ -34,6 +34,8 @@ pub struct LibraryQuery {
     pub instrumentation: Option<String>,
     /// `pending`, `ready` or `failed`.
     pub status: Option<String>,
+    /// The file's SHA-256, lowercase hex: the caller's scores holding exactly these bytes.
+    pub sha256: Option<String>,
     /// `created_at`, `updated_at` or `title`, `-` for descending (default `-updated_at`).
     pub ordering: Option<String>,
 }
@@ -114,6 +116,7 @@ struct Filters {
     /// `t:<tag>` and `i:<instrument>`, as in the `facets` column.
     facets: Vec<String>,
     status: Option<String>,
+    sha256: Option<String>,
 }
 
 impl Filters {
@@ -131,6 +134,15 @@ impl Filters {
         if let Some(instrument) = given(&query.instrumentation) {
             facets.push(format!("i:{}", projections::fold(instrument.trim())));
         }
+        let sha256 = given(&query.sha256);
+        if let Some(sha256) = &sha256
+            && !aggregates::validation::is_sha256_hex(sha256)
+        {
+            return Err(ApiError::invalid_field(
+                "sha256",
+                "Must be 64 lowercase hexadecimal characters.",
+            ));
+        }
         let status = given(&query.status);
         if let Some(status) = &status
             && !matches!(status.as_str(), "pending" | "ready" | "failed")
@@ -145,12 +157,16 @@ impl Filters {
             composer: given(&query.composer).map(|composer| projections::fold(composer.trim())),
             facets,
             status,
+            sha256,
         })
     }
 
     /// Whether the per-owner counters answer the total.
     fn counted_ahead(&self) -> bool {
-        self.search.is_none() && self.composer.is_none() && self.facets.is_empty()
+        self.search.is_none()
+            && self.composer.is_none()
+            && self.facets.is_empty()
+            && self.sha256.is_none()
     }
 
     /// `FROM … WHERE …` of the owner's matching scores, with its arguments. On PostgreSQL
@@ -180,6 +196,10 @@ impl Filters {
         if let Some(status) = &self.status {
             let n = args.text(status.clone());
             conditions.push_str(&format!(" AND processing_status = {n}"));
+        }
+        if let Some(sha256) = &self.sha256 {
+            let n = args.text(sha256.clone());
+            conditions.push_str(&format!(" AND sha256 = {n}"));
         }
         let Database::Sqlite(_) = database else {
             if !self.facets.is_empty() {
@@ -290,7 +310,13 @@ pub fn routes(
         .and(authenticated(state.authenticator()))
         .then(|params, state, principal| get_score(state, principal, params))
         .map(into_reply);
-    list.or(one).unify()
+    let duplicates = endpoint(Method::GET, "/api/v1/scores/duplicates")
+        .and(state.each_request())
+        .and(authenticated(state.authenticator()))
+        .then(|_, state, principal| list_duplicates(state, principal))
+        .map(into_reply);
+    // Before `one`, whose `{id}` would take the word.
+    duplicates.or(list).unify().or(one).unify()
 }
 
 #[utoipa::path(
@@ -543,4 +569,115 @@ pub async fn get_score(
         warp::reply::json(&view).into_response(),
         view.version,
     ))
+}
+
+/// The caller's oldest live score holding the bytes whose SHA-256 is `sha256`.
+pub async fn live_score_with_hash(
+    database: &Database,
+    owner: &str,
+    sha256: &str,
+) -> Result<Option<String>, ApiError> {
+    let query = "SELECT id FROM scores WHERE owner_id = $1 AND sha256 = $2 \
+                 AND lifecycle = 'confirmed' ORDER BY created_at, id LIMIT 1";
+    match database {
+        Database::Sqlite(pool) => {
+            sqlx::query_scalar(query)
+                .bind(owner)
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(query)
+                .bind(owner)
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await
+        }
+    }
+    .map_err(|error| ApiError::internal(&error))
+}
+
+/// A `scores` row with its hash: `StoredScore` after the hash.
+type HashedScore = (
+    String,
+    Value,
+    i64,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// At most this many groups per answer (the oldest first): a library is not expected to
+/// hold more sets of copies than a person can tidy in one go.
+pub const MAX_DUPLICATE_GROUPS: i64 = 100;
+
+/// Scores of one owner holding the same bytes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DuplicateGroup {
+    pub sha256: String,
+    /// Oldest first.
+    pub scores: Vec<ScoreView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Duplicates {
+    /// Ordered by each group's oldest score.
+    pub groups: Vec<DuplicateGroup>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/scores/duplicates", tag = "scores",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's live scores grouped by equal SHA-256, groups of two or more, at most 100 groups (the oldest first)", body = Duplicates),
+        Authenticated,
+    )
+)]
+pub async fn list_duplicates(
+    state: AppState,
+    principal: Principal,
+) -> Result<warp::reply::Response, ApiError> {
+    let query = "SELECT sha256, state, version, created_at, updated_at FROM scores \
+                 WHERE owner_id = $1 AND lifecycle = 'confirmed' AND sha256 IN ( \
+                   SELECT sha256 FROM scores \
+                    WHERE owner_id = $1 AND lifecycle = 'confirmed' AND sha256 IS NOT NULL \
+                    GROUP BY sha256 HAVING count(*) > 1 \
+                    ORDER BY min(created_at), sha256 LIMIT $2) \
+                 ORDER BY sha256, created_at, id";
+    let owner = principal.user_id.to_string();
+    let rows: Vec<HashedScore> = match &state.database {
+        Database::Sqlite(pool) => {
+            sqlx::query_as(query)
+                .bind(&owner)
+                .bind(MAX_DUPLICATE_GROUPS)
+                .fetch_all(pool)
+                .await
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_as(query)
+                .bind(&owner)
+                .bind(MAX_DUPLICATE_GROUPS)
+                .fetch_all(pool)
+                .await
+        }
+    }
+    .map_err(|error| ApiError::internal(&error))?;
+    let mut groups: Vec<DuplicateGroup> = Vec::new();
+    for (sha256, score, version, created_at, updated_at) in rows {
+        let view = view(score, version, created_at, updated_at)?;
+        match groups.last_mut() {
+            Some(group) if group.sha256 == sha256 => group.scores.push(view),
+            _ => groups.push(DuplicateGroup {
+                sha256,
+                scores: vec![view],
+            }),
+        }
+    }
+    groups.sort_by(|a, b| {
+        let oldest = |group: &DuplicateGroup| group.scores.first().map(|view| view.created_at);
+        oldest(a)
+            .cmp(&oldest(b))
+            .then_with(|| a.sha256.cmp(&b.sha256))
+    });
+    Ok(warp::reply::json(&Duplicates { groups }).into_response())
 }

@@ -16,6 +16,10 @@ pub struct FileView {
     pub filename: String,
     pub size_bytes: u64,
     pub mime_type: String,
+    /// SHA-256 of the stored bytes, lowercase hex: computed at confirmation (null only for
+    /// a score confirmed before confirmations hashed, until the `file_hash` processor has
+    /// read it).
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,6 +89,7 @@ impl ScoreView {
                 filename: file.filename.clone(),
                 size_bytes: file.size_bytes.0,
                 mime_type: file.mime_type.clone(),
+                sha256: file.sha256.clone(),
             },
             processing: ProcessingView {
                 status: match status {
