@@ -63,6 +63,31 @@ async fn a_wrong_method_is_a_405_problem() {
     app.stop().await;
 }
 
+/// `/scores/duplicates` is its own route, not a score id: a method it lacks is a 405,
+/// whatever `/scores/{id}` would have made of it.
+#[tokio::test]
+async fn a_spelled_out_route_is_never_a_parameter_of_another() {
+    let app = app().await;
+    let user = app.signed_in_user().await;
+
+    let response = app
+        .send(
+            app.request(Method::PATCH, "/api/v1/scores/duplicates")
+                .bearer_auth(&user.tokens.access),
+        )
+        .await;
+
+    let problem = expect_problem(response, 405, "E007").await;
+    assert_eq!(
+        problem
+            .headers
+            .get("allow")
+            .and_then(|allow| allow.to_str().ok()),
+        Some("GET, HEAD")
+    );
+    app.stop().await;
+}
+
 // --- request bodies -------------------------------------------------------------------
 
 #[tokio::test]

@@ -110,6 +110,7 @@ pub fn endpoint(
         .unwrap_or_else(PoisonError::into_inner)
         .insert((method.to_string(), template));
     let segments = Arc::new(parse(template));
+    let has_params = template.contains('{');
     warp::path::full()
         .and(warp::method())
         .and_then(move |path: FullPath, actual: Method| {
@@ -118,6 +119,11 @@ pub fn endpoint(
             async move {
                 let params =
                     match_path(&segments, path.as_str()).ok_or_else(warp::reject::not_found)?;
+                // A path some template spells out (`/scores/duplicates`) is that route's,
+                // never a parameter's value (`/scores/{id}`): a method it lacks is a 405.
+                if has_params && is_literal_route(path.as_str()) {
+                    return Err(warp::reject::not_found());
+                }
                 if actual != expected && !(expected == Method::GET && actual == Method::HEAD) {
                     return Err(warp::reject::custom(WrongMethod(template)));
                 }
@@ -125,6 +131,15 @@ pub fn endpoint(
                 Ok(params)
             }
         })
+}
+
+/// Whether a template without parameters is exactly `path`.
+fn is_literal_route(path: &str) -> bool {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .any(|(_, template)| *template == path && !template.contains('{'))
 }
 
 /// Every `(METHOD, template)` built so far.
