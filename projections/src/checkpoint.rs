@@ -43,6 +43,79 @@ pub async fn read_checkpoint(
     })
 }
 
+/// `read_checkpoint` for a live step: on PostgreSQL, `None` while another instance holds
+/// the checkpoint's lock (it is applying the next batch right now, and announces its
+/// commit), instead of queueing behind it with a transaction open.
+pub async fn claim_checkpoint(
+    tx: &mut ReadModelTx<'_>,
+    name: &str,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let ReadModelTx::Postgres(transaction) = tx else {
+        return read_checkpoint(tx, name).await.map(Some);
+    };
+    let claimed: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(name)
+    .fetch_optional(&mut **transaction)
+    .await?;
+    if let Some((transaction_id, position)) = claimed {
+        return Ok(Some(Checkpoint {
+            transaction_id,
+            position,
+        }));
+    }
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **transaction)
+        .await?;
+    if exists.is_some() {
+        return Ok(None);
+    }
+    // The first step ever: create the row (and wait, should another instance do so too).
+    read_checkpoint(tx, name).await.map(Some)
+}
+
+/// Tells every instance (`LISTEN scoremate_progress`) that the checkpoint `name` reaches
+/// `checkpoint` when this transaction commits, so that their requests waiting for it
+/// need not ask the database. Nothing on SQLite, which serves one process.
+pub async fn announce_checkpoint(
+    tx: &mut ReadModelTx<'_>,
+    name: &str,
+    checkpoint: Checkpoint,
+) -> Result<(), sqlx::Error> {
+    if let ReadModelTx::Postgres(transaction) = tx {
+        sqlx::query("SELECT pg_notify('scoremate_progress', $1)")
+            .bind(progress_message(name, checkpoint))
+            .execute(&mut **transaction)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The payload of a `scoremate_progress` notification: `name transaction_id position`.
+fn progress_message(name: &str, checkpoint: Checkpoint) -> String {
+    format!(
+        "{name} {} {}",
+        checkpoint.transaction_id, checkpoint.position
+    )
+}
+
+/// The checkpoint name and place a `scoremate_progress` notification announces.
+pub fn parse_progress(message: &str) -> Option<(&str, Checkpoint)> {
+    let mut parts = message.split(' ');
+    let name = parts.next()?;
+    let transaction_id = parts.next()?.parse().ok()?;
+    let position = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((
+        name,
+        Checkpoint {
+            transaction_id,
+            position,
+        },
+    ))
+}
+
 /// Reads the checkpoint of `name` without locking or creating it (`START` if missing):
 /// for followers that hold their own lock and write the checkpoint only when it moves,
 /// so an idle look takes no write lock on SQLite.
@@ -94,4 +167,22 @@ pub async fn write_checkpoint(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_message_reads_back_as_what_was_announced() {
+        let checkpoint = Checkpoint {
+            transaction_id: 812,
+            position: 4_096,
+        };
+        let message = progress_message("scores", checkpoint);
+        assert_eq!(parse_progress(&message), Some(("scores", checkpoint)));
+        assert_eq!(parse_progress("scores 1"), None);
+        assert_eq!(parse_progress("scores x 1"), None);
+        assert_eq!(parse_progress("scores 1 2 3"), None);
+    }
 }

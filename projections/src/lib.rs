@@ -37,7 +37,9 @@ pub use catalog::{
     PROJECTION_NAMES, ProjectionStatus, checkpoint_of, oldest_after, oldest_unapplied,
     projection_name, read_model_tables, rebuild_all, rebuild_named, status,
 };
-pub use checkpoint::{Checkpoint, peek_checkpoint, read_checkpoint, write_checkpoint};
+pub use checkpoint::{
+    Checkpoint, parse_progress, peek_checkpoint, read_checkpoint, write_checkpoint,
+};
 pub use dump::dump_read_models;
 pub use error::ProjectionError;
 pub use progress::Progress;

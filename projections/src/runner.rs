@@ -10,7 +10,9 @@ use eventstore::{
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::checkpoint::{read_checkpoint, write_checkpoint};
+use crate::checkpoint::{
+    Checkpoint, announce_checkpoint, claim_checkpoint, read_checkpoint, write_checkpoint,
+};
 use crate::error::ProjectionError;
 use crate::progress::Progress;
 use crate::transaction::ReadModelTx;
@@ -98,6 +100,9 @@ pub trait Follower: Send + Sync {
     /// A lower bound of its checkpoint, known without a database read: a follower that
     /// has reached the log head has nothing to do.
     fn reached(&self) -> LogCursor;
+
+    /// Another instance announced that the checkpoint `key` reached `cursor`.
+    fn heard(&self, _key: &str, _cursor: LogCursor) {}
 }
 
 impl<F: Follower + ?Sized> Follower for Arc<F> {
@@ -112,6 +117,10 @@ impl<F: Follower + ?Sized> Follower for Arc<F> {
     fn reached(&self) -> LogCursor {
         (**self).reached()
     }
+
+    fn heard(&self, key: &str, cursor: LogCursor) {
+        (**self).heard(key, cursor);
+    }
 }
 
 /// One batch inside `tx`: lock the checkpoint, read the next events, apply them, move the
@@ -121,17 +130,19 @@ pub async fn step_in<P: Projection>(
     tx: &mut ReadModelTx<'_>,
     batch: u32,
 ) -> Result<Step, ProjectionError> {
-    Ok(step_to(projection, tx, batch).await?.0)
+    let checkpoint = read_checkpoint(tx, projection.checkpoint_key()).await?;
+    Ok(step_from(projection, tx, checkpoint, batch).await?.0)
 }
 
-/// `step_in`, also answering where the checkpoint stands after the step.
-async fn step_to<P: Projection>(
+/// The batch after `checkpoint`, whose lock `tx` holds: read, applied, the checkpoint
+/// moved past it.
+async fn step_from<P: Projection>(
     projection: &P,
     tx: &mut ReadModelTx<'_>,
+    checkpoint: Checkpoint,
     batch: u32,
 ) -> Result<(Step, LogCursor), ProjectionError> {
     let name = projection.checkpoint_key();
-    let checkpoint = read_checkpoint(tx, name).await?;
     let events = match tx {
         ReadModelTx::Sqlite(transaction, _) => {
             read_after_sqlite(transaction, checkpoint, batch).await?
@@ -158,6 +169,8 @@ pub struct ProjectionRunner<P> {
     wake: Arc<Notify>,
     /// Whether `follow` runs for this runner; without it, waiters step it themselves.
     followed: AtomicBool,
+    /// Whether the last step found another instance applying a batch (PostgreSQL).
+    busy_elsewhere: AtomicBool,
 }
 
 /// How long a waiter lets the follow loop work before waking it again: on PostgreSQL a
@@ -165,6 +178,11 @@ pub struct ProjectionRunner<P> {
 /// wake the loop when that one commits. Such a transaction is usually another follower's
 /// step of a millisecond or two, and an idle step is one read, so the quantum is short.
 const REWAKE: Duration = Duration::from_millis(1);
+
+/// How long a follow loop that found another instance applying a batch waits for that
+/// instance's announced commit before it looks again (should that instance have died
+/// mid-step, nothing is announced).
+const BUSY_RETRY: Duration = Duration::from_millis(20);
 
 impl<P: Projection> ProjectionRunner<P> {
     pub fn new(projection: P, database: Database) -> Self {
@@ -175,6 +193,7 @@ impl<P: Projection> ProjectionRunner<P> {
             progress: Progress::default(),
             wake: Arc::new(Notify::new()),
             followed: AtomicBool::new(false),
+            busy_elsewhere: AtomicBool::new(false),
         }
     }
 
@@ -203,9 +222,21 @@ impl<P: Projection> ProjectionRunner<P> {
             return Ok(Step::Idle);
         }
         let mut tx = ReadModelTx::begin(&self.database).await?;
-        let (step, checkpoint) = step_to(&self.projection, &mut tx, self.batch).await?;
+        let key = self.projection.checkpoint_key();
+        let Some(claimed) = claim_checkpoint(&mut tx, key).await? else {
+            // Another instance is applying the next batch; queueing behind its lock with a
+            // transaction open would hold every follower's log horizon back meanwhile.
+            tx.rollback().await?;
+            self.busy_elsewhere.store(true, Ordering::Release);
+            return Ok(Step::Idle);
+        };
+        self.busy_elsewhere.store(false, Ordering::Release);
+        let (step, checkpoint) = step_from(&self.projection, &mut tx, claimed, self.batch).await?;
         match step {
-            Step::Handled(_) => tx.commit().await?,
+            Step::Handled(_) => {
+                announce_checkpoint(&mut tx, key, checkpoint).await?;
+                tx.commit().await?;
+            }
             Step::Idle => tx.rollback().await?,
         }
         self.progress.reached(checkpoint);
@@ -233,6 +264,12 @@ impl<P: Projection> ProjectionRunner<P> {
             loop {
                 match self.run_step().await {
                     Ok(Step::Handled(_)) => {}
+                    Ok(Step::Idle) if self.busy_elsewhere.load(Ordering::Acquire) => {
+                        // Its commit is announced (`heard`); what it did not cover is
+                        // this loop's to apply then.
+                        let mut progress = self.progress.subscribe();
+                        let _ = tokio::time::timeout(BUSY_RETRY, progress.changed()).await;
+                    }
                     Ok(Step::Idle) => break,
                     Err(error) => {
                         tracing::warn!(projection = self.projection.name(), %error, "step failed; retrying later");
@@ -301,5 +338,11 @@ impl<P: Projection> Follower for ProjectionRunner<P> {
 
     fn reached(&self) -> LogCursor {
         self.progress.get()
+    }
+
+    fn heard(&self, key: &str, cursor: LogCursor) {
+        if key == self.projection.checkpoint_key() {
+            self.progress.reached(cursor);
+        }
     }
 }

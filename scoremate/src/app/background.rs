@@ -198,8 +198,7 @@ impl Background {
         let _listener = match &self.database {
             Database::Postgres(pool) => Some(AbortOnDrop(tokio::spawn(forward_notifications(
                 pool.clone(),
-                Arc::clone(&self.appended),
-                Arc::clone(&self.jobs_ready),
+                Arc::clone(&self),
             )))),
             Database::Sqlite(_) => None,
         };
@@ -269,24 +268,32 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Turns PostgreSQL notifications of other processes' appends and enqueued jobs into
-/// local wake-ups.
-async fn forward_notifications(pool: sqlx::PgPool, appended: Arc<Notify>, jobs: Arc<Notify>) {
+/// Turns PostgreSQL notifications of other processes' appends, enqueued jobs and moved
+/// checkpoints into local wake-ups and progress.
+async fn forward_notifications(pool: sqlx::PgPool, background: Arc<Background>) {
     loop {
         match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
                 if let Err(error) = listener
-                    .listen_all(["scoremate_events", "scoremate_jobs"])
+                    .listen_all(["scoremate_events", "scoremate_jobs", "scoremate_progress"])
                     .await
                 {
                     tracing::warn!(%error, "LISTEN failed; polling only until it works");
                 } else {
                     // `recv` reconnects by itself; an error means it gave up for now.
                     while let Ok(notification) = listener.recv().await {
-                        if notification.channel() == "scoremate_jobs" {
-                            jobs.notify_one();
-                        } else {
-                            appended.notify_one();
+                        match notification.channel() {
+                            "scoremate_jobs" => background.jobs_ready.notify_one(),
+                            "scoremate_progress" => {
+                                if let Some((key, cursor)) =
+                                    projections::parse_progress(notification.payload())
+                                {
+                                    for follower in &background.followers {
+                                        follower.heard(key, cursor);
+                                    }
+                                }
+                            }
+                            _ => background.appended.notify_one(),
                         }
                     }
                 }
