@@ -24,6 +24,8 @@ pub struct Background {
     followers: Vec<Box<dyn Follower>>,
     expiry: ReservationExpiry,
     sweep: UploadSweep,
+    /// The SHA-256 backfill of scores confirmed by older releases, stepped on the tick.
+    hashes: ProcessorRunner<FileHashes>,
     /// How often `run_forever` sweeps: a sweep lists the bucket, unlike the other steps.
     sweep_every: std::time::Duration,
     jobs: Arc<PdfJobs>,
@@ -77,15 +79,18 @@ impl Background {
                 },
                 database.clone(),
             )),
-            Box::new(ProcessorRunner::new(
-                FileHashes {
-                    scores: Arc::clone(&services.scores),
-                    objects: services.objects.clone(),
-                    max_bytes: settings.max_upload_bytes,
-                },
-                database.clone(),
-            )),
         ];
+        // Only confirmations of older releases lack a hash: a backfill, not a reaction,
+        // so it steps on the interval's tick instead of on every append (where its
+        // checkpoint commit per batch took a write turn from the commands on SQLite).
+        let hashes = ProcessorRunner::new(
+            FileHashes {
+                scores: Arc::clone(&services.scores),
+                objects: services.objects.clone(),
+                max_bytes: settings.max_upload_bytes,
+            },
+            database.clone(),
+        );
         let expiry = ReservationExpiry {
             database: database.clone(),
             scores: Arc::clone(&services.scores),
@@ -100,6 +105,7 @@ impl Background {
             followers,
             expiry,
             sweep,
+            hashes,
             sweep_every: settings.upload_sweep_interval(),
             jobs: Arc::clone(&services.pdf_jobs),
             database: database.clone(),
@@ -142,6 +148,7 @@ impl Background {
             for follower in &self.followers {
                 moved += step_until_idle(follower.as_ref(), head).await;
             }
+            moved += step_until_idle(&self.hashes, head).await;
             moved += self.run_timers(now, sweep).await;
             total += moved;
             if moved == 0 {
@@ -225,9 +232,12 @@ impl Background {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep: Option<tokio::time::Instant> = None;
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = self.appended.notified() => {}
+            let ticked = tokio::select! {
+                _ = ticker.tick() => true,
+                () = self.appended.notified() => false,
+            };
+            if ticked {
+                step_until_idle(&self.hashes, None).await;
             }
             for wake in &wakes {
                 wake.notify_one();
