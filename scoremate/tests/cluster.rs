@@ -6,7 +6,7 @@
 //!
 //! Clients drive uploads and setlist edits through the proxy while the second `serve`
 //! and the worker are killed with `kill -9` and started again. Each acknowledged change is
-//! read back at once through the proxy (mostly from the other instance), and afterwards:
+//! read back at once through the proxy (often from the other instance), and afterwards:
 //! every acknowledged change is there, the read models equal a rebuild, the quota audit
 //! is clean, every PDF was processed once, and no reservation ended twice. A second test
 //! holds the rate limits across the instances.
