@@ -110,6 +110,28 @@ impl MotoServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The app with its objects in `bucket` on this moto (created by the app at start),
+    /// on the embedded SQLite default otherwise.
+    pub async fn spawn_app(&self, bucket: &str) -> crate::app::TestApp {
+        let endpoint = self.endpoint();
+        crate::app::spawn_app_with(
+            testkit::TestDatabase::sqlite().await,
+            &[
+                "--s3-endpoint",
+                &endpoint,
+                "--s3-access-key-id",
+                MOTO_ACCESS_KEY_ID,
+                "--s3-secret-access-key",
+                MOTO_SECRET_ACCESS_KEY,
+                "--s3-bucket",
+                bucket,
+                "--s3-region",
+                "us-east-1",
+            ],
+        )
+        .await
+    }
+
     /// What moto printed so far (its request log), for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -81,6 +81,17 @@ pub fn pdf_bytes_of_size(size: usize) -> Vec<u8> {
     bytes
 }
 
+/// A small but well-formed one-page PDF whose bytes differ with `label`.
+pub fn labelled_pdf(label: &str) -> Vec<u8> {
+    format!(
+        "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
+         2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n\
+         3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n\
+         % {label}\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+    .into_bytes()
+}
+
 /// `size` bytes that are not a PDF.
 pub fn junk_bytes_of_size(size: usize) -> Vec<u8> {
     vec![b'x'; size]

@@ -8,24 +8,12 @@
 use aggregates::{Bytes, Score, ScoreCommand, ScoreMetadata, UploadId, UserId};
 use eventstore::{Actor, AggregateStore, EventMetadata, RetryPolicy, Storage};
 use integration_tests::app::{SignedIn, expect_json};
-use integration_tests::moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
 use integration_tests::problem::expect_problem;
-use integration_tests::upload_client::{Ticket, UploadClient};
-use integration_tests::{MotoServer, TestApp, spawn_app, spawn_app_with};
+use integration_tests::upload_client::{Ticket, UploadClient, labelled_pdf};
+use integration_tests::{MotoServer, TestApp, spawn_app};
 use serde_json::{Value, json};
 use sha2::Digest;
 use testkit::TestDatabase;
-
-/// A small one-page PDF whose bytes depend on `label`.
-fn pdf(label: &str) -> Vec<u8> {
-    format!(
-        "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
-         2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n\
-         3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n\
-         % {label}\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-    )
-    .into_bytes()
-}
 
 fn sha256(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes)
@@ -107,7 +95,7 @@ fn ids(scores: &Value) -> Vec<&str> {
 
 async fn duplicates_are_refused_named_and_listed(app: TestApp) {
     let user = app.signed_in_user().await;
-    let first_bytes = pdf("first");
+    let first_bytes = labelled_pdf("first");
     let first_hash = sha256(&first_bytes);
 
     // Declared and verified: the view shows the hash.
@@ -157,7 +145,7 @@ async fn duplicates_are_refused_named_and_listed(app: TestApp) {
     let second_id = second["id"].as_str().unwrap().to_owned();
 
     // Not declared: hashed at confirmation all the same.
-    let other_bytes = pdf("other");
+    let other_bytes = labelled_pdf("other");
     let (_, other) = upload(&app, &user, &other_bytes, &other_bytes, json!({})).await;
     let other = expect_json(other, 201).await;
     assert_eq!(other["file"]["sha256"], sha256(&other_bytes), "{other}");
@@ -188,8 +176,8 @@ async fn duplicates_are_refused_named_and_listed(app: TestApp) {
 
     // Bytes other than the declared ones: refused with the reason, nothing charged, and
     // the upload stays open for the right bytes.
-    let declared = pdf("declared");
-    let wrong = pdf("delcared"); // same length, other bytes
+    let declared = labelled_pdf("declared");
+    let wrong = labelled_pdf("delcared"); // same length, other bytes
     assert_eq!(declared.len(), wrong.len());
     let before = quota(&app, &user).await;
     let (ticket, mismatch) = upload(
@@ -281,21 +269,7 @@ async fn duplicates_on_an_external_store() {
     let Some(moto) = MotoServer::start().await else {
         return;
     };
-    let endpoint = moto.endpoint();
-    let app = spawn_app_with(
-        TestDatabase::sqlite().await,
-        &[
-            "--s3-endpoint",
-            &endpoint,
-            "--s3-access-key-id",
-            MOTO_ACCESS_KEY_ID,
-            "--s3-secret-access-key",
-            MOTO_SECRET_ACCESS_KEY,
-            "--s3-bucket",
-            "scoremate-duplicates",
-        ],
-    )
-    .await;
+    let app = moto.spawn_app("scoremate-duplicates").await;
     duplicates_are_refused_named_and_listed(app).await;
 }
 
@@ -305,7 +279,7 @@ async fn duplicates_on_an_external_store() {
 async fn scores_confirmed_without_a_hash_get_one_from_the_processor() {
     let app = spawn_app(TestDatabase::sqlite().await).await;
     let user = app.signed_in_user().await;
-    let bytes = pdf("from before");
+    let bytes = labelled_pdf("from before");
     // Real bytes in the store, under an upload's staging key…
     let answer = expect_json(upload_url(&app, &user, &bytes, json!({})).await, 201).await;
     let ticket = Ticket::from_answer(&integration_tests::upload_client::Answer {

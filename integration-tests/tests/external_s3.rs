@@ -5,45 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration_tests::app::{SignedIn, expect_json};
-use integration_tests::moto::{MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
 use integration_tests::problem::expect_problem;
-use integration_tests::{MotoServer, TestApp, spawn_app_with};
+use integration_tests::upload_client::labelled_pdf;
+use integration_tests::{MotoServer, TestApp};
 use serde_json::{Value, json};
-use testkit::TestDatabase;
 
 const BUCKET: &str = "scoremate-e2e";
-
-/// A small but well-formed one-page PDF.
-fn pdf_bytes(label: &str) -> Vec<u8> {
-    format!(
-        "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
-         2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n\
-         3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n\
-         % {label}\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-    )
-    .into_bytes()
-}
-
-/// The app with its objects in `moto`'s bucket (created by the app at start).
-async fn spawn_app_on(moto: &MotoServer) -> TestApp {
-    let endpoint = moto.endpoint();
-    spawn_app_with(
-        TestDatabase::sqlite().await,
-        &[
-            "--s3-endpoint",
-            &endpoint,
-            "--s3-access-key-id",
-            MOTO_ACCESS_KEY_ID,
-            "--s3-secret-access-key",
-            MOTO_SECRET_ACCESS_KEY,
-            "--s3-bucket",
-            BUCKET,
-            "--s3-region",
-            "us-east-1",
-        ],
-    )
-    .await
-}
 
 async fn request_upload(app: &TestApp, user: &SignedIn, filename: &str, size: usize) -> Value {
     let body = json!({"filename": filename, "size": size, "mime_type": "application/pdf"});
@@ -108,9 +75,9 @@ async fn an_upload_to_moto_round_trips_and_its_object_is_deleted_with_the_score(
     let Some(moto) = MotoServer::start().await else {
         return;
     };
-    let app = spawn_app_on(&moto).await;
+    let app = moto.spawn_app(BUCKET).await;
     let user = app.signed_in_user().await;
-    let bytes = pdf_bytes("moto round trip");
+    let bytes = labelled_pdf("moto round trip");
 
     let ticket = request_upload(&app, &user, "Sonate für Klavier.pdf", bytes.len()).await;
     let upload_id = ticket["upload_id"].as_str().unwrap().to_owned();
@@ -209,7 +176,7 @@ async fn a_png_declared_as_pdf_on_moto_is_refused_and_its_object_removed() {
     let Some(moto) = MotoServer::start().await else {
         return;
     };
-    let app = spawn_app_on(&moto).await;
+    let app = moto.spawn_app(BUCKET).await;
     let user = app.signed_in_user().await;
     let png = b"\x89PNG\r\n\x1a\n0000000000000000000000000000".to_vec();
 
@@ -242,9 +209,9 @@ async fn bytes_put_on_moto_through_the_url_of_a_cancelled_upload_are_swept() {
     let Some(moto) = MotoServer::start().await else {
         return;
     };
-    let app = spawn_app_on(&moto).await;
+    let app = moto.spawn_app(BUCKET).await;
     let user = app.signed_in_user().await;
-    let bytes = pdf_bytes("cancelled, then PUT anyway");
+    let bytes = labelled_pdf("cancelled, then PUT anyway");
     let ticket = request_upload(&app, &user, "late.pdf", bytes.len()).await;
     let upload_id = ticket["upload_id"].as_str().unwrap().to_owned();
     let cancel = app
@@ -285,9 +252,9 @@ async fn confirmed_bytes_on_moto_cannot_be_replaced_through_the_upload_url() {
     let Some(moto) = MotoServer::start().await else {
         return;
     };
-    let app = spawn_app_on(&moto).await;
+    let app = moto.spawn_app(BUCKET).await;
     let user = app.signed_in_user().await;
-    let original = pdf_bytes("verified");
+    let original = labelled_pdf("verified");
     let mut html = b"<html><script>alert(document.cookie)</script>".to_vec();
     html.resize(original.len(), b' ');
     let ticket = request_upload(&app, &user, "score.pdf", original.len()).await;

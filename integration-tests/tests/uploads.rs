@@ -5,20 +5,10 @@ use std::sync::Arc;
 
 use integration_tests::app::{SignedIn, expect_json};
 use integration_tests::problem::expect_problem;
+use integration_tests::upload_client::labelled_pdf;
 use integration_tests::{TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 use testkit::TestDatabase;
-
-/// A small but well-formed one-page PDF.
-fn pdf_bytes(label: &str) -> Vec<u8> {
-    format!(
-        "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
-         2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n\
-         3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n\
-         % {label}\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-    )
-    .into_bytes()
-}
 
 async fn request_upload(
     app: &TestApp,
@@ -81,7 +71,7 @@ async fn upload_pdf(app: &TestApp, user: &SignedIn, bytes: Vec<u8>) -> String {
 
 async fn upload_confirm_download_round_trip(app: TestApp) {
     let user = app.signed_in_user().await;
-    let bytes = pdf_bytes("round trip");
+    let bytes = labelled_pdf("round trip");
 
     let ticket = expect_json(
         request_upload(&app, &user, "Sonate für Klavier.pdf", bytes.len()).await,
@@ -162,7 +152,7 @@ async fn an_upload_confirmed_and_downloaded_returns_the_same_bytes_on_postgres()
 async fn confirming_before_the_put_is_e012_and_the_upload_stays_open() {
     let app = spawn_app(TestDatabase::sqlite().await).await;
     let user = app.signed_in_user().await;
-    let bytes = pdf_bytes("early");
+    let bytes = labelled_pdf("early");
     let ticket = expect_json(
         request_upload(&app, &user, "early.pdf", bytes.len()).await,
         201,
@@ -245,7 +235,7 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 async fn an_upload_past_its_deadline_is_expired_and_its_reservation_freed() {
     let app = spawn_app(TestDatabase::sqlite().await).await;
     let user = app.signed_in_user().await;
-    let bytes = pdf_bytes("late");
+    let bytes = labelled_pdf("late");
     let ticket = expect_json(
         request_upload(&app, &user, "late.pdf", bytes.len()).await,
         201,
@@ -268,7 +258,7 @@ async fn another_users_upload_is_not_found() {
     let app = spawn_app(TestDatabase::sqlite().await).await;
     let owner = app.signed_in_user().await;
     let stranger = app.signed_in_user().await;
-    let bytes = pdf_bytes("private");
+    let bytes = labelled_pdf("private");
     let ticket = expect_json(
         request_upload(&app, &owner, "private.pdf", bytes.len()).await,
         201,
@@ -419,7 +409,7 @@ async fn cancelling_frees_the_reservation_and_a_confirmed_upload_cannot_be_cance
     assert_eq!(response.status(), 204);
     assert_eq!(quota(&app, &user).await["reserved_bytes"], 0);
 
-    let confirmed = upload_pdf(&app, &user, pdf_bytes("kept")).await;
+    let confirmed = upload_pdf(&app, &user, labelled_pdf("kept")).await;
     expect_problem(app.send(cancel(confirmed)).await, 409, "E008").await;
     app.stop().await;
 }
@@ -428,7 +418,7 @@ async fn cancelling_frees_the_reservation_and_a_confirmed_upload_cannot_be_cance
 async fn deleting_a_score_frees_its_bytes_at_once_and_its_file_shortly_after() {
     let app = spawn_app(TestDatabase::sqlite().await).await;
     let user = app.signed_in_user().await;
-    let score_id = upload_pdf(&app, &user, pdf_bytes("delete me")).await;
+    let score_id = upload_pdf(&app, &user, labelled_pdf("delete me")).await;
     let used = quota(&app, &user).await["used_bytes"].as_u64().unwrap();
     assert!(used > 0);
 
@@ -480,7 +470,7 @@ async fn the_quota_history_lists_every_change_with_running_balances() {
     )
     .await;
     let user = app.signed_in_user().await;
-    let bytes = pdf_bytes("history");
+    let bytes = labelled_pdf("history");
     let score_id = upload_pdf(&app, &user, bytes.clone()).await;
     let cancelled = expect_json(request_upload(&app, &user, "gone.pdf", 50).await, 201).await;
     let cancel = app
@@ -577,7 +567,7 @@ async fn the_quota_history_lists_every_change_with_running_balances() {
 async fn patching_a_score_honours_if_match() {
     let app = spawn_app(TestDatabase::sqlite().await).await;
     let user = app.signed_in_user().await;
-    let score_id = upload_pdf(&app, &user, pdf_bytes("patch")).await;
+    let score_id = upload_pdf(&app, &user, labelled_pdf("patch")).await;
     let patch = |body: Value, if_match: Option<&str>, token: &str| {
         let mut request = app
             .request(

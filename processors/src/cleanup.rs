@@ -49,13 +49,7 @@ impl Processor for ObjectCleanup {
             .map(|(owner, upload)| upload_staging_key(owner.into_uuid(), upload.into_uuid()));
         let keys = score.aggregate.object_keys();
         for key in keys.into_iter().chain(staging.as_deref()) {
-            self.objects.delete(key).await.map_err(|error| {
-                if error.is_transient() {
-                    ProcessorError::Transient(error.to_string())
-                } else {
-                    ProcessorError::Permanent(error.to_string())
-                }
-            })?;
+            self.objects.delete(key).await?;
         }
         Ok(())
     }

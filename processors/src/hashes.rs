@@ -41,22 +41,15 @@ impl Processor for FileHashes {
         else {
             return Ok(());
         };
-        let read = match self
+        let Some(read) = self
             .objects
             .read_hashed(&file.object_key, 0, self.max_bytes)
-            .await
-        {
-            Ok(Some(read)) => read,
-            Ok(None) => {
-                return Err(ProcessorError::Permanent(format!(
-                    "the object {} of a confirmed score is missing",
-                    file.object_key
-                )));
-            }
-            Err(error) if error.is_transient() => {
-                return Err(ProcessorError::Transient(error.to_string()));
-            }
-            Err(error) => return Err(ProcessorError::Permanent(error.to_string())),
+            .await?
+        else {
+            return Err(ProcessorError::Permanent(format!(
+                "the object {} of a confirmed score is missing",
+                file.object_key
+            )));
         };
         let record = ScoreCommand::RecordFileHash {
             sha256: read.sha256,

@@ -26,6 +26,17 @@ pub enum ProcessorError {
     Permanent(String),
 }
 
+/// An unavailable store is worth a retry; anything else it says will not change.
+impl From<objectstore::ObjectStoreError> for ProcessorError {
+    fn from(error: objectstore::ObjectStoreError) -> Self {
+        if error.is_transient() {
+            Self::Transient(error.to_string())
+        } else {
+            Self::Permanent(error.to_string())
+        }
+    }
+}
+
 /// A reaction to events of the log.
 pub trait Processor: Send + Sync + 'static {
     /// The checkpoint key, stable forever.

@@ -28,7 +28,8 @@ use serde_json::{Value, json};
 mod support;
 
 use support::{
-    FreshPostgres, KillOnDrop, PASSWORD, kill_9, scoremate, spawn_logged, start, temp_dir, wait_for,
+    FreshPostgres, KillOnDrop, PASSWORD, kill_9, login, processing_counts, scoremate, spawn_logged,
+    start, temp_dir, wait_for,
 };
 
 const PDF: &[u8] = include_bytes!("../../score-pdf/tests/fixtures/ccitt-g4.pdf");
@@ -489,16 +490,7 @@ async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> String {
         "registering {email}: {}",
         registered.status()
     );
-    let tokens: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["access"].as_str().unwrap().to_owned()
+    login(client, base, email).await
 }
 
 async fn get(client: &reqwest::Client, url: &str, access: &str) -> Value {
@@ -601,18 +593,7 @@ async fn check_acknowledged(client: &reqwest::Client, base: &str, lanes: &[(Stri
 async fn check_log(pool: &sqlx::PgPool, confirmed: usize) {
     // Each confirmed upload was processed once in effect: one set of facts, one
     // thumbnail, no failure, whichever processes claimed (or re-claimed) its jobs.
-    let processed: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT aggregate_id,
-                count(*) FILTER (WHERE event_type = 'PdfInfoExtracted'),
-                count(*) FILTER (WHERE event_type = 'ThumbnailGenerated'),
-                count(*) FILTER (WHERE event_type = 'ProcessingFailed')
-           FROM events
-          WHERE aggregate_id IN (SELECT aggregate_id FROM events WHERE event_type = 'UploadConfirmed')
-          GROUP BY aggregate_id",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let processed = processing_counts(pool).await;
     assert!(
         processed.len() >= confirmed,
         "{} confirmed in the log",

@@ -27,8 +27,8 @@ use sqlx::Connection;
 mod support;
 
 use support::{
-    FreshPostgres, KillOnDrop, kill_9, login, register, scoremate, spawn_logged, start, temp_dir,
-    upload, wait_for,
+    FreshPostgres, KillOnDrop, kill_9, login, processing_counts, register, scoremate, spawn_logged,
+    start, temp_dir, upload, wait_for,
 };
 
 const UPLOADS: usize = 50;
@@ -175,19 +175,7 @@ async fn two_workers_process_every_upload_exactly_once() {
     // More rounds of both workers: nothing is processed twice.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let per_score: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT aggregate_id,
-                count(*) FILTER (WHERE event_type = 'PdfInfoExtracted'),
-                count(*) FILTER (WHERE event_type = 'ThumbnailGenerated'),
-                count(*) FILTER (WHERE event_type = 'ProcessingFailed')
-         FROM events
-         WHERE aggregate_id IN (SELECT aggregate_id FROM events WHERE event_type = 'UploadConfirmed')
-         GROUP BY aggregate_id
-         ORDER BY aggregate_id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let per_score = processing_counts(&pool).await;
     assert_eq!(per_score.len(), UPLOADS);
     for (score, info, thumbnails, failed) in &per_score {
         assert!(scores.contains(score), "{score} is not one of the uploads");

@@ -247,3 +247,21 @@ pub async fn store(client: &reqwest::Client, base: &str, access: &str, bytes: &[
     assert_eq!(stored.status(), 200, "PUT to the presigned URL");
     ticket["upload_id"].clone()
 }
+
+/// Per confirmed upload (by score id): how many `PdfInfoExtracted`, `ThumbnailGenerated`
+/// and `ProcessingFailed` events it has.
+pub async fn processing_counts(pool: &sqlx::PgPool) -> Vec<(String, i64, i64, i64)> {
+    sqlx::query_as(
+        "SELECT aggregate_id,
+                count(*) FILTER (WHERE event_type = 'PdfInfoExtracted'),
+                count(*) FILTER (WHERE event_type = 'ThumbnailGenerated'),
+                count(*) FILTER (WHERE event_type = 'ProcessingFailed')
+         FROM events
+         WHERE aggregate_id IN (SELECT aggregate_id FROM events WHERE event_type = 'UploadConfirmed')
+         GROUP BY aggregate_id
+         ORDER BY aggregate_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
