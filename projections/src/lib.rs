@@ -10,6 +10,8 @@
 //!   read-model transaction, event decoding;
 //! - `checkpoint`, `progress`, `catalog`: a follower's checkpoint, what this process knows
 //!   of it without asking, every projection by name for operators;
+//! - `changes`: whose library a committed batch changed, told to the change feed's
+//!   long-polls in every process;
 //! - `rebuild`, `dump`, `statistics`: rebuilding into shadow tables and swapping them in,
 //!   tables as sorted rows for comparison, keeping the planner's statistics fresh.
 
@@ -17,6 +19,7 @@ mod accounts;
 mod analytics;
 mod batch;
 mod catalog;
+mod changes;
 mod checkpoint;
 pub mod decode;
 mod dump;
@@ -37,6 +40,7 @@ pub use catalog::{
     PROJECTION_NAMES, ProjectionStatus, checkpoint_of, oldest_after, oldest_unapplied,
     projection_name, read_model_tables, rebuild_all, rebuild_named, status,
 };
+pub use changes::{CHANGES_CHANNEL, OwnerChanges, Owners, Subscription, parse_owners};
 pub use checkpoint::{
     Checkpoint, parse_progress, peek_checkpoint, read_checkpoint, write_checkpoint,
 };

@@ -11,6 +11,7 @@ use cqrs_es::Aggregate;
 use eventstore::RecordedEvent;
 
 use crate::batch::{by_aggregate, fetch_in, ids_of, insert_rows};
+use crate::changes::Owners;
 use crate::decode::{decode, occurred_at, to_i64};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
@@ -26,11 +27,12 @@ fn balance_of(row: Option<(i64, i64, i64)>) -> Balance {
 }
 
 const BALANCE_HEAD: &str = "INSERT INTO quota_balances (user_id, limit_bytes, used_bytes, \
-     reserved_bytes, version, updated_at) VALUES";
+     reserved_bytes, version, updated_at, log_transaction_id, log_position) VALUES";
 
 const BALANCE_TAIL: &str = "ON CONFLICT (user_id) DO UPDATE SET limit_bytes = excluded.limit_bytes, \
      used_bytes = excluded.used_bytes, reserved_bytes = excluded.reserved_bytes, \
-     version = excluded.version, updated_at = excluded.updated_at";
+     version = excluded.version, updated_at = excluded.updated_at, \
+     log_transaction_id = excluded.log_transaction_id, log_position = excluded.log_position";
 
 const LEDGER_HEAD: &str = "INSERT INTO quota_ledger (position, user_id, version, occurred_at, \
      event, upload_id, score_id, delta_used_bytes, delta_reserved_bytes, used_bytes_after, \
@@ -72,9 +74,18 @@ impl Projection for QuotaBalances {
         tx: &mut ReadModelTx<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        self.apply_batch_for_owners(tx, events).await.map(drop)
+    }
+
+    async fn apply_batch_for_owners(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<Owners, ProjectionError> {
         let groups = by_aggregate(events, Quota::TYPE);
+        let mut owners = Owners::new();
         if groups.is_empty() {
-            return Ok(());
+            return Ok(owners);
         }
         let mut stored = balances(
             tx,
@@ -97,10 +108,13 @@ impl Projection for QuotaBalances {
                 to_i64(balance.reserved).into(),
                 last.sequence.into(),
                 occurred_at(last).into(),
+                last.cursor.transaction_id.into(),
+                last.cursor.position.into(),
             ]);
+            owners.insert(user.to_owned());
         }
         insert_rows(tx, BALANCE_HEAD, BALANCE_TAIL, rows).await?;
-        Ok(())
+        Ok(owners)
     }
 }
 

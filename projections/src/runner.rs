@@ -10,6 +10,7 @@ use eventstore::{
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use crate::changes::{OwnerChanges, Owners, announce_owners};
 use crate::checkpoint::{
     Checkpoint, announce_checkpoint, claim_checkpoint, read_checkpoint, write_checkpoint,
 };
@@ -50,6 +51,17 @@ pub trait Projection: Send + Sync + 'static {
         tx: &mut ReadModelTx<'_>,
         events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// `apply_batch`, answering whose rows it wrote. The read models clients sync from
+    /// (`scores`, `setlists`, `quota`) name the owners, so that their long-polls wake;
+    /// the others need not.
+    fn apply_batch_for_owners(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<Owners, ProjectionError>> + Send {
+        async move { self.apply_batch(tx, events).await.map(|()| Owners::new()) }
+    }
 
     /// One event: a batch of one.
     fn apply(
@@ -131,7 +143,14 @@ pub async fn step_in<P: Projection>(
     batch: u32,
 ) -> Result<Step, ProjectionError> {
     let checkpoint = read_checkpoint(tx, projection.checkpoint_key()).await?;
-    Ok(step_from(projection, tx, checkpoint, batch).await?.0)
+    Ok(step_from(projection, tx, checkpoint, batch).await?.step)
+}
+
+/// What a step inside a transaction did, before the commit.
+struct Stepped {
+    step: Step,
+    checkpoint: LogCursor,
+    owners: Owners,
 }
 
 /// The batch after `checkpoint`, whose lock `tx` holds: read, applied, the checkpoint
@@ -141,7 +160,7 @@ async fn step_from<P: Projection>(
     tx: &mut ReadModelTx<'_>,
     checkpoint: Checkpoint,
     batch: u32,
-) -> Result<(Step, LogCursor), ProjectionError> {
+) -> Result<Stepped, ProjectionError> {
     let name = projection.checkpoint_key();
     let events = match tx {
         ReadModelTx::Sqlite(transaction, _) => {
@@ -152,11 +171,19 @@ async fn step_from<P: Projection>(
         }
     };
     let Some(last) = events.last().map(|event| event.cursor) else {
-        return Ok((Step::Idle, checkpoint));
+        return Ok(Stepped {
+            step: Step::Idle,
+            checkpoint,
+            owners: Owners::new(),
+        });
     };
-    projection.apply_batch(tx, &events).await?;
+    let owners = projection.apply_batch_for_owners(tx, &events).await?;
     write_checkpoint(tx, name, last).await?;
-    Ok((Step::Handled(events.len()), last))
+    Ok(Stepped {
+        step: Step::Handled(events.len()),
+        checkpoint: last,
+        owners,
+    })
 }
 
 /// Drives one projection over the log, a batch per step.
@@ -171,6 +198,8 @@ pub struct ProjectionRunner<P> {
     followed: AtomicBool,
     /// Whether the last step found another instance applying a batch (PostgreSQL).
     busy_elsewhere: AtomicBool,
+    /// Told the owners each committed batch wrote (long-polls of the change feed).
+    changes: Option<Arc<OwnerChanges>>,
 }
 
 /// How long a waiter lets the follow loop work before waking it again: on PostgreSQL a
@@ -194,7 +223,16 @@ impl<P: Projection> ProjectionRunner<P> {
             wake: Arc::new(Notify::new()),
             followed: AtomicBool::new(false),
             busy_elsewhere: AtomicBool::new(false),
+            changes: None,
         }
+    }
+
+    /// Tells `changes` (here, and other processes through `NOTIFY`) whose rows each
+    /// committed batch wrote.
+    #[must_use]
+    pub fn announcing_to(mut self, changes: Arc<OwnerChanges>) -> Self {
+        self.changes = Some(changes);
+        self
     }
 
     pub const fn projection(&self) -> &P {
@@ -231,11 +269,22 @@ impl<P: Projection> ProjectionRunner<P> {
             return Ok(Step::Idle);
         };
         self.busy_elsewhere.store(false, Ordering::Release);
-        let (step, checkpoint) = step_from(&self.projection, &mut tx, claimed, self.batch).await?;
+        let Stepped {
+            step,
+            checkpoint,
+            owners,
+        } = step_from(&self.projection, &mut tx, claimed, self.batch).await?;
         match step {
             Step::Handled(_) => {
                 announce_checkpoint(&mut tx, key, checkpoint).await?;
+                let changes = self.changes.as_ref().filter(|_| !owners.is_empty());
+                if changes.is_some() {
+                    announce_owners(&mut tx, &owners).await?;
+                }
                 tx.commit().await?;
+                if let Some(changes) = changes {
+                    changes.announce(owners.iter().map(String::as_str));
+                }
             }
             Step::Idle => tx.rollback().await?,
         }

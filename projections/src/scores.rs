@@ -13,6 +13,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::batch::{Param, by_aggregate, delete_in, fetch_in, ids_of, insert_rows};
+use crate::changes::Owners;
 use crate::decode::{decode, occurred_at, state_json, to_i64};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
@@ -45,7 +46,8 @@ fn status_name(status: ProcessingStatus) -> &'static str {
 const UPSERT_HEAD: &str = "INSERT INTO scores (id, owner_id, lifecycle, title, composer, arranger, \
      genre, key, instrumentation, tags, rating, difficulty, duration_seconds, reference, notes, \
      filename, size_bytes, mime_type, processing_status, processing_error, pdf, thumbnail, \
-     title_folded, composer_folded, created_at, updated_at, version, state, facets, sha256) VALUES";
+     title_folded, composer_folded, created_at, updated_at, version, state, facets, sha256, \
+     log_transaction_id, log_position) VALUES";
 
 const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
      lifecycle = excluded.lifecycle, title = excluded.title, composer = excluded.composer, \
@@ -59,7 +61,17 @@ const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.ow
      thumbnail = excluded.thumbnail, title_folded = excluded.title_folded, \
      composer_folded = excluded.composer_folded, created_at = excluded.created_at, \
      updated_at = excluded.updated_at, version = excluded.version, state = excluded.state, \
-     facets = excluded.facets, sha256 = excluded.sha256";
+     facets = excluded.facets, sha256 = excluded.sha256, \
+     log_transaction_id = excluded.log_transaction_id, log_position = excluded.log_position";
+
+/// A listed score's deletion, kept for the change feed (`GET /api/v1/sync`) as long as
+/// the read model lives: a client that saw the score learns that it went.
+const TOMBSTONE_HEAD: &str =
+    "INSERT INTO score_tombstones (id, owner_id, version, log_transaction_id, log_position) VALUES";
+
+const TOMBSTONE_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
+     version = excluded.version, log_transaction_id = excluded.log_transaction_id, \
+     log_position = excluded.log_position";
 
 impl Row {
     fn new() -> Self {
@@ -173,6 +185,8 @@ impl Row {
             state_json.into(),
             facets(&folded_lists(state)).into(),
             file.sha256.clone().into(),
+            event.cursor.transaction_id.into(),
+            event.cursor.position.into(),
         ]))
     }
 }
@@ -183,19 +197,33 @@ impl Projection for Scores {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["scores", "score_tags", "score_instruments", "score_counts"]
+        &[
+            "scores",
+            "score_tags",
+            "score_instruments",
+            "score_counts",
+            "score_tombstones",
+        ]
     }
 
-    /// Every touched score read at once, folded in memory, written back with one statement
-    /// per table.
     async fn apply_batch(
         &self,
         tx: &mut ReadModelTx<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        self.apply_batch_for_owners(tx, events).await.map(drop)
+    }
+
+    /// Every touched score read at once, folded in memory, written back with one statement
+    /// per table.
+    async fn apply_batch_for_owners(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<Owners, ProjectionError> {
         let groups = by_aggregate(events, Score::TYPE);
         if groups.is_empty() {
-            return Ok(());
+            return Ok(Owners::new());
         }
         let mut stored = load_all(tx, &ids_of(&groups)).await?;
         let mut changes = Changes::default();
@@ -207,19 +235,29 @@ impl Projection for Scores {
             let counted_before = row.counted_as();
             // As applied one by one: an event that takes the score out of the read model
             // deletes its row, and the next one starts again from nothing.
-            let mut present = false;
-            for (index, event) in events.iter().enumerate() {
-                if index > 0 && !present {
+            let mut present = existed;
+            for event in &events {
+                if !present {
                     row = Row::new();
                 }
+                let listed = present && row.state.status() == Some(ScoreStatus::Confirmed);
+                let owner = row.state.owner();
                 row.apply(event)?;
                 present = row.present();
+                // Per event, not per batch: a rebuild's batches differ from the live ones,
+                // and must leave the same tombstones.
+                if let (true, false, Some(owner)) = (listed, present, owner) {
+                    changes.tombstone(id, &owner.to_string(), event);
+                }
             }
             // The row is written once, as the last event left it.
             let values = match events.last() {
                 Some(last) if present => row.values(id, last)?,
                 _ => None,
             };
+            if let Some(owner) = row.state.owner().filter(|_| values.is_some()) {
+                changes.owners.insert(owner.to_string());
+            }
             let counted_after = if present { row.counted_as() } else { None };
             if counted_before != counted_after {
                 changes.count(counted_before, -1);
@@ -232,7 +270,9 @@ impl Projection for Scores {
                 values.map(|values| (values, folded_lists(&row.state))),
             );
         }
-        changes.write(tx).await
+        let owners = std::mem::take(&mut changes.owners);
+        changes.write(tx).await?;
+        Ok(owners)
     }
 }
 
@@ -247,6 +287,9 @@ struct Changes {
     instruments: Vec<Vec<Param>>,
     /// Change of `score_counts` by (owner, processing status).
     counts: BTreeMap<(String, &'static str), i64>,
+    tombstones: Vec<Vec<Param>>,
+    /// Whose listed scores changed or went.
+    owners: Owners,
 }
 
 type Lists = (BTreeSet<String>, BTreeSet<String>);
@@ -286,6 +329,18 @@ impl Changes {
         }
     }
 
+    /// `id`, listed under `owner`, left the read model with `event`.
+    fn tombstone(&mut self, id: &str, owner: &str, event: &RecordedEvent) {
+        self.owners.insert(owner.to_owned());
+        self.tombstones.push(vec![
+            id.into(),
+            owner.into(),
+            event.sequence.into(),
+            event.cursor.transaction_id.into(),
+            event.cursor.position.into(),
+        ]);
+    }
+
     fn count(&mut self, key: Option<(String, &'static str)>, change: i64) {
         if let Some(key) = key {
             *self.counts.entry(key).or_default() += change;
@@ -309,6 +364,7 @@ impl Changes {
         .await?;
         delete_in(tx, "DELETE FROM scores WHERE id IN ({keys})", &self.deleted).await?;
         insert_rows(tx, UPSERT_HEAD, UPSERT_TAIL, self.upserts).await?;
+        insert_rows(tx, TOMBSTONE_HEAD, TOMBSTONE_TAIL, self.tombstones).await?;
         insert_rows(
             tx,
             "INSERT INTO score_tags (score_id, tag_folded) VALUES",

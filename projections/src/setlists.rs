@@ -11,6 +11,7 @@ use eventstore::RecordedEvent;
 use sqlx::types::Json;
 
 use crate::batch::{Param, by_aggregate, delete_in, fetch_in, ids_of, insert_rows};
+use crate::changes::Owners;
 use crate::decode::{decode, occurred_at, state_json};
 use crate::error::ProjectionError;
 use crate::runner::Projection;
@@ -72,6 +73,8 @@ impl Stored {
             at.into(),
             event.sequence.into(),
             state_json.into(),
+            event.cursor.transaction_id.into(),
+            event.cursor.position.into(),
         ];
         let items = state
             .items()
@@ -98,13 +101,23 @@ struct Rows {
 }
 
 const UPSERT_HEAD: &str = "INSERT INTO setlists (id, owner_id, name, name_folded, description, \
-     event_date, item_count, created_at, updated_at, version, state) VALUES";
+     event_date, item_count, created_at, updated_at, version, state, log_transaction_id, \
+     log_position) VALUES";
 
 const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
      name = excluded.name, name_folded = excluded.name_folded, \
      description = excluded.description, event_date = excluded.event_date, \
      item_count = excluded.item_count, created_at = excluded.created_at, \
-     updated_at = excluded.updated_at, version = excluded.version, state = excluded.state";
+     updated_at = excluded.updated_at, version = excluded.version, state = excluded.state, \
+     log_transaction_id = excluded.log_transaction_id, log_position = excluded.log_position";
+
+/// A deleted setlist, kept for the change feed (`GET /api/v1/sync`).
+const TOMBSTONE_HEAD: &str = "INSERT INTO setlist_tombstones (id, owner_id, version, \
+     log_transaction_id, log_position) VALUES";
+
+const TOMBSTONE_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
+     version = excluded.version, log_transaction_id = excluded.log_transaction_id, \
+     log_position = excluded.log_position";
 
 const ITEMS_HEAD: &str =
     "INSERT INTO setlist_items (setlist_id, item_id, position, score_id, note) VALUES";
@@ -135,11 +148,13 @@ async fn load_all(
         .collect())
 }
 
-/// Makes the read model hold `rows` for the setlists `ids` (each present or gone).
+/// Makes the read model hold `rows` for the setlists `ids` (each present or gone), with
+/// the `tombstones` of those deleted.
 async fn write(
     tx: &mut ReadModelTx<'_>,
     ids: &[String],
     rows: Vec<(String, Option<Rows>)>,
+    tombstones: Vec<Vec<Param>>,
 ) -> Result<(), ProjectionError> {
     delete_in(
         tx,
@@ -157,6 +172,7 @@ async fn write(
         .unzip();
     insert_rows(tx, UPSERT_HEAD, UPSERT_TAIL, setlists).await?;
     insert_rows(tx, ITEMS_HEAD, "", items.into_iter().flatten().collect()).await?;
+    insert_rows(tx, TOMBSTONE_HEAD, TOMBSTONE_TAIL, tombstones).await?;
     Ok(())
 }
 
@@ -166,41 +182,67 @@ impl Projection for Setlists {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["setlists", "setlist_items"]
+        &["setlists", "setlist_items", "setlist_tombstones"]
     }
 
-    /// Every touched setlist read at once, folded in memory, its rows rewritten with one
-    /// statement per table.
     async fn apply_batch(
         &self,
         tx: &mut ReadModelTx<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        self.apply_batch_for_owners(tx, events).await.map(drop)
+    }
+
+    /// Every touched setlist read at once, folded in memory, its rows rewritten with one
+    /// statement per table.
+    async fn apply_batch_for_owners(
+        &self,
+        tx: &mut ReadModelTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<Owners, ProjectionError> {
         let groups = by_aggregate(events, Setlist::TYPE);
         if groups.is_empty() {
-            return Ok(());
+            return Ok(Owners::new());
         }
         let ids = ids_of(&groups);
         let mut stored = load_all(tx, &ids).await?;
         let mut rows = Vec::with_capacity(groups.len());
+        let mut tombstones = Vec::new();
+        let mut owners = Owners::new();
         for (id, events) in groups {
-            let mut setlist = stored.remove(id).unwrap_or_else(Stored::new);
-            let mut present = false;
-            for (index, event) in events.iter().enumerate() {
+            let loaded = stored.remove(id);
+            let mut present = loaded.is_some();
+            let mut setlist = loaded.unwrap_or_else(Stored::new);
+            for event in &events {
                 // As applied one by one: an event that took the setlist out of the read
                 // model deleted its row, so the next one starts again from nothing.
-                if index > 0 && !present {
+                if !present {
                     setlist = Stored::new();
                 }
+                let owner = setlist.state.owner().filter(|_| present);
                 present = setlist.apply(event)?;
+                if let (Some(owner), false) = (owner, present) {
+                    tombstones.push(vec![
+                        id.into(),
+                        owner.to_string().into(),
+                        event.sequence.into(),
+                        event.cursor.transaction_id.into(),
+                        event.cursor.position.into(),
+                    ]);
+                    owners.insert(owner.to_string());
+                }
             }
             // The rows are written once, as the last event left them.
             let after = match events.last() {
                 Some(last) if present => setlist.rows(last)?,
                 _ => None,
             };
+            if let Some(owner) = setlist.state.owner().filter(|_| after.is_some()) {
+                owners.insert(owner.to_string());
+            }
             rows.push((id.to_owned(), after));
         }
-        write(tx, &ids, rows).await
+        write(tx, &ids, rows, tombstones).await?;
+        Ok(owners)
     }
 }

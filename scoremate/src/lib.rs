@@ -12,7 +12,8 @@
 //! - `http`: the plumbing under every route — errors, extraction, pagination, ETags,
 //!   idempotency, throttling, read-your-writes, the server and its connection limits.
 //!   It never imports `routes`, `state` or `app`;
-//! - `auth`: password hashing and signed tokens;
+//! - `auth`: password hashing and signed tokens; `sync_token`: the change feed's sealed
+//!   resume tokens;
 //! - `settings`, `telemetry`, `sql` (keyset pagination in SQL), `upload_locks`,
 //!   `pdf_sandbox`.
 //!
@@ -29,6 +30,7 @@ pub mod routes;
 mod settings;
 mod sql;
 mod state;
+mod sync_token;
 pub mod telemetry;
 mod upload_locks;
 mod users;

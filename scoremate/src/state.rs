@@ -9,7 +9,7 @@ use cqrs_es::Aggregate;
 use eventstore::{AggregateStore, Committed, Database};
 use objectstore::ObjectStore;
 use processors::PdfJobs;
-use projections::{ProjectionRunner, Scores, Setlists};
+use projections::{OwnerChanges, ProjectionRunner, Scores, Setlists};
 use tokio::sync::Notify;
 use warp::Filter;
 
@@ -18,6 +18,7 @@ use crate::http::authenticate::Authenticator;
 use crate::http::read_your_writes;
 use crate::http::throttle::Throttle;
 use crate::settings::Settings;
+use crate::sync_token::SyncTokenKey;
 use crate::upload_locks::UploadLocks;
 
 /// What request handlers share.
@@ -57,6 +58,10 @@ pub struct Services {
     pub passwords: Passwords,
     pub tokens: Arc<Tokens>,
     pub throttle: Arc<Throttle>,
+    /// Seals and opens the change feed's tokens.
+    pub sync_tokens: SyncTokenKey,
+    /// The change feed's long-polls, woken by the projections the feed reads.
+    pub changes: Arc<OwnerChanges>,
 }
 
 impl std::fmt::Debug for Services {

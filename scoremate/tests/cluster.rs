@@ -9,7 +9,7 @@
 //! read back at once through the proxy (often from the other instance), and afterwards:
 //! every acknowledged change is there, the read models equal a rebuild, the quota audit
 //! is clean, every PDF was processed once, and no reservation ended twice. A second test
-//! holds the rate limits across the instances.
+//! holds the rate limits across the instances; a third, the change feed's long-poll.
 //!
 //! HAProxy comes from Debian's `haproxy` package (`.ci/run` installs it); without it the
 //! tests print a notice and pass outside CI, and fail in CI.
@@ -870,6 +870,78 @@ async fn the_rate_limits_hold_across_the_instances_behind_the_proxy() {
     assert_eq!(refused.status(), 429);
 
     drop((_proxy, _first, _second));
+    database.drop_database().await;
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// The change feed across instances (#21): a long-poll on the first instance wakes within
+/// a second when the change is made through the second (whose projection step announces
+/// the owner with `NOTIFY scoremate_changes`, unless the first applied it itself), and a
+/// token from one instance opens on the other.
+#[tokio::test]
+async fn a_long_poll_on_one_instance_wakes_for_a_change_made_through_another() {
+    let Some(database) = FreshPostgres::create("cluster_sync").await else {
+        return;
+    };
+    let url = database.url();
+    let root = temp_dir("cluster-sync");
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    let settings = shared_settings(&url, &secret);
+    let [first_port, second_port] = [(); 2].map(|()| free_port());
+    let (_first, _first_log) = start_serve(&root.join("first"), first_port, &settings);
+    let (_second, _second_log) = start_serve(&root.join("second"), second_port, &settings);
+    let first = format!("http://127.0.0.1:{first_port}/api/v1");
+    let second = format!("http://127.0.0.1:{second_port}/api/v1");
+    let client = reqwest::Client::new();
+    let access = sign_in(&client, &first, "syncing@example.org").await;
+
+    let snapshot = get(&client, &format!("{first}/sync"), &access).await;
+    assert_eq!(snapshot["has_more"], false, "{snapshot}");
+    let token = snapshot["next"].as_str().unwrap().to_owned();
+    // Nothing new on the second instance either, from the first one's token.
+    let quiet = get(&client, &format!("{second}/sync?since={token}"), &access).await;
+    assert_eq!(quiet["changes"], json!([]), "{quiet}");
+
+    for round in 0..3 {
+        let token = get(&client, &format!("{first}/sync?since={token}"), &access).await["next"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let waiter = {
+            let client = client.clone();
+            let url = format!("{first}/sync?since={token}&wait=20");
+            let access = access.clone();
+            tokio::spawn(async move { get(&client, &url, &access).await })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!waiter.is_finished(), "answered before any change");
+        let changed_at = Instant::now();
+        let created = client
+            .post(format!("{second}/setlists"))
+            .bearer_auth(&access)
+            .json(&json!({"name": format!("Round {round}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let created: Value = created.json().await.unwrap();
+        let page = waiter.await.unwrap();
+        let woke_after = changed_at.elapsed();
+        assert!(
+            woke_after < Duration::from_secs(1),
+            "woke {woke_after:?} after the change"
+        );
+        let ids: Vec<&Value> = page["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|change| change["kind"] == "setlist")
+            .map(|change| &change["id"])
+            .collect();
+        assert_eq!(ids, [&created["id"]], "{page}");
+    }
+
+    drop((_first, _second));
     database.drop_database().await;
     let _ = std::fs::remove_dir_all(root);
 }

@@ -32,6 +32,8 @@ pub struct Background {
     database: Database,
     appended: Arc<Notify>,
     jobs_ready: Arc<Notify>,
+    /// The change feed's long-polls, told what other processes' batches changed.
+    changes: Arc<projections::OwnerChanges>,
 }
 
 impl Background {
@@ -41,7 +43,10 @@ impl Background {
             // The very runners the requests wait on, so their progress is shared.
             Box::new(Arc::clone(&services.scores_view)),
             Box::new(Arc::clone(&services.setlists_view)),
-            Box::new(ProjectionRunner::new(QuotaBalances, database.clone())),
+            Box::new(
+                ProjectionRunner::new(QuotaBalances, database.clone())
+                    .announcing_to(Arc::clone(&services.changes)),
+            ),
             Box::new(ProjectionRunner::new(QuotaLedger, database.clone())),
             Box::new(ProjectionRunner::new(Accounts, database.clone())),
             Box::new(ProjectionRunner::new(Sessions, database.clone())),
@@ -111,6 +116,7 @@ impl Background {
             database: database.clone(),
             appended: Arc::clone(&services.appended),
             jobs_ready: Arc::clone(&services.jobs_ready),
+            changes: Arc::clone(&services.changes),
         }
     }
 
@@ -278,14 +284,19 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Turns PostgreSQL notifications of other processes' appends, enqueued jobs and moved
-/// checkpoints into local wake-ups and progress.
+/// Turns PostgreSQL notifications of other processes' appends, enqueued jobs, moved
+/// checkpoints and changed owners into local wake-ups and progress.
 async fn forward_notifications(pool: sqlx::PgPool, background: Arc<Background>) {
     loop {
         match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
                 if let Err(error) = listener
-                    .listen_all(["scoremate_events", "scoremate_jobs", "scoremate_progress"])
+                    .listen_all([
+                        "scoremate_events",
+                        "scoremate_jobs",
+                        "scoremate_progress",
+                        projections::CHANGES_CHANNEL,
+                    ])
                     .await
                 {
                     tracing::warn!(%error, "LISTEN failed; polling only until it works");
@@ -294,6 +305,9 @@ async fn forward_notifications(pool: sqlx::PgPool, background: Arc<Background>) 
                     while let Ok(notification) = listener.recv().await {
                         match notification.channel() {
                             "scoremate_jobs" => background.jobs_ready.notify_one(),
+                            projections::CHANGES_CHANNEL => background
+                                .changes
+                                .announce(projections::parse_owners(notification.payload())),
                             "scoremate_progress" => {
                                 if let Some((key, cursor)) =
                                     projections::parse_progress(notification.payload())

@@ -6,7 +6,7 @@ use aggregates::ProcessingStage;
 use eventstore::{AggregateStore, Database, RetryPolicy, Storage};
 use objectstore::{EmbeddedS3, ObjectStore};
 use processors::{JobQueue, PdfJobs, PdfProcessing};
-use projections::{ProjectionRunner, Scores, Setlists};
+use projections::{OwnerChanges, ProjectionRunner, Scores, Setlists};
 use tokio::sync::Notify;
 
 use super::background::Background;
@@ -16,6 +16,7 @@ use crate::auth::{Passwords, Tokens};
 use crate::http::throttle::Throttle;
 use crate::settings::Settings;
 use crate::state::Services;
+use crate::sync_token::SyncTokenKey;
 use crate::upload_locks::UploadLocks;
 
 /// How many events pass between two snapshots of a quota ledger.
@@ -35,8 +36,13 @@ impl Services {
                 source,
             })?;
         let appended = Arc::new(Notify::new());
-        let scores_view = Arc::new(ProjectionRunner::new(Scores, database.clone()));
-        let setlists_view = Arc::new(ProjectionRunner::new(Setlists, database.clone()));
+        let changes = Arc::new(OwnerChanges::new());
+        let scores_view = Arc::new(
+            ProjectionRunner::new(Scores, database.clone()).announcing_to(Arc::clone(&changes)),
+        );
+        let setlists_view = Arc::new(
+            ProjectionRunner::new(Setlists, database.clone()).announcing_to(Arc::clone(&changes)),
+        );
         let scores = Arc::new(
             AggregateStore::new(database, Storage::Events, retry)
                 .notifying(Arc::clone(&appended))
@@ -97,6 +103,8 @@ impl Services {
                 settings.refresh_token_ttl_secs,
             )),
             throttle: Arc::new(throttle(database, settings)),
+            sync_tokens: SyncTokenKey::derive(jwt_secret.expose()),
+            changes,
         })
     }
 }

@@ -7,6 +7,7 @@ mod me;
 pub mod openapi;
 pub mod scores;
 mod setlists;
+mod sync;
 mod uploads;
 
 use std::sync::Arc;
@@ -25,7 +26,8 @@ pub fn router(
         .or(audit::routes(&state))
         .or(uploads::routes(&state))
         .or(scores::routes(&state))
-        .or(setlists::routes(&state));
+        .or(setlists::routes(&state))
+        .or(sync::routes(&state));
     let throttled_api = warp::path("api")
         .and(warp::path("v1"))
         .and(throttle::throttled(

@@ -16,7 +16,7 @@ use crate::http::endpoint::endpoint;
     info(
         title = "ScoreMate API",
         description = "Sheet-music libraries: accounts, uploads straight to S3, quotas, scores, setlists. \
-                       Errors are application/problem+json with `code` E001–E014.",
+                       Errors are application/problem+json with `code` E001–E015.",
         version = env!("CARGO_PKG_VERSION"),
     ),
     paths(
@@ -46,11 +46,12 @@ use crate::http::endpoint::endpoint;
         crate::routes::setlists::commands::remove_item,
         crate::routes::setlists::commands::reorder_items,
         crate::routes::audit::quota_history,
+        crate::routes::sync::sync,
         openapi_json,
     ),
     components(schemas(crate::http::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts and sessions"), (name = "files", description = "Uploads straight to the object store"), (name = "scores", description = "Scores"), (name = "setlists", description = "Setlists for concerts"), (name = "quota", description = "Storage quota"), (name = "audit", description = "Quota history replayed from the event store (role auditor)"), (name = "meta", description = "This document"))
+    tags((name = "auth", description = "Accounts and sessions"), (name = "files", description = "Uploads straight to the object store"), (name = "scores", description = "Scores"), (name = "setlists", description = "Setlists for concerts"), (name = "quota", description = "Storage quota"), (name = "sync", description = "Changes since a token, for clients that keep a copy"), (name = "audit", description = "Quota history replayed from the event store (role auditor)"), (name = "meta", description = "This document"))
 )]
 pub struct ApiDoc;
 

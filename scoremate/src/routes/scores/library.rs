@@ -277,7 +277,8 @@ struct ScoreRow {
     updated_at: Option<DateTime<Utc>>,
 }
 
-fn view(
+/// A stored score as `GET /scores/{id}` shows it.
+pub(crate) fn view(
     state: Value,
     version: i64,
     created_at: Option<DateTime<Utc>>,

@@ -1,0 +1,476 @@
+//! Reading one page of a user's changes from the read models. Each row the feed serves
+//! keeps the log cursor of the last event folded into it (deletions leave tombstones), so
+//! the changes after a token are, per read model, an index range of the owner's rows
+//! between the token's cursor and that read model's checkpoint. The checkpoint only
+//! passes events below the log's horizon, so a late-committing event is never skipped:
+//! until it is applied, the checkpoint (and with it the token) stays before it.
+
+use aggregates::Setlist;
+use chrono::{DateTime, NaiveDate, Utc};
+use eventstore::{Database, LogCursor};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::http::error::ApiError;
+use crate::quota::QuotaView;
+use crate::routes::scores::ScoreView;
+use crate::routes::scores::library::view as score_view;
+use crate::sql::Args;
+use crate::sync_token::SyncToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Score,
+    Setlist,
+    Quota,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOp {
+    /// The item as it is now (created or changed): replace the local copy.
+    Upsert,
+    /// The item is gone: drop the local copy.
+    Delete,
+}
+
+/// One changed item, as it is now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub op: ChangeOp,
+    /// The score or setlist; for `quota`, the caller.
+    pub id: Uuid,
+    /// The item's version (its `ETag`; `If-Match` of an edit made offline).
+    pub version: u64,
+    /// For a score upserted: as `GET /scores/{id}` shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreView>,
+    /// For a setlist upserted: its items by score id (join them with the scores held).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setlist: Option<SyncSetlist>,
+    /// For `quota`: as `GET /quota` shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaView>,
+}
+
+/// A setlist in the feed: the items name their scores, and a client shows those of them
+/// whose score it holds (as `GET /setlists/{id}` shows only live scores).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncSetlist {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub event_date: Option<NaiveDate>,
+    /// In order.
+    pub items: Vec<SyncSetlistItem>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncSetlistItem {
+    pub id: Uuid,
+    pub score_id: Uuid,
+    pub note: Option<String>,
+}
+
+/// One page of changes and where the next one starts.
+pub struct FeedPage {
+    pub changes: Vec<Change>,
+    pub next: SyncToken,
+    pub has_more: bool,
+}
+
+/// Where a page starts: the whole library (no token; deletions left out, there is nothing
+/// to delete yet), or after a token.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    Snapshot,
+    After(SyncToken),
+}
+
+/// The read models the feed serves, by their checkpoints.
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Scores,
+    Setlists,
+    Quota,
+}
+
+impl Stream {
+    const ALL: [Self; 3] = [Self::Scores, Self::Setlists, Self::Quota];
+
+    const fn checkpoint_key(self) -> &'static str {
+        match self {
+            Self::Scores => "scores",
+            Self::Setlists => "setlists",
+            Self::Quota => "quota_balances",
+        }
+    }
+
+    fn of(self, token: &SyncToken) -> LogCursor {
+        match self {
+            Self::Scores => token.scores,
+            Self::Setlists => token.setlists,
+            Self::Quota => token.quota,
+        }
+    }
+
+    fn set(self, token: &mut SyncToken, cursor: LogCursor) {
+        match self {
+            Self::Scores => token.scores = cursor,
+            Self::Setlists => token.setlists = cursor,
+            Self::Quota => token.quota = cursor,
+        }
+    }
+}
+
+/// A change with its place in the log.
+struct Placed {
+    cursor: LogCursor,
+    stream: usize,
+    change: Change,
+}
+
+type ScoreRow = (
+    i64,
+    i64,
+    String,
+    i64,
+    Value,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+type SetlistRow = (i64, i64, String, i64, Value, DateTime<Utc>, DateTime<Utc>);
+type TombstoneRow = (i64, i64, String, i64);
+type QuotaRow = (i64, i64, i64, i64, i64, i64);
+
+/// The page of `owner`'s changes from `start`, at most `limit` of them, oldest first.
+pub async fn read_page(
+    database: &Database,
+    owner: &str,
+    start: Start,
+    limit: usize,
+) -> Result<FeedPage, ApiError> {
+    let internal = |error: sqlx::Error| ApiError::internal(&error);
+    // The checkpoints first: every row at or before one is final as of now, whatever
+    // commits while the rows are read (a row changed since has a later cursor and comes
+    // on a later page).
+    let bounds = checkpoints(database).await.map_err(internal)?;
+    let (since, snapshot) = match start {
+        Start::Snapshot => (SyncToken::default(), true),
+        Start::After(token) => (token, false),
+    };
+    // One more than a page: a sub-query that fills it may have left rows behind.
+    let fetch = limit.saturating_add(1);
+    let mut placed = Vec::new();
+    // Whether each stream's sub-queries returned all their rows in the range.
+    let mut complete = [true; 3];
+    for (index, stream) in Stream::ALL.into_iter().enumerate() {
+        let range = Range {
+            owner,
+            after: stream.of(&since),
+            until: bounds[index],
+            fetch: i64::try_from(fetch).unwrap_or(i64::MAX),
+        };
+        if range.until <= range.after {
+            continue;
+        }
+        let full = match stream {
+            Stream::Scores => {
+                let rows = range.scores(database).await.map_err(internal)?;
+                let mut full = rows.len() >= fetch;
+                for row in rows {
+                    placed.push(score_change(index, row)?);
+                }
+                if !snapshot {
+                    let tombstones = range
+                        .tombstones(database, "score_tombstones")
+                        .await
+                        .map_err(internal)?;
+                    full |= tombstones.len() >= fetch;
+                    placed.extend(
+                        tombstones
+                            .into_iter()
+                            .filter_map(|row| tombstone(index, ChangeKind::Score, row)),
+                    );
+                }
+                full
+            }
+            Stream::Setlists => {
+                let rows = range.setlists(database).await.map_err(internal)?;
+                let mut full = rows.len() >= fetch;
+                for row in rows {
+                    placed.push(setlist_change(index, row)?);
+                }
+                if !snapshot {
+                    let tombstones = range
+                        .tombstones(database, "setlist_tombstones")
+                        .await
+                        .map_err(internal)?;
+                    full |= tombstones.len() >= fetch;
+                    placed.extend(
+                        tombstones
+                            .into_iter()
+                            .filter_map(|row| tombstone(index, ChangeKind::Setlist, row)),
+                    );
+                }
+                full
+            }
+            Stream::Quota => {
+                let rows = range.quota(database).await.map_err(internal)?;
+                placed.extend(
+                    rows.into_iter()
+                        .filter_map(|row| quota_change(index, owner, row)),
+                );
+                false
+            }
+        };
+        complete[index] = !full;
+    }
+    placed.sort_by_key(|placed| placed.cursor);
+    let mut next = since;
+    let mut has_more = false;
+    let taken: Vec<Placed> = if placed.len() > limit {
+        placed.drain(..limit).collect()
+    } else {
+        std::mem::take(&mut placed)
+    };
+    for (index, stream) in Stream::ALL.into_iter().enumerate() {
+        let left_behind = placed.iter().any(|rest| rest.stream == index);
+        let last_taken = taken
+            .iter()
+            .rev()
+            .find(|taken| taken.stream == index)
+            .map(|taken| taken.cursor);
+        if complete[index] && !left_behind {
+            // Everything of this stream up to its checkpoint is on this page.
+            stream.set(&mut next, stream.of(&since).max(bounds[index]));
+        } else {
+            has_more = true;
+            if let Some(cursor) = last_taken {
+                stream.set(&mut next, cursor);
+            }
+        }
+    }
+    Ok(FeedPage {
+        changes: taken.into_iter().map(|placed| placed.change).collect(),
+        next,
+        has_more,
+    })
+}
+
+/// The checkpoints of the feed's read models (the start of the log where one has none).
+async fn checkpoints(database: &Database) -> Result<[LogCursor; 3], sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = crate::sql::fetch_all(
+        database,
+        "SELECT name, transaction_id, position FROM checkpoints \
+         WHERE name IN ('scores', 'setlists', 'quota_balances')",
+        &Args::new(),
+    )
+    .await?;
+    let mut bounds = [LogCursor::START; 3];
+    for (name, transaction_id, position) in rows {
+        if let Some(index) = Stream::ALL
+            .iter()
+            .position(|stream| stream.checkpoint_key() == name)
+        {
+            bounds[index] = LogCursor {
+                transaction_id,
+                position,
+            };
+        }
+    }
+    Ok(bounds)
+}
+
+/// An owner's rows of one read model changed in `(after, until]`, the first `fetch`.
+struct Range<'a> {
+    owner: &'a str,
+    after: LogCursor,
+    until: LogCursor,
+    fetch: i64,
+}
+
+impl Range<'_> {
+    /// The `WHERE` condition on the owner column `owner_column` and the cursor, and the
+    /// `ORDER BY … LIMIT` after it.
+    fn condition(&self, args: &mut Args, owner_column: &str) -> (String, String) {
+        let owner = args.text(self.owner);
+        let after = (
+            args.int(self.after.transaction_id),
+            args.int(self.after.position),
+        );
+        let until = (
+            args.int(self.until.transaction_id),
+            args.int(self.until.position),
+        );
+        let limit = args.int(self.fetch);
+        (
+            format!(
+                "{owner_column} = {owner} \
+                 AND (log_transaction_id, log_position) > ({}, {}) \
+                 AND (log_transaction_id, log_position) <= ({}, {})",
+                after.0, after.1, until.0, until.1
+            ),
+            format!("ORDER BY log_transaction_id, log_position LIMIT {limit}"),
+        )
+    }
+
+    async fn scores(&self, database: &Database) -> Result<Vec<ScoreRow>, sqlx::Error> {
+        let mut args = Args::new();
+        let (condition, order) = self.condition(&mut args, "owner_id");
+        let sql = format!(
+            "SELECT log_transaction_id, log_position, id, version, state, created_at, updated_at \
+             FROM scores WHERE {condition} AND lifecycle = 'confirmed' {order}"
+        );
+        crate::sql::fetch_all(database, &sql, &args).await
+    }
+
+    async fn setlists(&self, database: &Database) -> Result<Vec<SetlistRow>, sqlx::Error> {
+        let mut args = Args::new();
+        let (condition, order) = self.condition(&mut args, "owner_id");
+        let sql = format!(
+            "SELECT log_transaction_id, log_position, id, version, state, created_at, updated_at \
+             FROM setlists WHERE {condition} {order}"
+        );
+        crate::sql::fetch_all(database, &sql, &args).await
+    }
+
+    async fn tombstones(
+        &self,
+        database: &Database,
+        table: &'static str,
+    ) -> Result<Vec<TombstoneRow>, sqlx::Error> {
+        let mut args = Args::new();
+        let (condition, order) = self.condition(&mut args, "owner_id");
+        let sql = format!(
+            "SELECT log_transaction_id, log_position, id, version FROM {table} \
+             WHERE {condition} {order}"
+        );
+        crate::sql::fetch_all(database, &sql, &args).await
+    }
+
+    async fn quota(&self, database: &Database) -> Result<Vec<QuotaRow>, sqlx::Error> {
+        let mut args = Args::new();
+        let (condition, order) = self.condition(&mut args, "user_id");
+        let sql = format!(
+            "SELECT log_transaction_id, log_position, limit_bytes, used_bytes, reserved_bytes, \
+             version FROM quota_balances WHERE {condition} {order}"
+        );
+        crate::sql::fetch_all(database, &sql, &args).await
+    }
+}
+
+const fn cursor(transaction_id: i64, position: i64) -> LogCursor {
+    LogCursor {
+        transaction_id,
+        position,
+    }
+}
+
+fn version(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+fn score_change(stream: usize, row: ScoreRow) -> Result<Placed, ApiError> {
+    let (transaction_id, position, id, stored_version, state, created_at, updated_at) = row;
+    let view = score_view(state, stored_version, created_at, updated_at)?;
+    Ok(Placed {
+        cursor: cursor(transaction_id, position),
+        stream,
+        change: Change {
+            kind: ChangeKind::Score,
+            op: ChangeOp::Upsert,
+            id: id.parse().map_err(|error| ApiError::internal(&error))?,
+            version: version(stored_version),
+            score: Some(view),
+            setlist: None,
+            quota: None,
+        },
+    })
+}
+
+fn setlist_change(stream: usize, row: SetlistRow) -> Result<Placed, ApiError> {
+    let (transaction_id, position, id, stored_version, state, created_at, updated_at) = row;
+    let setlist: Setlist =
+        serde_json::from_value(state).map_err(|error| ApiError::internal(&error))?;
+    let id: Uuid = id.parse().map_err(|error| ApiError::internal(&error))?;
+    let items = setlist
+        .items()
+        .iter()
+        .map(|item| SyncSetlistItem {
+            id: item.item_id.into_uuid(),
+            score_id: item.score_id.into_uuid(),
+            note: item.note.clone(),
+        })
+        .collect();
+    Ok(Placed {
+        cursor: cursor(transaction_id, position),
+        stream,
+        change: Change {
+            kind: ChangeKind::Setlist,
+            op: ChangeOp::Upsert,
+            id,
+            version: version(stored_version),
+            score: None,
+            setlist: Some(SyncSetlist {
+                id,
+                name: setlist.name().to_owned(),
+                description: setlist.description().map(str::to_owned),
+                event_date: setlist.event_date(),
+                items,
+                created_at,
+                updated_at,
+                version: version(stored_version),
+            }),
+            quota: None,
+        },
+    })
+}
+
+/// A tombstone's change; `None` for an id that is not a UUID (never written so).
+fn tombstone(stream: usize, kind: ChangeKind, row: TombstoneRow) -> Option<Placed> {
+    let (transaction_id, position, id, stored_version) = row;
+    Some(Placed {
+        cursor: cursor(transaction_id, position),
+        stream,
+        change: Change {
+            kind,
+            op: ChangeOp::Delete,
+            id: id.parse().ok()?,
+            version: version(stored_version),
+            score: None,
+            setlist: None,
+            quota: None,
+        },
+    })
+}
+
+fn quota_change(stream: usize, owner: &str, row: QuotaRow) -> Option<Placed> {
+    let (transaction_id, position, limit, used, reserved, stored_version) = row;
+    let (limit, used, reserved) = (version(limit), version(used), version(reserved));
+    Some(Placed {
+        cursor: cursor(transaction_id, position),
+        stream,
+        change: Change {
+            kind: ChangeKind::Quota,
+            op: ChangeOp::Upsert,
+            id: owner.parse().ok()?,
+            version: version(stored_version),
+            score: None,
+            setlist: None,
+            quota: Some(QuotaView {
+                limit_bytes: limit,
+                used_bytes: used,
+                reserved_bytes: reserved,
+                available_bytes: limit.saturating_sub(used.saturating_add(reserved)),
+            }),
+        },
+    })
+}
