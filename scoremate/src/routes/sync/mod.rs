@@ -32,8 +32,10 @@ pub struct SyncQuery {
     /// The `next` of the previous answer; absent: the whole library.
     pub since: Option<String>,
     /// Changes per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Seconds to wait for a change when there is none yet, 0 to 30 (default 0).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 30)]
     pub wait: Option<String>,
 }
 
