@@ -115,6 +115,41 @@ fn quota_events() -> Vec<QuotaEvent> {
     samples
 }
 
+fn golden_bookmark() -> Bookmark {
+    Bookmark {
+        title: "Autumn Leaves".to_owned(),
+        composer: Some("Joseph Kosma".to_owned()),
+        start_page: 47,
+        end_page: 48,
+        tags: vec!["ballad".to_owned()],
+        key: Some("G minor".to_owned()),
+        notes: None,
+    }
+}
+
+#[test]
+fn the_bookmark_added_payload_is_pinned() {
+    assert_eq!(
+        serde_json::to_value(ScoreEvent::BookmarkAdded {
+            bookmark_id: BookmarkId(id(9)),
+            bookmark: golden_bookmark(),
+        })
+        .unwrap(),
+        json!({"BookmarkAdded": {
+            "bookmark_id": "00000000-0000-0000-0000-000000000009",
+            "bookmark": {
+                "title": "Autumn Leaves",
+                "composer": "Joseph Kosma",
+                "start_page": 47,
+                "end_page": 48,
+                "tags": ["ballad"],
+                "key": "G minor",
+                "notes": null
+            }
+        }})
+    );
+}
+
 fn golden_metadata() -> ScoreMetadata {
     ScoreMetadata {
         title: "아리랑".to_owned(),
@@ -184,6 +219,20 @@ fn score_events() -> Vec<ScoreEvent> {
         ScoreEvent::ScoreDeleted {
             size_bytes: Bytes(2_000_000),
         },
+        ScoreEvent::BookmarkAdded {
+            bookmark_id: BookmarkId(id(9)),
+            bookmark: golden_bookmark(),
+        },
+        ScoreEvent::BookmarkUpdated {
+            bookmark_id: BookmarkId(id(9)),
+            bookmark: Bookmark {
+                end_page: 49,
+                ..golden_bookmark()
+            },
+        },
+        ScoreEvent::BookmarkRemoved {
+            bookmark_id: BookmarkId(id(9)),
+        },
     ];
     for event in &samples {
         match event {
@@ -197,7 +246,10 @@ fn score_events() -> Vec<ScoreEvent> {
             | ScoreEvent::ThumbnailGenerated { .. }
             | ScoreEvent::FileHashed { .. }
             | ScoreEvent::ProcessingFailed { .. }
-            | ScoreEvent::ScoreDeleted { .. } => {}
+            | ScoreEvent::ScoreDeleted { .. }
+            | ScoreEvent::BookmarkAdded { .. }
+            | ScoreEvent::BookmarkUpdated { .. }
+            | ScoreEvent::BookmarkRemoved { .. } => {}
         }
     }
     samples
@@ -291,6 +343,9 @@ fn every_event_name_and_version_is_pinned() {
         ("Score", "FileHashed", "1.0"),
         ("Score", "ProcessingFailed", "1.0"),
         ("Score", "ScoreDeleted", "1.0"),
+        ("Score", "BookmarkAdded", "1.0"),
+        ("Score", "BookmarkUpdated", "1.0"),
+        ("Score", "BookmarkRemoved", "1.0"),
         ("Setlist", "SetlistCreated", "1.0"),
         ("Setlist", "SetlistDetailsUpdated", "1.0"),
         ("Setlist", "SetlistItemAdded", "1.0"),

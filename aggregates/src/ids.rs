@@ -83,6 +83,10 @@ uuid_id!(
     /// One entry of a setlist (the same score may appear in several entries).
     SetlistItemId
 );
+uuid_id!(
+    /// A bookmark: a piece within a score, as a range of its pages.
+    BookmarkId
+);
 
 /// A score is identified by the upload that brought its file in, so the two ids are one
 /// type: the processors that confirm quota and the API that serves `/scores/{id}` never

@@ -26,14 +26,15 @@ mod golden;
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, Role, UnknownRole};
 pub use bytes::Bytes;
 pub use email::{Email, EmailError};
-pub use ids::{ScoreId, SessionId, SetlistId, SetlistItemId, UploadId, UserId};
+pub use ids::{BookmarkId, ScoreId, SessionId, SetlistId, SetlistItemId, UploadId, UserId};
 pub use quota::{
     ConfirmedScore, Quota, QuotaCommand, QuotaError, QuotaEvent, ReleaseReason, Reservation,
     ReservationStatus,
 };
 pub use score::{
-    PdfInfo, ProcessingStage, ProcessingStatus, Score, ScoreCommand, ScoreError, ScoreEvent,
-    ScoreMetadata, ScoreMetadataPatch, ScoreStatus, Thumbnail, UploadFile,
+    Bookmark, BookmarkPatch, MAX_BOOKMARKS, MAX_PAGE, PdfInfo, ProcessingStage, ProcessingStatus,
+    Score, ScoreCommand, ScoreError, ScoreEvent, ScoreMetadata, ScoreMetadataPatch, ScoreStatus,
+    Thumbnail, UploadFile,
 };
 pub use session::{RevocationReason, Session, SessionCommand, SessionError, SessionEvent};
 pub use setlist::{

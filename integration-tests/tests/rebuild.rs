@@ -159,6 +159,40 @@ async fn mixed_history(app: &TestApp) {
         Value::Null,
     )
     .await;
+    // Bookmarks: added, edited, removed.
+    let bookmarks_path = format!("/api/v1/scores/{}/bookmarks", scores[1].0);
+    let kept = call(
+        app,
+        &alice,
+        Method::POST,
+        &bookmarks_path,
+        json!({"title": "Arirang", "start_page": 1}),
+    )
+    .await;
+    let removed = call(
+        app,
+        &alice,
+        Method::POST,
+        &bookmarks_path,
+        json!({"title": "Gone", "start_page": 2, "end_page": 3}),
+    )
+    .await;
+    call(
+        app,
+        &alice,
+        Method::PATCH,
+        &format!("{bookmarks_path}/{}", kept["id"].as_str().unwrap()),
+        json!({"composer": "trad.", "tags": ["folk"]}),
+    )
+    .await;
+    call(
+        app,
+        &alice,
+        Method::DELETE,
+        &format!("{bookmarks_path}/{}", removed["id"].as_str().unwrap()),
+        Value::Null,
+    )
+    .await;
     // A deleted score leaves the setlist through the cleanup processor.
     assert_eq!(client.delete_score(&scores[0].0).await.status, 204);
     assert_eq!(
@@ -201,6 +235,8 @@ async fn rebuild_all_equals_the_live_read_models(database: TestDatabase) {
         "analytics_daily",
         "analytics_composers",
         "open_reservations",
+        "score_tombstones",
+        "setlist_tombstones",
     ] {
         assert!(!live[table].is_empty(), "the history left {table} empty");
     }

@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
-use crate::transaction::ReadModelTx;
-
 /// The owners whose rows a batch wrote (user ids, as the read models store them).
 pub type Owners = BTreeSet<String>;
 
@@ -106,21 +104,14 @@ impl Drop for Subscription {
     }
 }
 
-/// Tells the other processes (`LISTEN scoremate_changes`) that `owners` changed, when
-/// this transaction commits. Nothing on SQLite, which serves one process.
-pub async fn announce_owners(tx: &mut ReadModelTx<'_>, owners: &Owners) -> Result<(), sqlx::Error> {
-    let ReadModelTx::Postgres(transaction) = tx else {
-        return Ok(());
-    };
+/// The `scoremate_changes` notifications telling the other processes that `owners`
+/// changed (sent with the checkpoint's, when the batch's transaction commits).
+pub fn owner_notifications(owners: &Owners) -> Vec<(&'static str, String)> {
     let owners: Vec<&str> = owners.iter().map(String::as_str).collect();
-    for chunk in owners.chunks(OWNERS_PER_NOTIFICATION) {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANGES_CHANNEL)
-            .bind(chunk.join(" "))
-            .execute(&mut **transaction)
-            .await?;
-    }
-    Ok(())
+    owners
+        .chunks(OWNERS_PER_NOTIFICATION)
+        .map(|chunk| (CHANGES_CHANNEL, chunk.join(" ")))
+        .collect()
 }
 
 /// The owners a `scoremate_changes` notification names.
@@ -153,6 +144,24 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn owners_go_out_in_notifications_below_the_payload_limit() {
+        let owners: Owners = (0..450).map(uuid_like).collect();
+        let notifications = owner_notifications(&owners);
+        assert_eq!(notifications.len(), 3);
+        let mut heard = Owners::new();
+        for (channel, payload) in &notifications {
+            assert_eq!(*channel, CHANGES_CHANNEL);
+            assert!(payload.len() < 8000, "{} bytes", payload.len());
+            heard.extend(parse_owners(payload).map(str::to_owned));
+        }
+        assert_eq!(heard, owners);
+    }
+
+    fn uuid_like(n: u32) -> String {
+        format!("00000000-0000-0000-0000-{n:012}")
     }
 
     #[test]

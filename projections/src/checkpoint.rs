@@ -78,18 +78,35 @@ pub async fn claim_checkpoint(
 
 /// Tells every instance (`LISTEN scoremate_progress`) that the checkpoint `name` reaches
 /// `checkpoint` when this transaction commits, so that their requests waiting for it
-/// need not ask the database. Nothing on SQLite, which serves one process.
+/// need not ask the database; `more` notifications (channel, payload) go in the same
+/// statement, after it. Nothing on SQLite, which serves one process.
 pub async fn announce_checkpoint(
     tx: &mut ReadModelTx<'_>,
     name: &str,
     checkpoint: Checkpoint,
+    more: Vec<(&'static str, String)>,
 ) -> Result<(), sqlx::Error> {
-    if let ReadModelTx::Postgres(transaction) = tx {
+    let ReadModelTx::Postgres(transaction) = tx else {
+        return Ok(());
+    };
+    if more.is_empty() {
         sqlx::query("SELECT pg_notify('scoremate_progress', $1)")
             .bind(progress_message(name, checkpoint))
             .execute(&mut **transaction)
             .await?;
+        return Ok(());
     }
+    // One round trip however many: `unnest` yields them in order, and PostgreSQL
+    // delivers a transaction's notifications in the order they were sent.
+    let (channels, payloads): (Vec<&str>, Vec<String>) =
+        std::iter::once(("scoremate_progress", progress_message(name, checkpoint)))
+            .chain(more)
+            .unzip();
+    sqlx::query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)")
+        .bind(channels)
+        .bind(payloads)
+        .execute(&mut **transaction)
+        .await?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use eventstore::{
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::changes::{OwnerChanges, Owners, announce_owners};
+use crate::changes::{OwnerChanges, Owners, owner_notifications};
 use crate::checkpoint::{
     Checkpoint, announce_checkpoint, claim_checkpoint, read_checkpoint, write_checkpoint,
 };
@@ -276,11 +276,13 @@ impl<P: Projection> ProjectionRunner<P> {
         } = step_from(&self.projection, &mut tx, claimed, self.batch).await?;
         match step {
             Step::Handled(_) => {
-                announce_checkpoint(&mut tx, key, checkpoint).await?;
                 let changes = self.changes.as_ref().filter(|_| !owners.is_empty());
-                if changes.is_some() {
-                    announce_owners(&mut tx, &owners).await?;
-                }
+                let more = if changes.is_some() {
+                    owner_notifications(&owners)
+                } else {
+                    Vec::new()
+                };
+                announce_checkpoint(&mut tx, key, checkpoint, more).await?;
                 tx.commit().await?;
                 if let Some(changes) = changes {
                     changes.announce(owners.iter().map(String::as_str));

@@ -895,7 +895,25 @@ async fn a_long_poll_on_one_instance_wakes_for_a_change_made_through_another() {
     let client = reqwest::Client::new();
     let access = sign_in(&client, &first, "syncing@example.org").await;
 
-    let snapshot = get(&client, &format!("{first}/sync"), &access).await;
+    // The registration's quota reaches the read models in the background: the snapshot
+    // shows it once it has.
+    let started = Instant::now();
+    let snapshot = loop {
+        let snapshot = get(&client, &format!("{first}/sync"), &access).await;
+        if snapshot["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|change| change["kind"] == "quota")
+        {
+            break snapshot;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no quota in {snapshot}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(snapshot["has_more"], false, "{snapshot}");
     let token = snapshot["next"].as_str().unwrap().to_owned();
     // Nothing new on the second instance either, from the first one's token.

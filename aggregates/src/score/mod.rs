@@ -11,6 +11,8 @@
 //!   patch holds only the fields that actually changed.
 //! - Processing results (PDF info, thumbnail, failures) attach to confirmed scores only; a
 //!   step that succeeded is never overwritten by a later failure of the same step.
+//! - Bookmarks belong to confirmed scores, at most [`MAX_BOOKMARKS`], each valid
+//!   ([`Bookmark::validate`]) against the page count known when it was written.
 //!
 //! Idempotent commands (no events when repeated or when racing an end state):
 //! `RejectUpload` of a rejected upload; `CancelUpload` of an upload that already ended
@@ -20,6 +22,7 @@
 //! `RecordPdfInfo`, `RecordThumbnail` and `RecordProcessingFailure` repeating what is
 //! recorded, or on a deleted score (processing may race deletion).
 
+mod bookmarks;
 mod metadata;
 mod processing;
 
@@ -34,10 +37,11 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::Bytes;
-use crate::ids::{UploadId, UserId};
+use crate::ids::{BookmarkId, UploadId, UserId};
 pub use crate::validation::FieldErrors;
 use crate::validation::is_sha256_hex;
 
+pub use bookmarks::{Bookmark, BookmarkPatch, MAX_BOOKMARK_TITLE_CHARS, MAX_BOOKMARKS, MAX_PAGE};
 pub use metadata::{
     DIFFICULTY_RANGE, MAX_DURATION_SECONDS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY_CHARS,
     MAX_NOTES_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, RATING_RANGE, ScoreMetadata,
@@ -151,6 +155,24 @@ pub enum ScoreCommand {
     },
     /// The owner deletes the score; quota, objects and setlist entries follow.
     DeleteScore { user_id: UserId },
+    /// The owner marks a piece within the score. Repeating it with the same bookmark is
+    /// a no-op (a retried request).
+    AddBookmark {
+        user_id: UserId,
+        bookmark_id: BookmarkId,
+        bookmark: Bookmark,
+    },
+    /// The owner changes the fields of a bookmark that `patch` names.
+    UpdateBookmark {
+        user_id: UserId,
+        bookmark_id: BookmarkId,
+        patch: BookmarkPatch,
+    },
+    /// The owner removes a bookmark.
+    RemoveBookmark {
+        user_id: UserId,
+        bookmark_id: BookmarkId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,15 +199,21 @@ pub enum ScoreEvent {
         metadata: ScoreMetadata,
     },
     /// The upload ended for good because its bytes were not acceptable (not a PDF).
-    UploadRejected { reason: String },
+    UploadRejected {
+        reason: String,
+    },
     /// The user abandoned the upload.
     UploadCancelled {},
     /// The upload was not confirmed in time.
     UploadExpired {},
     /// The user changed the fields present in `patch`.
-    ScoreMetadataUpdated { patch: ScoreMetadataPatch },
+    ScoreMetadataUpdated {
+        patch: ScoreMetadataPatch,
+    },
     /// The file's PDF information is known.
-    PdfInfoExtracted { info: PdfInfo },
+    PdfInfoExtracted {
+        info: PdfInfo,
+    },
     /// The score's thumbnail is stored at `object_key`.
     ThumbnailGenerated {
         object_key: String,
@@ -193,14 +221,31 @@ pub enum ScoreEvent {
         height: u32,
     },
     /// The SHA-256 of a score confirmed without one is known (lowercase hex).
-    FileHashed { sha256: String },
+    FileHashed {
+        sha256: String,
+    },
     /// Processing step `stage` gave up on the file, for `reason`.
     ProcessingFailed {
         stage: ProcessingStage,
         reason: String,
     },
     /// The owner deleted the score, which held `size_bytes`.
-    ScoreDeleted { size_bytes: Bytes },
+    ScoreDeleted {
+        size_bytes: Bytes,
+    },
+    /// A piece within the score was marked.
+    BookmarkAdded {
+        bookmark_id: BookmarkId,
+        bookmark: Bookmark,
+    },
+    /// A bookmark changed; `bookmark` is all of it after the change.
+    BookmarkUpdated {
+        bookmark_id: BookmarkId,
+        bookmark: Bookmark,
+    },
+    BookmarkRemoved {
+        bookmark_id: BookmarkId,
+    },
 }
 
 impl DomainEvent for ScoreEvent {
@@ -217,6 +262,9 @@ impl DomainEvent for ScoreEvent {
             Self::FileHashed { .. } => "FileHashed",
             Self::ProcessingFailed { .. } => "ProcessingFailed",
             Self::ScoreDeleted { .. } => "ScoreDeleted",
+            Self::BookmarkAdded { .. } => "BookmarkAdded",
+            Self::BookmarkUpdated { .. } => "BookmarkUpdated",
+            Self::BookmarkRemoved { .. } => "BookmarkRemoved",
         }
         .to_owned()
     }
@@ -264,6 +312,18 @@ pub enum ScoreError {
     /// size, an empty thumbnail).
     #[error("invalid processing result: {0}")]
     InvalidProcessingResult(FieldErrors),
+    /// No such bookmark on this score.
+    #[error("no such bookmark")]
+    BookmarkNotFound,
+    /// The bookmark id is taken by another bookmark.
+    #[error("the bookmark id is taken")]
+    BookmarkExists,
+    /// Some bookmark fields break the rules; all of them are listed.
+    #[error("invalid bookmark: {0}")]
+    InvalidBookmark(FieldErrors),
+    /// The score holds [`MAX_BOOKMARKS`] already.
+    #[error("a score holds at most {MAX_BOOKMARKS} bookmarks")]
+    TooManyBookmarks,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -278,6 +338,9 @@ pub struct Score {
     thumbnail: Option<Thumbnail>,
     failures: BTreeMap<ProcessingStage, String>,
     rejection_reason: Option<String>,
+    /// Working copies written before bookmarks existed have none.
+    #[serde(default)]
+    bookmarks: BTreeMap<BookmarkId, Bookmark>,
 }
 
 impl Score {
@@ -401,6 +464,18 @@ impl Score {
     #[must_use]
     pub fn rejection_reason(&self) -> Option<&str> {
         self.rejection_reason.as_deref()
+    }
+
+    /// The bookmarks by id (ids are minted as UUIDv7: creation order).
+    #[must_use]
+    pub const fn bookmarks(&self) -> &BTreeMap<BookmarkId, Bookmark> {
+        &self.bookmarks
+    }
+
+    /// The page count, once the PDF info processor has read it.
+    #[must_use]
+    pub fn page_count(&self) -> Option<u32> {
+        self.pdf_info.as_ref().map(|info| info.page_count)
     }
 
     /// Decides what a command changes, without changing anything.
@@ -538,7 +613,79 @@ impl Score {
                     _ => Err(ScoreError::NotFound),
                 }
             }
+            ScoreCommand::AddBookmark {
+                user_id,
+                bookmark_id,
+                bookmark,
+            } => self.add_bookmark(user_id, bookmark_id, bookmark),
+            ScoreCommand::UpdateBookmark {
+                user_id,
+                bookmark_id,
+                patch,
+            } => {
+                self.confirmed_for(user_id)?;
+                let current = self
+                    .bookmarks
+                    .get(&bookmark_id)
+                    .ok_or(ScoreError::BookmarkNotFound)?;
+                let bookmark = patch.applied_to(current).normalized();
+                if &bookmark == current {
+                    return Ok(vec![]);
+                }
+                bookmark
+                    .validate(self.page_count())
+                    .map_err(ScoreError::InvalidBookmark)?;
+                Ok(vec![ScoreEvent::BookmarkUpdated {
+                    bookmark_id,
+                    bookmark,
+                }])
+            }
+            ScoreCommand::RemoveBookmark {
+                user_id,
+                bookmark_id,
+            } => {
+                self.confirmed_for(user_id)?;
+                if !self.bookmarks.contains_key(&bookmark_id) {
+                    return Err(ScoreError::BookmarkNotFound);
+                }
+                Ok(vec![ScoreEvent::BookmarkRemoved { bookmark_id }])
+            }
         }
+    }
+
+    /// `NotFound` unless this is a live score of `user_id`.
+    fn confirmed_for(&self, user_id: UserId) -> Result<(), ScoreError> {
+        match self.status_for(user_id)? {
+            ScoreStatus::Confirmed => Ok(()),
+            _ => Err(ScoreError::NotFound),
+        }
+    }
+
+    fn add_bookmark(
+        &self,
+        user_id: UserId,
+        bookmark_id: BookmarkId,
+        bookmark: Bookmark,
+    ) -> Result<Vec<ScoreEvent>, ScoreError> {
+        self.confirmed_for(user_id)?;
+        let bookmark = bookmark.normalized();
+        if let Some(existing) = self.bookmarks.get(&bookmark_id) {
+            return if *existing == bookmark {
+                Ok(vec![])
+            } else {
+                Err(ScoreError::BookmarkExists)
+            };
+        }
+        bookmark
+            .validate(self.page_count())
+            .map_err(ScoreError::InvalidBookmark)?;
+        if self.bookmarks.len() >= MAX_BOOKMARKS {
+            return Err(ScoreError::TooManyBookmarks);
+        }
+        Ok(vec![ScoreEvent::BookmarkAdded {
+            bookmark_id,
+            bookmark,
+        }])
     }
 
     /// The status as `user_id` may see it: other users' uploads do not exist for them.
@@ -707,6 +854,19 @@ impl Score {
                 self.failures.insert(stage, reason);
             }
             ScoreEvent::ScoreDeleted { .. } => self.status = Some(ScoreStatus::Deleted),
+            ScoreEvent::BookmarkAdded {
+                bookmark_id,
+                bookmark,
+            }
+            | ScoreEvent::BookmarkUpdated {
+                bookmark_id,
+                bookmark,
+            } => {
+                self.bookmarks.insert(bookmark_id, bookmark);
+            }
+            ScoreEvent::BookmarkRemoved { bookmark_id } => {
+                self.bookmarks.remove(&bookmark_id);
+            }
         }
     }
 }

@@ -1097,3 +1097,252 @@ fn a_patch_tells_an_absent_field_from_a_null_one() {
         serde_json::json!({"composer": null, "rating": 4})
     );
 }
+
+fn bookmark_id() -> BookmarkId {
+    BookmarkId(Uuid::from_u128(30))
+}
+
+fn bookmark(start_page: u32, end_page: u32) -> Bookmark {
+    Bookmark {
+        title: "Autumn Leaves".to_owned(),
+        composer: Some("Kosma".to_owned()),
+        start_page,
+        end_page,
+        ..Bookmark::default()
+    }
+}
+
+fn add_bookmark(user_id: UserId, bookmark: Bookmark) -> ScoreCommand {
+    ScoreCommand::AddBookmark {
+        user_id,
+        bookmark_id: bookmark_id(),
+        bookmark,
+    }
+}
+
+fn bookmark_added(bookmark: Bookmark) -> ScoreEvent {
+    ScoreEvent::BookmarkAdded {
+        bookmark_id: bookmark_id(),
+        bookmark,
+    }
+}
+
+#[test]
+fn a_bookmark_is_added_trimmed_to_a_live_score() {
+    let untrimmed = Bookmark {
+        title: "  Autumn Leaves ".to_owned(),
+        composer: Some(" Kosma ".to_owned()),
+        key: Some("  ".to_owned()),
+        ..bookmark(1, 2)
+    };
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(add_bookmark(owner(), untrimmed))
+        .then_expect_events(vec![bookmark_added(bookmark(1, 2))]);
+}
+
+#[test]
+fn a_bookmark_needs_a_live_score_of_the_caller() {
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(add_bookmark(stranger(), bookmark(1, 2)))
+        .then_expect_error(ScoreError::NotFound);
+    ScoreTester::with(())
+        .given(vec![requested()])
+        .when(add_bookmark(owner(), bookmark(1, 2)))
+        .then_expect_error(ScoreError::NotFound);
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed(), deleted()])
+        .when(add_bookmark(owner(), bookmark(1, 2)))
+        .then_expect_error(ScoreError::NotFound);
+}
+
+#[test]
+fn bookmark_pages_are_checked_against_the_page_count_once_known() {
+    // Unknown page count: any plausible page.
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(add_bookmark(owner(), bookmark(40, 41)))
+        .then_expect_events(vec![bookmark_added(bookmark(40, 41))]);
+    // Known: two pages.
+    let mut errors = FieldErrors::new();
+    errors.add("end_page", "must be a page of the file, 1 to 2");
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            ScoreEvent::PdfInfoExtracted { info: pdf_info() },
+        ])
+        .when(add_bookmark(owner(), bookmark(2, 3)))
+        .then_expect_error(ScoreError::InvalidBookmark(errors));
+    let mut errors = FieldErrors::new();
+    errors.add("title", "must not be empty");
+    errors.add("start_page", "must be a page number from 1 to 100000");
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(add_bookmark(
+            owner(),
+            Bookmark {
+                title: " ".to_owned(),
+                ..bookmark(0, 3)
+            },
+        ))
+        .then_expect_error(ScoreError::InvalidBookmark(errors));
+    let mut errors = FieldErrors::new();
+    errors.add("end_page", "must not be before start_page");
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(add_bookmark(owner(), bookmark(5, 3)))
+        .then_expect_error(ScoreError::InvalidBookmark(errors));
+}
+
+#[test]
+fn a_bookmark_made_before_the_page_count_stays_and_reports_that_it_does_not_fit() {
+    let score = fold(vec![
+        requested(),
+        confirmed(),
+        bookmark_added(bookmark(40, 41)),
+        ScoreEvent::PdfInfoExtracted { info: pdf_info() },
+    ]);
+    let kept = &score.bookmarks()[&bookmark_id()];
+    assert!(!kept.fits(score.page_count().unwrap()));
+    // Editing it means fixing its pages.
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            bookmark_added(bookmark(40, 41)),
+            ScoreEvent::PdfInfoExtracted { info: pdf_info() },
+        ])
+        .when(ScoreCommand::UpdateBookmark {
+            user_id: owner(),
+            bookmark_id: bookmark_id(),
+            patch: BookmarkPatch {
+                start_page: Some(1),
+                end_page: Some(2),
+                ..BookmarkPatch::default()
+            },
+        })
+        .then_expect_events(vec![ScoreEvent::BookmarkUpdated {
+            bookmark_id: bookmark_id(),
+            bookmark: bookmark(1, 2),
+        }]);
+}
+
+#[test]
+fn adding_the_same_bookmark_again_is_a_no_op_and_another_under_its_id_is_refused() {
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            bookmark_added(bookmark(1, 2)),
+        ])
+        .when(add_bookmark(owner(), bookmark(1, 2)))
+        .then_expect_events(vec![]);
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            bookmark_added(bookmark(1, 2)),
+        ])
+        .when(add_bookmark(owner(), bookmark(1, 1)))
+        .then_expect_error(ScoreError::BookmarkExists);
+}
+
+#[test]
+fn a_bookmark_update_records_the_whole_bookmark_and_a_no_op_nothing() {
+    let given = vec![requested(), confirmed(), bookmark_added(bookmark(1, 2))];
+    ScoreTester::with(())
+        .given(given.clone())
+        .when(ScoreCommand::UpdateBookmark {
+            user_id: owner(),
+            bookmark_id: bookmark_id(),
+            patch: BookmarkPatch {
+                composer: Some(None),
+                tags: Some(vec![" jazz ".to_owned()]),
+                ..BookmarkPatch::default()
+            },
+        })
+        .then_expect_events(vec![ScoreEvent::BookmarkUpdated {
+            bookmark_id: bookmark_id(),
+            bookmark: Bookmark {
+                composer: None,
+                tags: vec!["jazz".to_owned()],
+                ..bookmark(1, 2)
+            },
+        }]);
+    ScoreTester::with(())
+        .given(given.clone())
+        .when(ScoreCommand::UpdateBookmark {
+            user_id: owner(),
+            bookmark_id: bookmark_id(),
+            patch: BookmarkPatch {
+                title: Some("Autumn Leaves".to_owned()),
+                ..BookmarkPatch::default()
+            },
+        })
+        .then_expect_events(vec![]);
+    ScoreTester::with(())
+        .given(given)
+        .when(ScoreCommand::UpdateBookmark {
+            user_id: owner(),
+            bookmark_id: BookmarkId(Uuid::from_u128(31)),
+            patch: BookmarkPatch::default(),
+        })
+        .then_expect_error(ScoreError::BookmarkNotFound);
+}
+
+#[test]
+fn a_bookmark_is_removed_once() {
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            bookmark_added(bookmark(1, 2)),
+        ])
+        .when(ScoreCommand::RemoveBookmark {
+            user_id: owner(),
+            bookmark_id: bookmark_id(),
+        })
+        .then_expect_events(vec![ScoreEvent::BookmarkRemoved {
+            bookmark_id: bookmark_id(),
+        }]);
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            bookmark_added(bookmark(1, 2)),
+            ScoreEvent::BookmarkRemoved {
+                bookmark_id: bookmark_id(),
+            },
+        ])
+        .when(ScoreCommand::RemoveBookmark {
+            user_id: owner(),
+            bookmark_id: bookmark_id(),
+        })
+        .then_expect_error(ScoreError::BookmarkNotFound);
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            bookmark_added(bookmark(1, 2)),
+        ])
+        .when(ScoreCommand::RemoveBookmark {
+            user_id: stranger(),
+            bookmark_id: bookmark_id(),
+        })
+        .then_expect_error(ScoreError::NotFound);
+}
+
+#[test]
+fn a_score_holds_a_bounded_number_of_bookmarks() {
+    let mut given = vec![requested(), confirmed()];
+    given.extend((0..MAX_BOOKMARKS).map(|n| ScoreEvent::BookmarkAdded {
+        bookmark_id: BookmarkId(Uuid::from_u128(1_000 + n as u128)),
+        bookmark: bookmark(1, 1),
+    }));
+    ScoreTester::with(())
+        .given(given)
+        .when(add_bookmark(owner(), bookmark(1, 2)))
+        .then_expect_error(ScoreError::TooManyBookmarks);
+}

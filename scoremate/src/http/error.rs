@@ -409,8 +409,14 @@ pub mod mapping {
                 ScoreError::SizeMismatch { .. } | ScoreError::ChecksumMismatch { .. } => {
                     Self::new(ErrorCode::UploadIncomplete, message)
                 }
-                ScoreError::InvalidMetadata(fields) => Self::validation(fields.0),
+                ScoreError::InvalidMetadata(fields) | ScoreError::InvalidBookmark(fields) => {
+                    Self::validation(fields.0)
+                }
                 ScoreError::InvalidProcessingResult(_) => Self::internal(&error),
+                ScoreError::BookmarkNotFound => Self::not_found(),
+                ScoreError::BookmarkExists | ScoreError::TooManyBookmarks => {
+                    Self::new(ErrorCode::Conflict, message)
+                }
             }
         }
     }

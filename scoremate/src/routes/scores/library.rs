@@ -277,8 +277,7 @@ struct ScoreRow {
     updated_at: Option<DateTime<Utc>>,
 }
 
-/// A stored score as `GET /scores/{id}` shows it.
-pub(crate) fn view(
+fn view(
     state: Value,
     version: i64,
     created_at: Option<DateTime<Utc>>,

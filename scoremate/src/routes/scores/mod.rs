@@ -1,6 +1,7 @@
 //! Scores: confirming uploads, editing, deleting, the library (list, search, filters,
-//! one score), and links to the file and the thumbnail.
+//! one score), links to the file and the thumbnail, and bookmarks (pieces as page ranges).
 
+pub mod bookmarks;
 pub(super) mod commands;
 pub(super) mod files;
 pub mod library;
@@ -23,7 +24,11 @@ use files::{RedirectQuery, download, thumbnail};
 pub fn routes(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
-    library::routes(state).or(changes_and_files(state)).unify()
+    library::routes(state)
+        .or(changes_and_files(state))
+        .unify()
+        .or(bookmarks::routes(state))
+        .unify()
 }
 
 fn changes_and_files(

@@ -53,6 +53,8 @@ pub struct ScoreView {
     pub thumbnail: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How many bookmarks (`GET /scores/{id}/bookmarks`) the score holds.
+    pub bookmark_count: usize,
     /// The aggregate version (also the `ETag`).
     pub version: usize,
 }
@@ -106,6 +108,7 @@ impl ScoreView {
             }),
             created_at,
             updated_at,
+            bookmark_count: score.bookmarks().len(),
             version,
         })
     }

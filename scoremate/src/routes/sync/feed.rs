@@ -5,7 +5,7 @@
 //! passes events below the log's horizon, so a late-committing event is never skipped:
 //! until it is applied, the checkpoint (and with it the token) stays before it.
 
-use aggregates::Setlist;
+use aggregates::{Score, Setlist};
 use chrono::{DateTime, NaiveDate, Utc};
 use eventstore::{Database, LogCursor};
 use serde::Serialize;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::http::error::ApiError;
 use crate::quota::QuotaView;
 use crate::routes::scores::ScoreView;
-use crate::routes::scores::library::view as score_view;
+use crate::routes::scores::bookmarks::BookmarkView;
 use crate::sql::Args;
 use crate::sync_token::SyncToken;
 
@@ -49,6 +49,9 @@ pub struct Change {
     /// For a score upserted: as `GET /scores/{id}` shows it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<ScoreView>,
+    /// For a score upserted: its bookmarks, as `GET /scores/{id}/bookmarks` lists them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bookmarks: Option<Vec<BookmarkView>>,
     /// For a setlist upserted: its items by score id (join them with the scores held).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setlist: Option<SyncSetlist>,
@@ -380,7 +383,15 @@ fn version(value: i64) -> u64 {
 
 fn score_change(stream: usize, row: ScoreRow) -> Result<Placed, ApiError> {
     let (transaction_id, position, id, stored_version, state, created_at, updated_at) = row;
-    let view = score_view(state, stored_version, created_at, updated_at)?;
+    let score: Score = serde_json::from_value(state).map_err(|error| ApiError::internal(&error))?;
+    let created_at = created_at.unwrap_or_default();
+    let view = ScoreView::at(
+        &score,
+        usize::try_from(stored_version).unwrap_or_default(),
+        created_at,
+        updated_at.unwrap_or(created_at),
+    )
+    .ok_or_else(ApiError::not_found)?;
     Ok(Placed {
         cursor: cursor(transaction_id, position),
         stream,
@@ -390,6 +401,7 @@ fn score_change(stream: usize, row: ScoreRow) -> Result<Placed, ApiError> {
             id: id.parse().map_err(|error| ApiError::internal(&error))?,
             version: version(stored_version),
             score: Some(view),
+            bookmarks: Some(BookmarkView::all_of(&score)),
             setlist: None,
             quota: None,
         },
@@ -419,6 +431,7 @@ fn setlist_change(stream: usize, row: SetlistRow) -> Result<Placed, ApiError> {
             id,
             version: version(stored_version),
             score: None,
+            bookmarks: None,
             setlist: Some(SyncSetlist {
                 id,
                 name: setlist.name().to_owned(),
@@ -446,6 +459,7 @@ fn tombstone(stream: usize, kind: ChangeKind, row: TombstoneRow) -> Option<Place
             id: id.parse().ok()?,
             version: version(stored_version),
             score: None,
+            bookmarks: None,
             setlist: None,
             quota: None,
         },
@@ -464,6 +478,7 @@ fn quota_change(stream: usize, owner: &str, row: QuotaRow) -> Option<Placed> {
             id: owner.parse().ok()?,
             version: version(stored_version),
             score: None,
+            bookmarks: None,
             setlist: None,
             quota: Some(QuotaView {
                 limit_bytes: limit,
