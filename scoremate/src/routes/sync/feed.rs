@@ -153,6 +153,101 @@ type SetlistRow = (i64, i64, String, i64, Value, DateTime<Utc>, DateTime<Utc>);
 type TombstoneRow = (i64, i64, String, i64);
 type QuotaRow = (i64, i64, i64, i64, i64, i64);
 
+/// One statement of a page: a read model's rows or its tombstones.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Scores,
+    ScoreTombstones,
+    Setlists,
+    SetlistTombstones,
+    Quota,
+}
+
+impl Source {
+    /// Largest read model first: its rows bound the others' reads soonest.
+    const ALL: [Self; 5] = [
+        Self::Scores,
+        Self::ScoreTombstones,
+        Self::Setlists,
+        Self::SetlistTombstones,
+        Self::Quota,
+    ];
+
+    const fn stream(self) -> usize {
+        match self {
+            Self::Scores | Self::ScoreTombstones => 0,
+            Self::Setlists | Self::SetlistTombstones => 1,
+            Self::Quota => 2,
+        }
+    }
+
+    const fn is_tombstones(self) -> bool {
+        matches!(self, Self::ScoreTombstones | Self::SetlistTombstones)
+    }
+
+    /// Its rows in `range` as changes; answers how many rows it read.
+    async fn read(
+        self,
+        database: &Database,
+        range: &Range<'_>,
+        placed: &mut Vec<Placed>,
+    ) -> Result<usize, ApiError> {
+        let internal = |error: sqlx::Error| ApiError::internal(&error);
+        let stream = self.stream();
+        Ok(match self {
+            Self::Scores => {
+                let rows = range.scores(database).await.map_err(internal)?;
+                let read = rows.len();
+                for row in rows {
+                    placed.push(score_change(stream, row)?);
+                }
+                read
+            }
+            Self::Setlists => {
+                let rows = range.setlists(database).await.map_err(internal)?;
+                let read = rows.len();
+                for row in rows {
+                    placed.push(setlist_change(stream, row)?);
+                }
+                read
+            }
+            Self::ScoreTombstones | Self::SetlistTombstones => {
+                let (table, kind) = match self {
+                    Self::ScoreTombstones => ("score_tombstones", ChangeKind::Score),
+                    _ => ("setlist_tombstones", ChangeKind::Setlist),
+                };
+                let rows = range.tombstones(database, table).await.map_err(internal)?;
+                let read = rows.len();
+                placed.extend(
+                    rows.into_iter()
+                        .filter_map(|row| tombstone(stream, kind, row)),
+                );
+                read
+            }
+            Self::Quota => {
+                let rows = range.quota(database).await.map_err(internal)?;
+                let read = rows.len();
+                placed.extend(
+                    rows.into_iter()
+                        .filter_map(|row| quota_change(stream, range.owner, row)),
+                );
+                read
+            }
+        })
+    }
+}
+
+/// The cursor of the `limit`th oldest change placed, once there are that many: nothing
+/// after it can be on the page, so no later read need look beyond it.
+fn page_end(placed: &[Placed], limit: usize) -> Option<LogCursor> {
+    let nth = limit.checked_sub(1)?;
+    let mut cursors: Vec<LogCursor> = placed.iter().map(|placed| placed.cursor).collect();
+    if cursors.len() <= nth {
+        return None;
+    }
+    Some(*cursors.select_nth_unstable(nth).1)
+}
+
 /// The page of `owner`'s changes from `start`, at most `limit` of them, oldest first.
 pub async fn read_page(
     database: &Database,
@@ -160,81 +255,42 @@ pub async fn read_page(
     start: Start,
     limit: usize,
 ) -> Result<FeedPage, ApiError> {
-    let internal = |error: sqlx::Error| ApiError::internal(&error);
     // The checkpoints first: every row at or before one is final as of now, whatever
     // commits while the rows are read (a row changed since has a later cursor and comes
     // on a later page).
-    let bounds = checkpoints(database).await.map_err(internal)?;
+    let bounds = checkpoints(database)
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
     let (since, snapshot) = match start {
         Start::Snapshot => (SyncToken::default(), true),
         Start::After(token) => (token, false),
     };
-    // One more than a page: a sub-query that fills it may have left rows behind.
+    // One more than a page: a read that fills it may have left rows behind.
     let fetch = limit.saturating_add(1);
     let mut placed = Vec::new();
-    // Whether each stream's sub-queries returned all their rows in the range.
+    // Per stream: whether its reads returned every row of their ranges, and how far the
+    // narrowest of those ranges reached.
     let mut complete = [true; 3];
-    for (index, stream) in Stream::ALL.into_iter().enumerate() {
+    let mut reached = bounds;
+    for source in Source::ALL {
+        if snapshot && source.is_tombstones() {
+            continue;
+        }
+        let stream = source.stream();
+        let until = page_end(&placed, limit).map_or(bounds[stream], |end| end.min(bounds[stream]));
+        reached[stream] = reached[stream].min(until);
         let range = Range {
             owner,
-            after: stream.of(&since),
-            until: bounds[index],
+            after: Stream::ALL[stream].of(&since),
+            until,
             fetch: i64::try_from(fetch).unwrap_or(i64::MAX),
         };
         if range.until <= range.after {
             continue;
         }
-        let full = match stream {
-            Stream::Scores => {
-                let rows = range.scores(database).await.map_err(internal)?;
-                let mut full = rows.len() >= fetch;
-                for row in rows {
-                    placed.push(score_change(index, row)?);
-                }
-                if !snapshot {
-                    let tombstones = range
-                        .tombstones(database, "score_tombstones")
-                        .await
-                        .map_err(internal)?;
-                    full |= tombstones.len() >= fetch;
-                    placed.extend(
-                        tombstones
-                            .into_iter()
-                            .filter_map(|row| tombstone(index, ChangeKind::Score, row)),
-                    );
-                }
-                full
-            }
-            Stream::Setlists => {
-                let rows = range.setlists(database).await.map_err(internal)?;
-                let mut full = rows.len() >= fetch;
-                for row in rows {
-                    placed.push(setlist_change(index, row)?);
-                }
-                if !snapshot {
-                    let tombstones = range
-                        .tombstones(database, "setlist_tombstones")
-                        .await
-                        .map_err(internal)?;
-                    full |= tombstones.len() >= fetch;
-                    placed.extend(
-                        tombstones
-                            .into_iter()
-                            .filter_map(|row| tombstone(index, ChangeKind::Setlist, row)),
-                    );
-                }
-                full
-            }
-            Stream::Quota => {
-                let rows = range.quota(database).await.map_err(internal)?;
-                placed.extend(
-                    rows.into_iter()
-                        .filter_map(|row| quota_change(index, owner, row)),
-                );
-                false
-            }
-        };
-        complete[index] = !full;
+        if source.read(database, &range, &mut placed).await? >= fetch {
+            complete[stream] = false;
+        }
     }
     placed.sort_by_key(|placed| placed.cursor);
     let mut next = since;
@@ -252,8 +308,9 @@ pub async fn read_page(
             .find(|taken| taken.stream == index)
             .map(|taken| taken.cursor);
         if complete[index] && !left_behind {
-            // Everything of this stream up to its checkpoint is on this page.
-            stream.set(&mut next, stream.of(&since).max(bounds[index]));
+            // Everything of this stream up to where its reads reached is on this page.
+            stream.set(&mut next, stream.of(&since).max(reached[index]));
+            has_more |= reached[index] < bounds[index];
         } else {
             has_more = true;
             if let Some(cursor) = last_taken {
