@@ -1,9 +1,97 @@
 //! Benchmarks of ScoreMate, each measured beside a baseline taken in the same run.
 //! Run them with `cargo bench -p benches`; see `docs/benchmarks.md`.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Parser;
+use eventstore::Database;
+use scoremate::app::Application;
+use scoremate::cli::args::Cli;
+use scoremate::routes::router;
 use sqlx::{Connection, PgConnection};
+use tokio::sync::oneshot;
+
+pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The application's routes serving on a free port in this process: built through the
+/// binary's settings parser (`Application::build`: connect, migrate, services, embedded
+/// S3 on port 0, a temporary data dir; throttling off) and served by the server's own
+/// `serve` loop on a listener of ours.
+pub struct InProcessServer {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub database: Database,
+    data_dir: PathBuf,
+    shutdown: oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<()>,
+    /// Built but never run: its `run_until` would also start the background followers,
+    /// whose backlog of seeded events would run during the measurements.
+    _app: Application,
+}
+
+impl InProcessServer {
+    /// # Errors
+    /// When the settings, the database or a listener fail.
+    pub async fn start(database_url: &str) -> Result<Self, BenchError> {
+        let data_dir =
+            std::env::temp_dir().join(format!("scoremate-bench-app-{}", uuid::Uuid::new_v4()));
+        let data_dir_arg = data_dir.display().to_string();
+        let cli = Cli::try_parse_from([
+            "scoremate",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir_arg,
+            "--database-url",
+            database_url,
+            "--throttle-anon-per-hour",
+            "0",
+            "--throttle-user-per-hour",
+            "0",
+            "--embedded-s3-bind",
+            "127.0.0.1:0",
+            "--metrics-bind",
+            "127.0.0.1:0",
+            "serve",
+        ])?;
+        let app = Application::build(cli.settings).await?;
+        let state = app.state().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(scoremate::http::server::serve(
+            listener,
+            warp::service(router(state.clone())),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(Self {
+            address,
+            client: reqwest::Client::new(),
+            database: state.database.clone(),
+            data_dir,
+            shutdown,
+            serving,
+            _app: app,
+        })
+    }
+
+    /// `http://address` and the path.
+    #[must_use]
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.address)
+    }
+
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.serving.await;
+        self.database.close().await;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
 
 /// The PostgreSQL server the benchmarks create their throwaway databases on:
 /// `SCOREMATE_BENCH_DATABASE_URL` (an admin URL), by default the local server.

@@ -22,24 +22,18 @@
 //! state of a library just written whose autovacuum lags), then after `VACUUM ANALYZE`
 //! (SQLite: `ANALYZE`).
 
-use benches::{Percentiles, percentiles};
-use std::path::PathBuf;
+use benches::{InProcessServer, Percentiles, percentiles};
 use std::time::{Duration, Instant};
 
 use aggregates::{Bytes, Score, ScoreCommand, ScoreMetadata, UploadId, UserId};
 use chrono::DateTime;
-use clap::Parser;
 use eventstore::{Actor, Database, EventMetadata};
 use indicatif::{ProgressBar, ProgressStyle};
-use scoremate::app::Application;
-use scoremate::cli::args::Cli;
 use scoremate::http::pagination::{PAGE_DEPTH, Page, PageQuery};
-use scoremate::routes::router;
 use scoremate::routes::scores::library::{LibraryQuery, explain_page, read_page};
 use serde_json::{Value, json};
 use testkit::Mix;
 use testkit::event_rows::{EventRow, Stream, insert_event_rows};
-use tokio::sync::oneshot;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -161,108 +155,41 @@ fn seed_metadata(i: usize) -> (ScoreMetadata, u64) {
     (metadata, size)
 }
 
-/// The application's routes serving on a free port, and what the benchmark needs of it.
-struct Server {
-    address: std::net::SocketAddr,
-    client: reqwest::Client,
-    database: Database,
-    data_dir: PathBuf,
-    shutdown: oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<()>,
-    /// Built (connected, migrated, services and embedded S3 up) but never run: its
-    /// `run_until` would also start the background followers, and the processors' backlog
-    /// of 2 events per seeded score (one commit each) would run during the measurements.
-    _app: Application,
+async fn post_json(
+    server: &InProcessServer,
+    path: &str,
+    body: &Value,
+    status: u16,
+) -> BenchResult<Value> {
+    let response = server
+        .client
+        .post(server.url(path))
+        .json(body)
+        .send()
+        .await?;
+    let actual = response.status().as_u16();
+    let text = response.text().await?;
+    if actual != status {
+        return Err(format!("POST {path}: expected {status}, got {actual}: {text}").into());
+    }
+    Ok(serde_json::from_str(&text)?)
 }
 
-impl Server {
-    async fn start(database_url: &str) -> BenchResult<Self> {
-        let data_dir =
-            std::env::temp_dir().join(format!("scoremate-bench-app-{}", uuid::Uuid::new_v4()));
-        let data_dir_arg = data_dir.display().to_string();
-        let cli = Cli::try_parse_from([
-            "scoremate",
-            "--bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data_dir_arg,
-            "--database-url",
-            database_url,
-            "--throttle-anon-per-hour",
-            "0",
-            "--throttle-user-per-hour",
-            "0",
-            "--embedded-s3-bind",
-            "127.0.0.1:0",
-            "--metrics-bind",
-            "127.0.0.1:0",
-            "serve",
-        ])?;
-        let app = Application::build(cli.settings).await?;
-        let state = app.state().clone();
-        // The server's own router and serve loop, on a listener of ours.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let serving = tokio::spawn(scoremate::http::server::serve(
-            listener,
-            warp::service(router(state.clone())),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Ok(Self {
-            address,
-            client: reqwest::Client::new(),
-            database: state.database.clone(),
-            data_dir,
-            shutdown,
-            serving,
-            _app: app,
-        })
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{path_and_query}", self.address)
-    }
-
-    async fn post_json(&self, path: &str, body: &Value, status: u16) -> BenchResult<Value> {
-        let response = self.client.post(self.url(path)).json(body).send().await?;
-        let actual = response.status().as_u16();
-        let text = response.text().await?;
-        if actual != status {
-            return Err(format!("POST {path}: expected {status}, got {actual}: {text}").into());
-        }
-        Ok(serde_json::from_str(&text)?)
-    }
-
-    /// Registers and logs in a fresh account: its id and access token.
-    async fn sign_in(&self) -> BenchResult<(UserId, String)> {
-        let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
-        let credentials = json!({"email": email, "password": PASSWORD});
-        let account = self
-            .post_json("/api/v1/auth/register", &credentials, 201)
-            .await?;
-        let tokens = self
-            .post_json("/api/v1/auth/login", &credentials, 200)
-            .await?;
-        let id = account["id"]
-            .as_str()
-            .ok_or_else(|| format!("registration answered without an id: {account}"))?
-            .parse()?;
-        let access = tokens["access"]
-            .as_str()
-            .ok_or_else(|| format!("login answered without an access token: {tokens}"))?
-            .to_owned();
-        Ok((id, access))
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.serving.await;
-        self.database.close().await;
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
+/// Registers and logs in a fresh account: its id and access token.
+async fn sign_in(server: &InProcessServer) -> BenchResult<(UserId, String)> {
+    let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
+    let credentials = json!({"email": email, "password": PASSWORD});
+    let account = post_json(server, "/api/v1/auth/register", &credentials, 201).await?;
+    let tokens = post_json(server, "/api/v1/auth/login", &credentials, 200).await?;
+    let id = account["id"]
+        .as_str()
+        .ok_or_else(|| format!("registration answered without an id: {account}"))?
+        .parse()?;
+    let access = tokens["access"]
+        .as_str()
+        .ok_or_else(|| format!("login answered without an access token: {tokens}"))?
+        .to_owned();
+    Ok((id, access))
 }
 
 /// One score's events: `RequestUpload` then `ConfirmUpload`, as the upload routes issue
@@ -421,7 +348,7 @@ impl Case {
 
 /// The cases; the deep one by cursor is reached by following `next` links from the last
 /// page numbers reach.
-async fn cases(server: &Server, token: &str, scores: usize) -> BenchResult<Vec<Case>> {
+async fn cases(server: &InProcessServer, token: &str, scores: usize) -> BenchResult<Vec<Case>> {
     let depth = usize::try_from(PAGE_DEPTH)?;
     let deepest_numbered = (depth.min(scores) / DEEP_PAGE_SIZE).max(1);
     let mut cases = vec![
@@ -491,7 +418,7 @@ async fn explain(database: &Database, owner: &str, case: &Case) -> BenchResult<(
 }
 
 /// One `GET`, its body read to the end and parsed.
-async fn get(server: &Server, token: &str, request: &str) -> BenchResult<Value> {
+async fn get(server: &InProcessServer, token: &str, request: &str) -> BenchResult<Value> {
     let response = server
         .client
         .get(server.url(request))
@@ -511,7 +438,7 @@ async fn get(server: &Server, token: &str, request: &str) -> BenchResult<Value> 
 }
 
 /// One `GET` of a case. Answers the count and the number of results.
-async fn run_api(server: &Server, token: &str, case: &Case) -> BenchResult<(i64, usize)> {
+async fn run_api(server: &InProcessServer, token: &str, case: &Case) -> BenchResult<(i64, usize)> {
     let page = get(server, token, &case.request).await?;
     let count = page["count"].as_i64().unwrap_or(-1);
     let results = page["results"].as_array().map_or(0, Vec::len);
@@ -562,20 +489,20 @@ async fn run_backend(
     scores: usize,
     requests: usize,
 ) -> BenchResult<()> {
-    let server = Server::start(database_url).await?;
+    let server = InProcessServer::start(database_url).await?;
     let result = measure_backend(&server, name, scores, requests).await;
     server.stop().await;
     result
 }
 
 async fn measure_backend(
-    server: &Server,
+    server: &InProcessServer,
     name: &str,
     scores: usize,
     requests: usize,
 ) -> BenchResult<()> {
     println!("{name}: {}", server_version(&server.database).await?);
-    let (owner, token) = server.sign_in().await?;
+    let (owner, token) = sign_in(server).await?;
     hold_autovacuum(&server.database).await?;
     seed(&server.database, owner, scores).await?;
     let owner = owner.to_string();

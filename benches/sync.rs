@@ -43,7 +43,7 @@
 //! (`current_exe process-pdf`), so it answers that subcommand itself. See
 //! `docs/benchmarks.md`.
 
-use benches::{Percentiles, percentiles};
+use benches::{InProcessServer, Percentiles, percentiles};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,7 +60,6 @@ use clap::Parser;
 use eventstore::{Actor, Database, EventMetadata};
 use scoremate::app::Application;
 use scoremate::cli::args::Cli;
-use scoremate::routes::router;
 use serde_json::{Value, json};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -259,76 +258,6 @@ async fn walk_feed(
 
 // ---------------------------------------------------------------------------------------
 // Part 1: the feed's read rate
-
-/// The application's routes serving on a free port, in this process (as the library
-/// bench serves them).
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    database: Database,
-    data_dir: PathBuf,
-    shutdown: oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<()>,
-    /// Built (connected, migrated, services and embedded S3 up) but never run: its
-    /// `run_until` would also start the background followers, whose backlog of the
-    /// seeded events would run during the measurements.
-    _app: Application,
-}
-
-impl Server {
-    async fn start(database_url: &str) -> BenchResult<Self> {
-        let data_dir =
-            std::env::temp_dir().join(format!("scoremate-bench-app-{}", uuid::Uuid::new_v4()));
-        let data_dir_arg = data_dir.display().to_string();
-        let cli = Cli::try_parse_from([
-            "scoremate",
-            "--bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            &data_dir_arg,
-            "--database-url",
-            database_url,
-            "--throttle-anon-per-hour",
-            "0",
-            "--throttle-user-per-hour",
-            "0",
-            "--embedded-s3-bind",
-            "127.0.0.1:0",
-            "--metrics-bind",
-            "127.0.0.1:0",
-            "serve",
-        ])?;
-        let app = Application::build(cli.settings).await?;
-        let state = app.state().clone();
-        // The server's own router and serve loop, on a listener of ours.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let serving = tokio::spawn(scoremate::http::server::serve(
-            listener,
-            warp::service(router(state.clone())),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Ok(Self {
-            base: format!("http://{address}"),
-            client: reqwest::Client::new(),
-            database: state.database.clone(),
-            data_dir,
-            shutdown,
-            serving,
-            _app: app,
-        })
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.serving.await;
-        self.database.close().await;
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
 
 /// The `i`th seeded score's metadata and size (deterministic in `i`).
 fn seed_metadata(i: usize) -> (ScoreMetadata, u64) {
@@ -624,9 +553,9 @@ async fn scan_read_models(database: &Database, owner: &str) -> BenchResult<Walk>
 }
 
 /// (c) The feed over HTTP, 1,000 changes a page from no token to the end.
-async fn scan_feed(server: &Server, token: &str) -> BenchResult<Walk> {
+async fn scan_feed(server: &InProcessServer, token: &str) -> BenchResult<Walk> {
     let mut walk = Walk::new();
-    let mut url = format!("{}/api/v1/sync?limit={PAGE}", server.base);
+    let mut url = format!("{}/api/v1/sync?limit={PAGE}", server.url(""));
     loop {
         let started = Instant::now();
         let page = get_json(&server.client, &url, token).await?;
@@ -635,14 +564,14 @@ async fn scan_feed(server: &Server, token: &str) -> BenchResult<Walk> {
         if !has_more {
             return Ok(walk);
         }
-        url = format!("{}/api/v1/sync?limit={PAGE}&since={next}", server.base);
+        url = format!("{}/api/v1/sync?limit={PAGE}&since={next}", server.url(""));
     }
 }
 
 /// The untimed walk of the feed, checked: every score and setlist of the library and the
 /// quota once, nothing else.
-async fn check_feed(server: &Server, token: &str, library: &Library) -> BenchResult<()> {
-    let (pages, _) = walk_feed(&server.client, &server.base, token, PAGE).await?;
+async fn check_feed(server: &InProcessServer, token: &str, library: &Library) -> BenchResult<()> {
+    let (pages, _) = walk_feed(&server.client, &server.url(""), token, PAGE).await?;
     let mut seen = HashSet::new();
     let mut counts = [0_usize; 3];
     let mut changes = 0;
@@ -748,20 +677,20 @@ async fn feed_rate(
     database_url: &str,
     config: &Config,
 ) -> BenchResult<FeedResult> {
-    let server = Server::start(database_url).await?;
+    let server = InProcessServer::start(database_url).await?;
     let result = measure_feed(&server, backend, config).await;
     server.stop().await;
     result
 }
 
 async fn measure_feed(
-    server: &Server,
+    server: &InProcessServer,
     backend: Backend,
     config: &Config,
 ) -> BenchResult<FeedResult> {
     let version = server_version(&server.database).await?;
     println!("{} feed read rate: {version}", backend.name());
-    let (owner, token) = sign_in(&server.client, &server.base).await?;
+    let (owner, token) = sign_in(&server.client, &server.url("")).await?;
     let library = seed(&server.database, owner, config.scores).await?;
     let owner = owner.to_string();
     // Untimed: caches and pools warm, the feed's answer checked.

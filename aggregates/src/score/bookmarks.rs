@@ -5,11 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::serde_ext::double_option;
-use crate::validation::{
-    FieldErrors, char_len, check_optional, check_required, trimmed, trimmed_optional,
-};
+use crate::validation::{FieldErrors, check_optional, check_required, trimmed, trimmed_optional};
 
-use super::metadata::{MAX_LIST_ENTRIES, MAX_LIST_ENTRY_CHARS, MAX_NOTES_CHARS, MAX_TEXT_CHARS};
+use super::metadata::{MAX_NOTES_CHARS, MAX_TEXT_CHARS, check_list, trimmed_list};
 
 pub const MAX_BOOKMARK_TITLE_CHARS: usize = 200;
 /// Bookmarks of one score: the largest fake books index about a thousand pieces.
@@ -49,21 +47,7 @@ impl Bookmark {
         );
         check_optional(&mut errors, "key", self.key.as_deref(), MAX_TEXT_CHARS);
         check_optional(&mut errors, "notes", self.notes.as_deref(), MAX_NOTES_CHARS);
-        if self.tags.len() > MAX_LIST_ENTRIES {
-            errors.add(
-                "tags",
-                format!("must have at most {MAX_LIST_ENTRIES} entries"),
-            );
-        }
-        if self.tags.iter().any(|tag| {
-            let len = char_len(tag.trim());
-            len == 0 || len > MAX_LIST_ENTRY_CHARS
-        }) {
-            errors.add(
-                "tags",
-                format!("each entry must be between 1 and {MAX_LIST_ENTRY_CHARS} characters"),
-            );
-        }
+        check_list(&mut errors, "tags", &self.tags);
         let last = page_count.unwrap_or(MAX_PAGE);
         if !(1..=last).contains(&self.start_page) {
             errors.add("start_page", pages_message(page_count));
@@ -90,7 +74,7 @@ impl Bookmark {
             composer: trimmed_optional(self.composer),
             start_page: self.start_page,
             end_page: self.end_page,
-            tags: self.tags.into_iter().map(trimmed).collect(),
+            tags: trimmed_list(self.tags),
             key: trimmed_optional(self.key),
             notes: trimmed_optional(self.notes),
         }

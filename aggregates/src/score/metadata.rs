@@ -102,11 +102,13 @@ impl ScoreMetadata {
     }
 }
 
-fn trimmed_list(list: Vec<String>) -> Vec<String> {
+pub(super) fn trimmed_list(list: Vec<String>) -> Vec<String> {
     list.into_iter().map(trimmed).collect()
 }
 
-fn check_list(errors: &mut FieldErrors, field: &str, entries: &[String]) {
+/// A list of labels (tags, instruments): at most [`MAX_LIST_ENTRIES`] of 1 to
+/// [`MAX_LIST_ENTRY_CHARS`] characters each.
+pub(super) fn check_list(errors: &mut FieldErrors, field: &str, entries: &[String]) {
     if entries.len() > MAX_LIST_ENTRIES {
         errors.add(
             field,
