@@ -22,6 +22,8 @@ use testkit::TestDatabase;
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Replica {
     scores: BTreeMap<String, Value>,
+    /// Each score's bookmarks, as the feed carries them with the score.
+    bookmarks: BTreeMap<String, Value>,
     setlists: BTreeMap<String, Value>,
     quota: Option<Value>,
     token: Option<String>,
@@ -34,9 +36,12 @@ impl Replica {
         match change["kind"].as_str().unwrap() {
             "score" if upsert => {
                 assert_eq!(change["score"]["version"], change["version"], "{change}");
+                self.bookmarks
+                    .insert(id.clone(), change["bookmarks"].clone());
                 self.scores.insert(id, change["score"].clone());
             }
             "score" => {
+                self.bookmarks.remove(&id);
                 self.scores.remove(&id);
             }
             "setlist" if upsert => {
@@ -96,6 +101,7 @@ impl Replica {
             .collect();
         Library {
             scores: self.scores.clone(),
+            bookmarks: self.bookmarks.clone(),
             setlists,
             quota: self.quota.clone().unwrap_or(Value::Null),
         }
@@ -105,6 +111,7 @@ impl Replica {
 #[derive(Debug, PartialEq)]
 struct Library {
     scores: BTreeMap<String, Value>,
+    bookmarks: BTreeMap<String, Value>,
     setlists: BTreeMap<String, Value>,
     quota: Value,
 }
@@ -176,9 +183,12 @@ async fn all_of(app: &TestApp, user: &SignedIn, path: &str) -> Vec<Value> {
 /// The caller's whole library as the API's `GET`s show it.
 async fn library(app: &TestApp, user: &SignedIn) -> Library {
     let mut scores = BTreeMap::new();
+    let mut bookmarks = BTreeMap::new();
     for listed in all_of(app, user, "/api/v1/scores?page_size=100").await {
         let id = listed["id"].as_str().unwrap().to_owned();
         let score = get(app, user, &format!("/api/v1/scores/{id}")).await;
+        let listed = get(app, user, &format!("/api/v1/scores/{id}/bookmarks")).await;
+        bookmarks.insert(id.clone(), listed["bookmarks"].clone());
         scores.insert(id, score);
     }
     let mut setlists = BTreeMap::new();
@@ -204,6 +214,7 @@ async fn library(app: &TestApp, user: &SignedIn) -> Library {
     }
     Library {
         scores,
+        bookmarks,
         setlists,
         quota: get(app, user, "/api/v1/quota").await,
     }
@@ -220,6 +231,8 @@ enum Step {
     AddItem(Index, Index),
     RemoveItem(Index, Index),
     DeleteSetlist(Index),
+    /// A bookmark on a score, then (when the second index says so) edited or removed.
+    Bookmark(Index, Index),
     /// A device syncs with pages of this size, and keeps the token it ends with.
     Sync(bool, usize),
 }
@@ -234,6 +247,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Step::AddItem(a, b)),
         1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Step::RemoveItem(a, b)),
         1 => any::<Index>().prop_map(Step::DeleteSetlist),
+        2 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Step::Bookmark(a, b)),
         3 => (any::<bool>(), 1_usize..=4).prop_map(|(device, limit)| Step::Sync(device, limit)),
     ]
 }
@@ -383,6 +397,30 @@ async fn check_history(app: &TestApp, steps: Vec<Step>) -> Result<(), TestCaseEr
                     )
                     .await;
                     prop_assert_eq!(deleted.status(), 204);
+                }
+            }
+            Step::Bookmark(index, then) => {
+                if let Some((id, version)) = score(&index) {
+                    let path = format!("/api/v1/scores/{id}/bookmarks");
+                    let added = send(
+                        app,
+                        &user,
+                        Method::POST,
+                        &path,
+                        Some(json!({"title": format!("Piece {number}"), "start_page": 1})),
+                        Some(version),
+                    )
+                    .await;
+                    prop_assert_eq!(added.status(), 201);
+                    let added: Value = added.json().await.unwrap();
+                    let bookmark = format!("{path}/{}", added["id"].as_str().unwrap());
+                    let (method, body, status) = match then.index(3) {
+                        0 => (Method::PATCH, Some(json!({"composer": "trad."})), 200),
+                        1 => (Method::DELETE, None, 204),
+                        _ => (Method::GET, None, 200),
+                    };
+                    let answered = send(app, &user, method, &bookmark, body, None).await;
+                    prop_assert_eq!(answered.status(), status);
                 }
             }
             Step::Sync(device, limit) => {
