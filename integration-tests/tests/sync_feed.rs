@@ -588,6 +588,23 @@ async fn long_polls_wake_on_a_change_and_end_empty(app: TestApp) {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // The open long-poll is counted (other tests of this process may have theirs open).
+    let metrics = app
+        .client
+        .get(format!("http://{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let parked: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("scoremate_sync_long_polls "))
+        .unwrap_or_else(|| panic!("no long-poll gauge in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(parked >= 1.0, "{parked} long-polls counted");
     // Someone else's change is not the waiter's business.
     let other = send(
         &app,

@@ -149,6 +149,23 @@ pub async fn sync(
     Ok(warp::reply::json(&body).into_response())
 }
 
+/// Counts a long-poll in `scoremate_sync_long_polls` while it lasts (a client that hangs
+/// up drops the request, and with it this).
+struct Parked;
+
+impl Parked {
+    fn new() -> Self {
+        metrics::gauge!("scoremate_sync_long_polls").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        metrics::gauge!("scoremate_sync_long_polls").decrement(1.0);
+    }
+}
+
 /// The first page that has changes, or the empty one at the end of the wait. Between
 /// looks the request holds no database connection, only its place in the owner's list
 /// of waiters.
@@ -159,6 +176,7 @@ async fn long_poll(
 ) -> Result<feed::FeedPage, ApiError> {
     let deadline = tokio::time::Instant::now() + request.wait;
     let subscription = state.services.changes.subscribe(owner);
+    let _parked = Parked::new();
     let mut start = request.start;
     loop {
         // Listening before looking: a change committed during the look still wakes it.
