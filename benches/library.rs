@@ -25,7 +25,7 @@
 use benches::{InProcessServer, Percentiles, percentiles};
 use std::time::{Duration, Instant};
 
-use aggregates::{Bytes, Score, ScoreCommand, ScoreMetadata, UploadId, UserId};
+use aggregates::{ScoreMetadata, UploadId, UserId};
 use chrono::DateTime;
 use eventstore::{Actor, Database, EventMetadata};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,7 +33,7 @@ use scoremate::http::pagination::{PAGE_DEPTH, Page, PageQuery};
 use scoremate::routes::scores::library::{LibraryQuery, explain_page, read_page};
 use serde_json::{Value, json};
 use testkit::Mix;
-use testkit::event_rows::{EventRow, Stream, insert_event_rows};
+use testkit::event_rows::{EventRow, confirmed_score_rows, insert_event_rows};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -204,31 +204,14 @@ fn score_rows(owner: UserId, i: usize) -> BenchResult<Vec<EventRow>> {
             .with_request_id("bench")
             .to_map(),
     )?;
-    let mut score = Stream::<Score>::new(&upload_id);
-    let mut rows = score.run(&actor, |state| {
-        state.decide(ScoreCommand::RequestUpload {
-            upload_id,
-            owner,
-            filename: format!("score-{i}.pdf"),
-            size_bytes: Bytes(size),
-            mime_type: "application/pdf".to_owned(),
-            sha256: None,
-            // objectstore::score_object_key
-            object_key: format!("{owner}/scores/{upload_id}/original.pdf"),
-            expires_at: at + chrono::Duration::hours(1),
-        })
-    })?;
-    rows.extend(score.run(&actor, |state| {
-        state.decide(ScoreCommand::ConfirmUpload {
-            user_id: owner,
-            now: at,
-            size_bytes: Bytes(size),
-            etag: format!("\"{:032x}\"", upload_id.into_uuid().as_u128()),
-            sha256: None,
-            metadata,
-        })
-    })?);
-    Ok(rows)
+    confirmed_score_rows(
+        owner,
+        upload_id,
+        at,
+        (&format!("score-{i}.pdf"), size),
+        metadata,
+        &actor,
+    )
 }
 
 /// Writes `count` scores' events into the log in bulk and builds the `scores` read model

@@ -52,8 +52,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aggregates::{
-    Bytes, Score, ScoreCommand, ScoreId, ScoreMetadata, Setlist, SetlistCommand, SetlistId,
-    SetlistItemId, UploadId, UserId,
+    ScoreId, ScoreMetadata, Setlist, SetlistCommand, SetlistId, SetlistItemId, UploadId, UserId,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Parser;
@@ -63,7 +62,7 @@ use scoremate::cli::args::Cli;
 use serde_json::{Value, json};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
-use testkit::event_rows::{EventRow, Stream, insert_event_rows};
+use testkit::event_rows::{EventRow, Stream, confirmed_score_rows, insert_event_rows};
 use tokio::sync::{mpsc, oneshot};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -299,30 +298,14 @@ fn score_rows(owner: UserId, i: usize) -> BenchResult<(ScoreId, Vec<EventRow>)> 
     let upload_id = UploadId::from_uuid(uuid::Uuid::now_v7());
     let (metadata, size) = seed_metadata(i);
     let actor = actor(owner, at)?;
-    let mut score = Stream::<Score>::new(&upload_id);
-    let mut rows = score.run(&actor, |state| {
-        state.decide(ScoreCommand::RequestUpload {
-            upload_id,
-            owner,
-            filename: format!("score-{i}.pdf"),
-            size_bytes: Bytes(size),
-            mime_type: "application/pdf".to_owned(),
-            sha256: None,
-            // objectstore::score_object_key
-            object_key: format!("{owner}/scores/{upload_id}/original.pdf"),
-            expires_at: at + chrono::Duration::hours(1),
-        })
-    })?;
-    rows.extend(score.run(&actor, |state| {
-        state.decide(ScoreCommand::ConfirmUpload {
-            user_id: owner,
-            now: at,
-            size_bytes: Bytes(size),
-            etag: format!("\"{:032x}\"", upload_id.into_uuid().as_u128()),
-            sha256: None,
-            metadata,
-        })
-    })?);
+    let rows = confirmed_score_rows(
+        owner,
+        upload_id,
+        at,
+        (&format!("score-{i}.pdf"), size),
+        metadata,
+        &actor,
+    )?;
     Ok((ScoreId::from_uuid(upload_id.into_uuid()), rows))
 }
 

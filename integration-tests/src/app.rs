@@ -151,6 +151,25 @@ impl TestApp {
     }
 
     /// `GET path` with `Authorization: Bearer <token>`.
+    /// `method path` as `user`, with a JSON body and `If-Match` when given.
+    pub async fn send_as(
+        &self,
+        user: &SignedIn,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.request(method, path).bearer_auth(&user.tokens.access);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(etag) = if_match {
+            request = request.header("if-match", etag);
+        }
+        self.send(request).await
+    }
+
     pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
         self.send(self.request(reqwest::Method::GET, path).bearer_auth(token))
             .await

@@ -57,24 +57,6 @@ async fn upload(app: &TestApp, user: &SignedIn, bytes: Vec<u8>) -> String {
         .to_owned()
 }
 
-async fn send(
-    app: &TestApp,
-    user: &SignedIn,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    if_match: Option<&str>,
-) -> reqwest::Response {
-    let mut request = app.request(method, path).bearer_auth(&user.tokens.access);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    if let Some(etag) = if_match {
-        request = request.header("if-match", etag);
-    }
-    app.send(request).await
-}
-
 fn etag(response: &reqwest::Response) -> String {
     response.headers()["etag"].to_str().unwrap().to_owned()
 }
@@ -100,18 +82,18 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
     let path = format!("/api/v1/scores/{score}/bookmarks");
 
     // Before processing: any plausible page; `fits` unknown.
-    let far = send(
-        &app,
-        &user,
-        Method::POST,
-        &path,
-        Some(json!({"title": "Page forty", "start_page": 40, "end_page": 41})),
-        None,
-    )
-    .await;
+    let far = app
+        .send_as(
+            &user,
+            Method::POST,
+            &path,
+            Some(json!({"title": "Page forty", "start_page": 40, "end_page": 41})),
+            None,
+        )
+        .await;
     let far = expect_json(far, 201).await;
     assert_eq!(far["fits"], Value::Null, "{far}");
-    let autumn = send(&app, &user, Method::POST, &path, Some(json!({"title": " Autumn Leaves ", "composer": "Kosma", "start_page": 1, "end_page": 2, "tags": ["ballad"]})), None).await;
+    let autumn = app.send_as(&user, Method::POST, &path, Some(json!({"title": " Autumn Leaves ", "composer": "Kosma", "start_page": 1, "end_page": 2, "tags": ["ballad"]})), None).await;
     assert_eq!(autumn.status(), 201);
     let location = autumn.headers()["location"].to_str().unwrap().to_owned();
     let autumn: Value = autumn.json().await.unwrap();
@@ -120,17 +102,17 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
         location,
         format!("{path}/{}", autumn["id"].as_str().unwrap())
     );
-    let read_back = send(&app, &user, Method::GET, &location, None, None).await;
+    let read_back = app.send_as(&user, Method::GET, &location, None, None).await;
     assert_eq!(expect_json(read_back, 200).await, autumn);
-    let bossa = send(
-        &app,
-        &user,
-        Method::POST,
-        &path,
-        Some(json!({"title": "Blue Bossa", "start_page": 3})),
-        None,
-    )
-    .await;
+    let bossa = app
+        .send_as(
+            &user,
+            Method::POST,
+            &path,
+            Some(json!({"title": "Blue Bossa", "start_page": 3})),
+            None,
+        )
+        .await;
     let bossa = expect_json(bossa, 201).await;
     assert_eq!(
         (bossa["start_page"].as_u64(), bossa["end_page"].as_u64()),
@@ -139,7 +121,7 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
 
     // Processing counts three pages: the far bookmark is kept and reported.
     app.run_processors_until_idle().await;
-    let list = send(&app, &user, Method::GET, &path, None, None).await;
+    let list = app.send_as(&user, Method::GET, &path, None, None).await;
     let version = etag(&list);
     let list = expect_json(list, 200).await;
     assert_eq!(list["page_count"], 3, "{list}");
@@ -153,15 +135,15 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
     );
 
     // Now pages beyond the file are refused, every bad field named.
-    let refused = send(
-        &app,
-        &user,
-        Method::POST,
-        &path,
-        Some(json!({"title": "", "start_page": 2, "end_page": 4})),
-        None,
-    )
-    .await;
+    let refused = app
+        .send_as(
+            &user,
+            Method::POST,
+            &path,
+            Some(json!({"title": "", "start_page": 2, "end_page": 4})),
+            None,
+        )
+        .await;
     let problem = expect_problem(refused, 400, "E007").await;
     assert!(
         problem.body["fields"]["end_page"].is_array(),
@@ -173,15 +155,15 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
         "{:?}",
         problem.body
     );
-    let refused = send(
-        &app,
-        &user,
-        Method::POST,
-        &path,
-        Some(json!({"title": 5, "start_page": "x"})),
-        None,
-    )
-    .await;
+    let refused = app
+        .send_as(
+            &user,
+            Method::POST,
+            &path,
+            Some(json!({"title": 5, "start_page": "x"})),
+            None,
+        )
+        .await;
     let problem = expect_problem(refused, 400, "E007").await;
     assert!(
         problem.body["fields"]["start_page"].is_array(),
@@ -191,67 +173,69 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
 
     // Fixing the far one with the version seen; a stale version is refused.
     let far_path = format!("{path}/{}", far["id"].as_str().unwrap());
-    let fixed = send(
-        &app,
-        &user,
-        Method::PATCH,
-        &far_path,
-        Some(json!({"start_page": 2, "end_page": 3, "notes": "segue"})),
-        Some(&version),
-    )
-    .await;
+    let fixed = app
+        .send_as(
+            &user,
+            Method::PATCH,
+            &far_path,
+            Some(json!({"start_page": 2, "end_page": 3, "notes": "segue"})),
+            Some(&version),
+        )
+        .await;
     let fixed = expect_json(fixed, 200).await;
     assert_eq!(
         (fixed["fits"].clone(), fixed["notes"].clone()),
         (json!(true), json!("segue"))
     );
-    let stale = send(
-        &app,
-        &user,
-        Method::PATCH,
-        &far_path,
-        Some(json!({"title": "Late"})),
-        Some(&version),
-    )
-    .await;
+    let stale = app
+        .send_as(
+            &user,
+            Method::PATCH,
+            &far_path,
+            Some(json!({"title": "Late"})),
+            Some(&version),
+        )
+        .await;
     expect_problem(stale, 412, "E011").await;
-    let cleared = send(
-        &app,
-        &user,
-        Method::PATCH,
-        &far_path,
-        Some(json!({"notes": null})),
-        None,
-    )
-    .await;
+    let cleared = app
+        .send_as(
+            &user,
+            Method::PATCH,
+            &far_path,
+            Some(json!({"notes": null})),
+            None,
+        )
+        .await;
     assert_eq!(expect_json(cleared, 200).await["notes"], Value::Null);
-    let wrong = send(
-        &app,
-        &user,
-        Method::PATCH,
-        &far_path,
-        Some(json!({"end_page": 9})),
-        None,
-    )
-    .await;
+    let wrong = app
+        .send_as(
+            &user,
+            Method::PATCH,
+            &far_path,
+            Some(json!({"end_page": 9})),
+            None,
+        )
+        .await;
     expect_problem(wrong, 400, "E007").await;
 
     // Removed once.
     let bossa_path = format!("{path}/{}", bossa["id"].as_str().unwrap());
     assert_eq!(
-        send(&app, &user, Method::DELETE, &bossa_path, None, None)
+        app.send_as(&user, Method::DELETE, &bossa_path, None, None)
             .await
             .status(),
         204
     );
     expect_problem(
-        send(&app, &user, Method::GET, &bossa_path, None, None).await,
+        app.send_as(&user, Method::GET, &bossa_path, None, None)
+            .await,
         404,
         "E003",
     )
     .await;
     expect_problem(
-        send(&app, &user, Method::DELETE, &bossa_path, None, None).await,
+        app.send_as(&user, Method::DELETE, &bossa_path, None, None)
+            .await,
         404,
         "E003",
     )
@@ -273,7 +257,7 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
         ),
         (Method::DELETE, far_path.clone(), None),
     ] {
-        let refused = send(&app, &stranger, method, &target, body, None).await;
+        let refused = app.send_as(&stranger, method, &target, body, None).await;
         expect_problem(refused, 404, "E003").await;
     }
 
@@ -285,7 +269,11 @@ async fn bookmarks_follow_the_rules(app: TestApp) {
     )
     .await;
     assert_eq!(view["bookmark_count"], 2, "{view}");
-    let list = expect_json(send(&app, &user, Method::GET, &path, None, None).await, 200).await;
+    let list = expect_json(
+        app.send_as(&user, Method::GET, &path, None, None).await,
+        200,
+    )
+    .await;
     let feed = expect_json(
         app.get_authed("/api/v1/sync?limit=1000", &user.tokens.access)
             .await,

@@ -144,6 +144,7 @@ async fn feed_response(
     app.get_authed(&path, &user.tokens.access).await
 }
 
+/// `TestApp::send_as` with `If-Match` as the version the feed gave.
 async fn send(
     app: &TestApp,
     user: &SignedIn,
@@ -152,14 +153,8 @@ async fn send(
     body: Option<Value>,
     if_match: Option<u64>,
 ) -> reqwest::Response {
-    let mut request = app.request(method, path).bearer_auth(&user.tokens.access);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    if let Some(version) = if_match {
-        request = request.header("if-match", format!("\"{version}\""));
-    }
-    app.send(request).await
+    let etag = if_match.map(|version| format!("\"{version}\""));
+    app.send_as(user, method, path, body, etag.as_deref()).await
 }
 
 async fn get(app: &TestApp, user: &SignedIn, path: &str) -> Value {

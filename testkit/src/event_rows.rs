@@ -71,6 +71,45 @@ impl<A: Aggregate> Stream<A> {
     }
 }
 
+/// A confirmed score's events — `RequestUpload` then `ConfirmUpload` at `at`, as the
+/// upload routes issue them — each with `metadata` (the event metadata) attached.
+pub fn confirmed_score_rows(
+    owner: aggregates::UserId,
+    upload_id: aggregates::UploadId,
+    at: chrono::DateTime<chrono::Utc>,
+    file: (&str, u64),
+    score: aggregates::ScoreMetadata,
+    metadata: &Value,
+) -> RowsResult<Vec<EventRow>> {
+    use aggregates::{Bytes, Score, ScoreCommand};
+    let (filename, size) = file;
+    let mut stream = Stream::<Score>::new(&upload_id);
+    let mut rows = stream.run(metadata, |state| {
+        state.decide(ScoreCommand::RequestUpload {
+            upload_id,
+            owner,
+            filename: filename.to_owned(),
+            size_bytes: Bytes(size),
+            mime_type: "application/pdf".to_owned(),
+            sha256: None,
+            // objectstore::score_object_key
+            object_key: format!("{owner}/scores/{upload_id}/original.pdf"),
+            expires_at: at + chrono::Duration::hours(1),
+        })
+    })?;
+    rows.extend(stream.run(metadata, |state| {
+        state.decide(ScoreCommand::ConfirmUpload {
+            user_id: owner,
+            now: at,
+            size_bytes: Bytes(size),
+            etag: format!("\"{:032x}\"", upload_id.into_uuid().as_u128()),
+            sha256: None,
+            metadata: score,
+        })
+    })?);
+    Ok(rows)
+}
+
 /// Appends `rows` in one transaction, `ROWS_PER_INSERT` a statement.
 pub async fn insert_event_rows(database: &Database, rows: &[EventRow]) -> RowsResult<()> {
     const INSERT: &str = "INSERT INTO events \
