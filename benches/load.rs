@@ -1033,16 +1033,21 @@ impl RawWriter {
                 name: format!("Concert {}", self.setlists),
                 description: None,
                 event_date: NaiveDate::from_ymd_opt(2027, 5, 1),
+                notes: None,
             },
             SetlistEvent::SetlistItemAdded {
                 item_id: items[0],
                 score_id: UploadId(uuid::Uuid::now_v7()),
+                bookmark_id: None,
+                pages: None,
                 position: 0,
                 note: None,
             },
             SetlistEvent::SetlistItemAdded {
                 item_id: items[1],
                 score_id: UploadId(uuid::Uuid::now_v7()),
+                bookmark_id: None,
+                pages: None,
                 position: 1,
                 note: Some("encore".to_owned()),
             },
@@ -1053,6 +1058,7 @@ impl RawWriter {
                 name: None,
                 description: Some(Some(format!("Programme, take {}", self.setlists))),
                 event_date: None,
+                notes: None,
             },
         ];
         for (sequence, event) in (1..).zip(&events) {

@@ -330,6 +330,7 @@ fn setlist_rows(
             name: format!("Concert {}", n + 1),
             description: Some("Programme and encores".to_owned()),
             event_date,
+            notes: None,
         })
     })?;
     for (k, &score_id) in scores.iter().enumerate() {
@@ -338,6 +339,8 @@ fn setlist_rows(
                 user_id: owner,
                 item_id: SetlistItemId::from_uuid(uuid::Uuid::now_v7()),
                 score_id,
+                bookmark_id: None,
+                pages: None,
                 position: None,
                 note: (k == 0).then(|| "capo 2".to_owned()),
             })

@@ -195,6 +195,7 @@ fn score_events() -> Vec<ScoreEvent> {
                 rating: Some(None),
                 ..ScoreMetadataPatch::default()
             },
+            filled_from: None,
         },
         ScoreEvent::PdfInfoExtracted {
             info: PdfInfo {
@@ -263,15 +264,19 @@ fn setlist_events() -> Vec<SetlistEvent> {
             name: "Christmas concert".to_owned(),
             description: None,
             event_date: NaiveDate::from_ymd_opt(2025, 12, 24),
+            notes: None,
         },
         SetlistEvent::SetlistDetailsUpdated {
             name: Some("Christmas Eve".to_owned()),
             description: None,
             event_date: None,
+            notes: None,
         },
         SetlistEvent::SetlistItemAdded {
             item_id: SetlistItemId(id(8)),
             score_id: UploadId(id(5)),
+            bookmark_id: None,
+            pages: None,
             position: 0,
             note: Some("capo 2".to_owned()),
         },
@@ -337,8 +342,8 @@ fn every_event_name_and_version_is_pinned() {
         ("Score", "UploadRejected", "1.0"),
         ("Score", "UploadCancelled", "1.0"),
         ("Score", "UploadExpired", "1.0"),
-        ("Score", "ScoreMetadataUpdated", "1.0"),
-        ("Score", "PdfInfoExtracted", "1.0"),
+        ("Score", "ScoreMetadataUpdated", "1.1"),
+        ("Score", "PdfInfoExtracted", "1.1"),
         ("Score", "ThumbnailGenerated", "1.0"),
         ("Score", "FileHashed", "1.0"),
         ("Score", "ProcessingFailed", "1.0"),
@@ -346,10 +351,10 @@ fn every_event_name_and_version_is_pinned() {
         ("Score", "BookmarkAdded", "1.0"),
         ("Score", "BookmarkUpdated", "1.0"),
         ("Score", "BookmarkRemoved", "1.0"),
-        ("Setlist", "SetlistCreated", "1.0"),
-        ("Setlist", "SetlistDetailsUpdated", "1.0"),
-        ("Setlist", "SetlistItemAdded", "1.0"),
-        ("Setlist", "SetlistItemRemoved", "1.0"),
+        ("Setlist", "SetlistCreated", "1.1"),
+        ("Setlist", "SetlistDetailsUpdated", "1.1"),
+        ("Setlist", "SetlistItemAdded", "1.1"),
+        ("Setlist", "SetlistItemRemoved", "1.1"),
         ("Setlist", "SetlistItemsReordered", "1.0"),
         ("Setlist", "SetlistDeleted", "1.0"),
     ]
@@ -464,6 +469,152 @@ fn the_setlist_item_added_payload_is_pinned() {
             "note": "capo 2"
         }})
     );
+}
+
+/// Score 1.1: metadata filled from the PDF says where each value came from, and the PDF
+/// info carries the XMP facts; both absent otherwise, so 1.0 payloads read unchanged.
+#[test]
+fn the_score_1_1_payloads_are_pinned() {
+    let mut filled_from = std::collections::BTreeMap::new();
+    filled_from.insert("composer".to_owned(), "XMP dc:creator".to_owned());
+    assert_eq!(
+        serde_json::to_value(ScoreEvent::ScoreMetadataUpdated {
+            patch: ScoreMetadataPatch {
+                composer: Some(Some("Joseph Kosma".to_owned())),
+                ..ScoreMetadataPatch::default()
+            },
+            filled_from: Some(filled_from),
+        })
+        .unwrap(),
+        json!({"ScoreMetadataUpdated": {
+            "patch": {"composer": "Joseph Kosma"},
+            "filled_from": {"composer": "XMP dc:creator"}
+        }})
+    );
+    let info = PdfInfo {
+        page_count: 1,
+        page_width_pt: 595.0,
+        page_height_pt: 842.0,
+        xmp: Some(PdfXmp {
+            title: Some("Autumn Leaves".to_owned()),
+            creators: vec!["Joseph Kosma".to_owned()],
+            subjects: vec!["jazz".to_owned()],
+        }),
+        ..PdfInfo::default()
+    };
+    assert_eq!(
+        serde_json::to_value(ScoreEvent::PdfInfoExtracted { info }).unwrap(),
+        json!({"PdfInfoExtracted": {"info": {
+            "page_count": 1, "page_width_pt": 595.0, "page_height_pt": 842.0,
+            "title": null, "author": null, "subject": null, "keywords": null,
+            "encrypted": false,
+            "xmp": {"title": "Autumn Leaves", "creators": ["Joseph Kosma"], "subjects": ["jazz"]}
+        }}})
+    );
+    let old: ScoreEvent =
+        serde_json::from_value(json!({"ScoreMetadataUpdated": {"patch": {"rating": 3}}})).unwrap();
+    assert!(matches!(
+        old,
+        ScoreEvent::ScoreMetadataUpdated {
+            filled_from: None,
+            ..
+        }
+    ));
+}
+
+/// 1.1 only added optional fields and a removal reason: an item of a whole score is
+/// written as in 1.0 (above), and these are the new shapes.
+#[test]
+fn the_setlist_1_1_payloads_are_pinned() {
+    let bookmark = SetlistEvent::SetlistItemAdded {
+        item_id: SetlistItemId(id(9)),
+        score_id: UploadId(id(5)),
+        bookmark_id: Some(BookmarkId(id(10))),
+        pages: None,
+        position: 1,
+        note: None,
+    };
+    assert_eq!(
+        serde_json::to_value(&bookmark).unwrap(),
+        json!({"SetlistItemAdded": {
+            "item_id": "00000000-0000-0000-0000-000000000009",
+            "score_id": "00000000-0000-0000-0000-000000000005",
+            "bookmark_id": "00000000-0000-0000-0000-00000000000a",
+            "position": 1,
+            "note": null
+        }})
+    );
+    let sequence = SetlistEvent::SetlistItemAdded {
+        item_id: SetlistItemId(id(11)),
+        score_id: UploadId(id(5)),
+        bookmark_id: None,
+        pages: Some(vec![1, 2, 1, 3]),
+        position: 2,
+        note: None,
+    };
+    assert_eq!(
+        serde_json::to_value(&sequence).unwrap(),
+        json!({"SetlistItemAdded": {
+            "item_id": "00000000-0000-0000-0000-00000000000b",
+            "score_id": "00000000-0000-0000-0000-000000000005",
+            "pages": [1, 2, 1, 3],
+            "position": 2,
+            "note": null
+        }})
+    );
+    assert_eq!(
+        serde_json::to_value(SetlistEvent::SetlistDetailsUpdated {
+            name: None,
+            description: None,
+            event_date: None,
+            notes: Some(None),
+        })
+        .unwrap(),
+        json!({"SetlistDetailsUpdated": {"notes": null}})
+    );
+    assert_eq!(
+        serde_json::to_value(SetlistEvent::SetlistItemRemoved {
+            item_id: SetlistItemId(id(9)),
+            reason: ItemRemovalReason::BookmarkRemoved,
+        })
+        .unwrap(),
+        json!({"SetlistItemRemoved": {
+            "item_id": "00000000-0000-0000-0000-000000000009",
+            "reason": "bookmark_removed"
+        }})
+    );
+}
+
+/// Stored 1.0 setlist events decode as the 1.1 events they are, with no upcaster.
+#[test]
+fn setlist_1_0_payloads_read_as_1_1_events() {
+    let created: SetlistEvent = serde_json::from_value(json!({"SetlistCreated": {
+        "setlist_id": "00000000-0000-0000-0000-000000000007",
+        "owner": "00000000-0000-0000-0000-000000000001",
+        "name": "Gig",
+        "description": null,
+        "event_date": null
+    }}))
+    .unwrap();
+    assert!(matches!(
+        created,
+        SetlistEvent::SetlistCreated { notes: None, .. }
+    ));
+    let updated: SetlistEvent =
+        serde_json::from_value(json!({"SetlistDetailsUpdated": {"name": "Gig II"}})).unwrap();
+    assert!(matches!(
+        updated,
+        SetlistEvent::SetlistDetailsUpdated { notes: None, .. }
+    ));
+    let added: SetlistEvent = serde_json::from_value(json!({"SetlistItemAdded": {
+        "item_id": "00000000-0000-0000-0000-000000000008",
+        "score_id": "00000000-0000-0000-0000-000000000005",
+        "position": 0,
+        "note": "capo 2"
+    }}))
+    .unwrap();
+    assert_eq!(added, setlist_events()[2]);
+    assert!(!crate::upcast::is_outdated("SetlistItemAdded", "1.0"));
 }
 
 #[test]

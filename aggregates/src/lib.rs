@@ -32,12 +32,12 @@ pub use quota::{
     ReservationStatus,
 };
 pub use score::{
-    Bookmark, BookmarkPatch, MAX_BOOKMARKS, MAX_PAGE, PdfInfo, ProcessingStage, ProcessingStatus,
-    Score, ScoreCommand, ScoreError, ScoreEvent, ScoreMetadata, ScoreMetadataPatch, ScoreStatus,
-    Thumbnail, UploadFile,
+    Bookmark, BookmarkPatch, ImportedBookmark, MAX_BOOKMARKS, MAX_PAGE, PdfInfo, PdfXmp,
+    ProcessingStage, ProcessingStatus, Score, ScoreCommand, ScoreError, ScoreEvent, ScoreMetadata,
+    ScoreMetadataPatch, ScoreStatus, Suggested, Suggestions, Thumbnail, UploadFile,
 };
 pub use session::{RevocationReason, Session, SessionCommand, SessionError, SessionEvent};
 pub use setlist::{
-    ItemRemovalReason, Setlist, SetlistCommand, SetlistError, SetlistEvent, SetlistItem,
+    ItemPart, ItemRemovalReason, Setlist, SetlistCommand, SetlistError, SetlistEvent, SetlistItem,
 };
 pub use validation::FieldErrors;

@@ -8,6 +8,11 @@
 //! | event | version | change |
 //! | --- | --- | --- |
 //! | `QuotaLimitSet` | 2.0 | `limit` renamed `limit_bytes`, the unit every other byte count names |
+//!
+//! Additions need no upcaster: `SetlistCreated`, `SetlistDetailsUpdated`,
+//! `SetlistItemAdded` and `SetlistItemRemoved` 1.1 only added optional fields (`notes`,
+//! an item's `bookmark_id` and `pages`) and the reason `bookmark_removed`, so every 1.0
+//! payload decodes as the same 1.1 event.
 
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use serde_json::Value;

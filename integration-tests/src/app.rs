@@ -150,7 +150,6 @@ impl TestApp {
         .await
     }
 
-    /// `GET path` with `Authorization: Bearer <token>`.
     /// `method path` as `user`, with a JSON body and `If-Match` when given.
     pub async fn send_as(
         &self,
@@ -170,6 +169,7 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// `GET path` with `Authorization: Bearer <token>`.
     pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
         self.send(self.request(reqwest::Method::GET, path).bearer_auth(token))
             .await
@@ -267,6 +267,12 @@ impl TestApp {
     /// score of `user`, as the server answered it.
     pub async fn add_score(&self, user: &SignedIn, metadata: Value) -> Value {
         let bytes = format!("%PDF-1.4\n% {metadata}\n%%EOF\n").into_bytes();
+        self.upload_pdf(user, bytes, metadata).await
+    }
+
+    /// upload-url → PUT of `bytes` → confirm with `metadata`: the score as the server
+    /// answered it.
+    pub async fn upload_pdf(&self, user: &SignedIn, bytes: Vec<u8>, metadata: Value) -> Value {
         let ticket = self
             .send(
                 self.request(reqwest::Method::POST, "/api/v1/files/upload-url")

@@ -29,32 +29,12 @@ fn pdf_of_pages(pages: usize) -> Vec<u8> {
     pdf.into_bytes()
 }
 
-/// upload-url → PUT of `bytes` → confirm: the score's id.
+/// A confirmed score of `bytes`: its id.
 async fn upload(app: &TestApp, user: &SignedIn, bytes: Vec<u8>) -> String {
-    let ticket = app
-        .send(
-            app.request(Method::POST, "/api/v1/files/upload-url")
-                .bearer_auth(&user.tokens.access)
-                .json(&json!({"filename": "real-book.pdf", "size": bytes.len(), "mime_type": "application/pdf"})),
-        )
+    let score = app
+        .upload_pdf(user, bytes, json!({"title": "The Real Book"}))
         .await;
-    let ticket = expect_json(ticket, 201).await;
-    let mut put = app.client.put(ticket["upload_url"].as_str().unwrap());
-    for (name, value) in ticket["headers"].as_object().into_iter().flatten() {
-        put = put.header(name.as_str(), value.as_str().unwrap());
-    }
-    assert_eq!(app.send(put.body(bytes)).await.status(), 200);
-    let confirmed = app
-        .send(
-            app.request(Method::POST, "/api/v1/scores")
-                .bearer_auth(&user.tokens.access)
-                .json(&json!({"upload_id": ticket["upload_id"], "title": "The Real Book"})),
-        )
-        .await;
-    expect_json(confirmed, 201).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    score["id"].as_str().unwrap().to_owned()
 }
 
 fn etag(response: &reqwest::Response) -> String {

@@ -176,6 +176,7 @@ fn library(
                         subject: None,
                         keywords: None,
                         encrypted: false,
+                        xmp: None,
                     },
                 },
             );

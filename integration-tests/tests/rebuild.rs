@@ -140,7 +140,7 @@ async fn mixed_history(app: &TestApp) {
         &alice,
         Method::PATCH,
         &setlist_path,
-        json!({"description": "With the choir", "event_date": null}),
+        json!({"description": "With the choir", "event_date": null, "notes": "Choir enters at bar 9"}),
     )
     .await;
     let dropped = call(
@@ -185,6 +185,14 @@ async fn mixed_history(app: &TestApp) {
         json!({"composer": "trad.", "tags": ["folk"]}),
     )
     .await;
+    // Setlist items playing bookmarks (one of them removed below) and a page sequence.
+    for body in [
+        json!({"score_id": scores[1].0, "bookmark_id": kept["id"]}),
+        json!({"score_id": scores[1].0, "bookmark_id": removed["id"], "note": "gone soon"}),
+        json!({"score_id": scores[1].0, "pages": [1, 1, 1]}),
+    ] {
+        call(app, &alice, Method::POST, &items_path, body).await;
+    }
     call(
         app,
         &alice,

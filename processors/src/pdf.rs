@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use aggregates::{PdfInfo, ProcessingStage, Score, ScoreCommand, ScoreStatus};
+use aggregates::{PdfInfo, PdfXmp, ProcessingStage, Score, ScoreCommand, ScoreStatus};
 use eventstore::{AggregateStore, EventMetadata};
 use objectstore::{ObjectStore, ObjectStoreError, thumbnail_object_key};
 use score_pdf::{Operation, Sandbox};
@@ -74,6 +74,11 @@ impl PdfProcessing {
                         subject: info.subject,
                         keywords: info.keywords,
                         encrypted: info.encrypted,
+                        xmp: info.xmp.map(|xmp| PdfXmp {
+                            title: xmp.title,
+                            creators: xmp.creators,
+                            subjects: xmp.subjects,
+                        }),
                     },
                 }))
             }

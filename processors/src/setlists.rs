@@ -1,15 +1,19 @@
-//! Setlist cleanup: a deleted score leaves every setlist, as `SetlistItemRemoved` events in
-//! each setlist's own history (reason `score_deleted`). Reads hide such items at once; this
-//! processor makes the histories say why.
+//! Setlist cleanup: a deleted score, or a removed bookmark, leaves every setlist, as
+//! `SetlistItemRemoved` events in each setlist's own history (reason `score_deleted` or
+//! `bookmark_removed`). Reads hide such items at once; this processor makes the histories
+//! say why.
 //!
-//! Two events lead here. `ScoreDeleted`: the setlists holding the score are found in the
-//! `setlists` read model, once that has applied everything up to the deletion. An item
-//! added in the instant the score was being deleted lands after the deletion in the log:
-//! `SetlistItemAdded` of a score already deleted removes it again.
+//! Three events lead here. `ScoreDeleted` and `BookmarkRemoved`: the setlists holding the
+//! score (or its bookmark) are found in the `setlists` read model, once that has applied
+//! everything up to the event. An item added in the instant its score was being deleted or
+//! its bookmark removed lands after that in the log: `SetlistItemAdded` of a score already
+//! deleted, or of a bookmark already gone, removes it again.
 
 use std::sync::Arc;
 
-use aggregates::{Score, ScoreEvent, ScoreStatus, Setlist, SetlistCommand, SetlistEvent};
+use aggregates::{
+    BookmarkId, Score, ScoreEvent, ScoreId, ScoreStatus, Setlist, SetlistCommand, SetlistEvent,
+};
 use cqrs_es::Aggregate;
 use eventstore::{AggregateStore, Database, RecordedEvent};
 use projections::{ReadModelTx, peek_checkpoint};
@@ -28,8 +32,13 @@ fn transient(error: impl std::fmt::Display) -> ProcessorError {
 }
 
 impl SetlistCleanup {
-    /// The setlists holding `score_id`, per the read model once it has reached `event`.
-    async fn setlists_holding(&self, event: &RecordedEvent) -> Result<Vec<String>, ProcessorError> {
+    /// The setlists holding the score `event` belongs to (or only its `bookmark`), per the
+    /// read model once it has reached `event`.
+    async fn setlists_holding(
+        &self,
+        event: &RecordedEvent,
+        bookmark: Option<BookmarkId>,
+    ) -> Result<Vec<String>, ProcessorError> {
         // The read model only moves forward: once its checkpoint is past the deletion,
         // any later read of its rows reflects it.
         let applied = peek_checkpoint(&self.database, "setlists")
@@ -43,17 +52,22 @@ impl SetlistCleanup {
         let mut tx = ReadModelTx::begin_read(&self.database)
             .await
             .map_err(transient)?;
-        const QUERY: &str = "SELECT DISTINCT setlist_id FROM setlist_items WHERE score_id = $1";
+        // `$2` null: every item of the score.
+        const QUERY: &str = "SELECT DISTINCT setlist_id FROM setlist_items \
+             WHERE score_id = $1 AND (CAST($2 AS TEXT) IS NULL OR bookmark_id = $2)";
+        let bookmark = bookmark.map(|id| id.to_string());
         let ids: Vec<String> = match &mut tx {
             ReadModelTx::Sqlite(transaction, _) => {
                 sqlx::query_scalar(QUERY)
                     .bind(&event.aggregate_id)
+                    .bind(&bookmark)
                     .fetch_all(&mut **transaction)
                     .await
             }
             ReadModelTx::Postgres(transaction) => {
                 sqlx::query_scalar(QUERY)
                     .bind(&event.aggregate_id)
+                    .bind(&bookmark)
                     .fetch_all(&mut **transaction)
                     .await
             }
@@ -63,18 +77,23 @@ impl SetlistCleanup {
         Ok(ids)
     }
 
-    async fn remove_score(
+    /// Takes the score's items (or only its `bookmark`'s) out of the setlist.
+    async fn remove(
         &self,
         setlist_id: &str,
-        score_id: aggregates::ScoreId,
+        score_id: ScoreId,
+        bookmark: Option<BookmarkId>,
         event: &RecordedEvent,
     ) -> Result<(), ProcessorError> {
+        let command = match bookmark {
+            None => SetlistCommand::RemoveScoreFromSetlist { score_id },
+            Some(bookmark_id) => SetlistCommand::RemoveBookmarkFromSetlist {
+                score_id,
+                bookmark_id,
+            },
+        };
         self.setlists
-            .execute(
-                setlist_id,
-                SetlistCommand::RemoveScoreFromSetlist { score_id },
-                &caused_by(event),
-            )
+            .execute(setlist_id, command, &caused_by(event))
             .await
             .map_err(classify)?;
         Ok(())
@@ -87,12 +106,17 @@ impl Processor for SetlistCleanup {
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), ProcessorError> {
-        if let Some(ScoreEvent::ScoreDeleted { .. }) = score_event(event)? {
+        let gone = match score_event(event)? {
+            Some(ScoreEvent::ScoreDeleted { .. }) => Some(None),
+            Some(ScoreEvent::BookmarkRemoved { bookmark_id }) => Some(Some(bookmark_id)),
+            _ => None,
+        };
+        if let Some(bookmark) = gone {
             let score_id = event.aggregate_id.parse().map_err(|_| {
                 ProcessorError::Permanent(format!("score id {:?}", event.aggregate_id))
             })?;
-            for setlist_id in self.setlists_holding(event).await? {
-                self.remove_score(&setlist_id, score_id, event).await?;
+            for setlist_id in self.setlists_holding(event, bookmark).await? {
+                self.remove(&setlist_id, score_id, bookmark, event).await?;
             }
             return Ok(());
         }
@@ -102,7 +126,12 @@ impl Processor for SetlistCleanup {
         let decoded: SetlistEvent = projections::decode::decode(event).map_err(|error| {
             ProcessorError::Permanent(format!("undecodable setlist event: {error}"))
         })?;
-        let SetlistEvent::SetlistItemAdded { score_id, .. } = decoded else {
+        let SetlistEvent::SetlistItemAdded {
+            score_id,
+            bookmark_id,
+            ..
+        } = decoded
+        else {
             return Ok(());
         };
         let score = self
@@ -111,7 +140,12 @@ impl Processor for SetlistCleanup {
             .await
             .map_err(classify)?;
         if score.aggregate.status() == Some(ScoreStatus::Deleted) {
-            self.remove_score(&event.aggregate_id, score_id, event)
+            self.remove(&event.aggregate_id, score_id, None, event)
+                .await?;
+        } else if let Some(bookmark_id) = bookmark_id
+            && !score.aggregate.bookmarks().contains_key(&bookmark_id)
+        {
+            self.remove(&event.aggregate_id, score_id, Some(bookmark_id), event)
                 .await?;
         }
         Ok(())

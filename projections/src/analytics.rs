@@ -93,7 +93,7 @@ impl Fold {
                 delta.upload_bytes += to_i64(size_bytes.0);
                 self.set_composer(score_id, metadata.composer.as_deref());
             }
-            ScoreEvent::ScoreMetadataUpdated { patch } => {
+            ScoreEvent::ScoreMetadataUpdated { patch, .. } => {
                 if let Some(composer) = patch.composer {
                     self.set_composer(score_id, composer.as_deref());
                 }
@@ -257,7 +257,7 @@ async fn load(tx: &mut ReadModelTx<'_>, steps: &[Step]) -> Result<Fold, Projecti
     for (score_id, event) in steps.iter().filter_map(|step| step.score.as_ref()) {
         let composer = match event {
             ScoreEvent::UploadConfirmed { metadata, .. } => metadata.composer.as_deref(),
-            ScoreEvent::ScoreMetadataUpdated { patch } => match &patch.composer {
+            ScoreEvent::ScoreMetadataUpdated { patch, .. } => match &patch.composer {
                 Some(composer) => composer.as_deref(),
                 None => continue,
             },

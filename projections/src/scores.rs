@@ -47,7 +47,7 @@ const UPSERT_HEAD: &str = "INSERT INTO scores (id, owner_id, lifecycle, title, c
      genre, key, instrumentation, tags, rating, difficulty, duration_seconds, reference, notes, \
      filename, size_bytes, mime_type, processing_status, processing_error, pdf, thumbnail, \
      title_folded, composer_folded, created_at, updated_at, version, state, facets, sha256, \
-     log_transaction_id, log_position) VALUES";
+     log_transaction_id, log_position, bookmarks_folded) VALUES";
 
 const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
      lifecycle = excluded.lifecycle, title = excluded.title, composer = excluded.composer, \
@@ -62,7 +62,8 @@ const UPSERT_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.ow
      composer_folded = excluded.composer_folded, created_at = excluded.created_at, \
      updated_at = excluded.updated_at, version = excluded.version, state = excluded.state, \
      facets = excluded.facets, sha256 = excluded.sha256, \
-     log_transaction_id = excluded.log_transaction_id, log_position = excluded.log_position";
+     log_transaction_id = excluded.log_transaction_id, log_position = excluded.log_position, \
+     bookmarks_folded = excluded.bookmarks_folded";
 
 /// A listed score's deletion, kept for the change feed (`GET /api/v1/sync`) as long as
 /// the read model lives: a client that saw the score learns that it went.
@@ -187,8 +188,24 @@ impl Row {
             file.sha256.clone().into(),
             event.cursor.transaction_id.into(),
             event.cursor.position.into(),
+            bookmarks_folded(state).into(),
         ]))
     }
+}
+
+/// What the library search reads of a score's bookmarks: each one's folded title and
+/// composer, a line each (a search for text spanning two lines is not a musician's).
+fn bookmarks_folded(state: &Score) -> String {
+    let mut folded = String::new();
+    for bookmark in state.bookmarks().values() {
+        for text in std::iter::once(&bookmark.title).chain(&bookmark.composer) {
+            if !folded.is_empty() {
+                folded.push('\n');
+            }
+            folded.push_str(&fold(text));
+        }
+    }
+    folded
 }
 
 impl Projection for Scores {

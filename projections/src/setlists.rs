@@ -87,6 +87,8 @@ impl Stored {
                     i64::try_from(position).unwrap_or(i64::MAX).into(),
                     item.score_id.to_string().into(),
                     item.note.clone().into(),
+                    item.bookmark_id.map(|id| id.to_string()).into(),
+                    Param::Json(item.pages.as_ref().map(|pages| serde_json::json!(pages))),
                 ]
             })
             .collect();
@@ -119,8 +121,8 @@ const TOMBSTONE_TAIL: &str = "ON CONFLICT (id) DO UPDATE SET owner_id = excluded
      version = excluded.version, log_transaction_id = excluded.log_transaction_id, \
      log_position = excluded.log_position";
 
-const ITEMS_HEAD: &str =
-    "INSERT INTO setlist_items (setlist_id, item_id, position, score_id, note) VALUES";
+const ITEMS_HEAD: &str = "INSERT INTO setlist_items (setlist_id, item_id, position, score_id, \
+     note, bookmark_id, pages) VALUES";
 
 /// The stored setlists among `ids`.
 async fn load_all(

@@ -1,4 +1,5 @@
-//! PDF facts with lopdf: page count, page-1 size as a viewer shows it, Info, encryption.
+//! PDF facts with lopdf: page count, page-1 size as a viewer shows it, Info and XMP,
+//! encryption.
 
 use std::collections::HashSet;
 
@@ -25,6 +26,9 @@ pub struct PdfInfo {
     pub keywords: Option<String>,
     /// The file is encrypted (it opened with the empty user password).
     pub encrypted: bool,
+    /// What the XMP metadata packet says, when there is one that says anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmp: Option<crate::Xmp>,
 }
 
 /// Reads the facts of a PDF, inside `limits`.
@@ -41,11 +45,14 @@ pub(crate) struct Opened {
     pub(crate) doc: Document,
     pub(crate) encrypted: bool,
     pub(crate) page_count: u32,
-    pub(crate) first_page: FirstPage,
+    pub(crate) first_page: TreePage,
+    /// The page asked for when opening (page 1 unless [`open_at`] named another), when
+    /// the document has it.
+    pub(crate) chosen_page: Option<TreePage>,
 }
 
-/// Page 1 and what it inherits from the page tree.
-pub(crate) struct FirstPage {
+/// One page and what it inherits from the page tree (page 1 for the facts).
+pub(crate) struct TreePage {
     pub(crate) dict: Dictionary,
     pub(crate) inherited_resources: Option<Object>,
     pub(crate) width: f64,
@@ -64,6 +71,11 @@ const A4: Rect = Rect {
 };
 
 pub(crate) fn open(bytes: &[u8], limits: &Limits) -> Result<Opened, PdfError> {
+    open_at(bytes, limits, 1)
+}
+
+/// [`open`], keeping page `page` (1-based) as well as page 1.
+pub(crate) fn open_at(bytes: &[u8], limits: &Limits, page: u32) -> Result<Opened, PdfError> {
     let size = bytes.len() as u64;
     if size > limits.max_input_bytes {
         return Err(PdfError::TooLarge {
@@ -98,13 +110,14 @@ pub(crate) fn open(bytes: &[u8], limits: &Limits) -> Result<Opened, PdfError> {
         return Err(locked(&doc));
     }
     let encrypted = doc.was_encrypted();
-    let (page_count, first_page) = walk_page_tree(&doc, limits)?;
+    let (page_count, first_page, chosen_page) = walk_page_tree(&doc, limits, page)?;
     let first_page = first_page.ok_or_else(|| PdfError::malformed("the document has no pages"))?;
     Ok(Opened {
         doc,
         encrypted,
         page_count,
         first_page,
+        chosen_page,
     })
 }
 
@@ -134,6 +147,7 @@ impl Opened {
             subject: field(b"Subject"),
             keywords: field(b"Keywords"),
             encrypted: self.encrypted,
+            xmp: crate::xmp::read(&self.doc),
         }
     }
 }
@@ -218,7 +232,12 @@ struct Frame<'a> {
 /// Walks the page tree from the catalog down, carrying inherited attributes along (so a
 /// `/Parent` chain is never followed and cannot loop). Returns the number of pages and
 /// page 1. A node met twice (a `/Kids` loop) is refused; so is a tree deeper than the limit.
-fn walk_page_tree(doc: &Document, limits: &Limits) -> Result<(u32, Option<FirstPage>), PdfError> {
+/// The page count, page 1 and page `wanted` (1-based; `None` past the last).
+fn walk_page_tree(
+    doc: &Document,
+    limits: &Limits,
+    wanted: u32,
+) -> Result<(u32, Option<TreePage>, Option<TreePage>), PdfError> {
     let catalog = doc
         .catalog()
         .map_err(|_| PdfError::malformed("the document catalog is missing"))?;
@@ -236,6 +255,8 @@ fn walk_page_tree(doc: &Document, limits: &Limits) -> Result<(u32, Option<FirstP
         doc,
         count: 0,
         first: None,
+        wanted,
+        chosen: None,
     };
     let mut stack = Vec::new();
     walk.node(root, &Inherited::default(), 1, limits, &mut stack)?;
@@ -262,13 +283,15 @@ fn walk_page_tree(doc: &Document, limits: &Limits) -> Result<(u32, Option<FirstP
         };
         walk.node(kid, &inherited, depth, limits, &mut stack)?;
     }
-    Ok((walk.count, walk.first))
+    Ok((walk.count, walk.first, walk.chosen))
 }
 
 struct Walk<'a> {
     doc: &'a Document,
     count: u32,
-    first: Option<FirstPage>,
+    first: Option<TreePage>,
+    wanted: u32,
+    chosen: Option<TreePage>,
 }
 
 impl<'a> Walk<'a> {
@@ -310,14 +333,20 @@ impl<'a> Walk<'a> {
             .count
             .checked_add(1)
             .ok_or_else(|| PdfError::limit("the document has too many pages"))?;
-        if self.first.is_none() {
+        let page = || {
             let (width, height) = displayed_size(&inherited);
-            self.first = Some(FirstPage {
+            TreePage {
                 dict: node.clone(),
                 inherited_resources: inherited.resources.cloned(),
                 width,
                 height,
-            });
+            }
+        };
+        if self.first.is_none() {
+            self.first = Some(page());
+        }
+        if self.count == self.wanted {
+            self.chosen = Some(page());
         }
         Ok(())
     }

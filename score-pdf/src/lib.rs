@@ -14,6 +14,7 @@ mod preflight;
 mod render;
 mod sandbox;
 mod text;
+mod xmp;
 
 pub mod child;
 pub mod protocol;
@@ -22,8 +23,9 @@ pub use error::PdfError;
 pub use inspect::{PdfInfo, inspect};
 pub use limits::Limits;
 pub use protocol::{Operation, Outcome};
-pub use render::{DEFAULT_THUMBNAIL_WIDTH, Thumbnail, thumbnail};
+pub use render::{DEFAULT_THUMBNAIL_WIDTH, Thumbnail, page_thumbnail, thumbnail};
 pub use sandbox::Sandbox;
+pub use xmp::{Xmp, parse as parse_xmp};
 
 /// Runs `op` in this process: the work a sandbox child does for one request.
 ///
@@ -37,6 +39,10 @@ pub fn process(bytes: &[u8], op: Operation, limits: &Limits) -> Result<Outcome, 
         Operation::Thumbnail { width } => Ok(Outcome {
             info: None,
             thumbnail: Some(thumbnail(bytes, width, limits)?),
+        }),
+        Operation::Page { page, width } => Ok(Outcome {
+            info: None,
+            thumbnail: Some(page_thumbnail(bytes, page, width, limits)?),
         }),
         Operation::Both { width } => {
             let (info, thumbnail) = render::inspect_and_render(bytes, width, limits)?;

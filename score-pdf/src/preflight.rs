@@ -1,20 +1,16 @@
-//! Before hayro renders page 1: every stream page 1 can reach must decompress within the
-//! limit and every image must stay within the pixel limit. hayro itself decodes without
-//! bounds, so this check is what turns a decompression bomb on page 1 into a
+//! Before hayro renders a page: every stream the page can reach must decompress within
+//! the limit and every image must stay within the pixel limit. hayro itself decodes
+//! without bounds, so this check is what turns a decompression bomb on the page into a
 //! [`PdfError`] instead of an allocation that only the sandbox's memory limit would stop.
 
 use std::collections::HashSet;
 
 use lopdf::{DecompressError, Document, Object, ObjectId, Stream};
 
-use crate::inspect::FirstPage;
+use crate::inspect::TreePage;
 use crate::{Limits, PdfError};
 
-pub(crate) fn check_first_page(
-    doc: &Document,
-    page: &FirstPage,
-    limits: &Limits,
-) -> Result<(), PdfError> {
+pub(crate) fn check_page(doc: &Document, page: &TreePage, limits: &Limits) -> Result<(), PdfError> {
     let mut seen = HashSet::<ObjectId>::new();
     let mut pending: Vec<&Object> = page
         .dict

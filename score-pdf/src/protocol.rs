@@ -25,6 +25,8 @@ pub enum Operation {
     Thumbnail { width: u32 },
     /// Both, reading the file once.
     Both { width: u32 },
+    /// [`crate::page_thumbnail`]: page `page` (1-based), `width` pixels wide.
+    Page { page: u32, width: u32 },
 }
 
 /// The result of an [`Operation`]: the parts it asked for.

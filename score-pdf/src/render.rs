@@ -1,4 +1,5 @@
-//! Page-1 thumbnails with hayro, as a viewer shows the page, on white, PNG-encoded.
+//! Page thumbnails with hayro — page 1 for the score, any page for previews — as a viewer
+//! shows the page, on white, PNG-encoded.
 
 use hayro::hayro_interpret::InterpreterSettings;
 use hayro::hayro_syntax::{LoadPdfError, Pdf};
@@ -7,7 +8,7 @@ use hayro::{PixmapSettings, RenderCache, RenderSettings};
 use image::ImageEncoder;
 use image::codecs::png::PngEncoder;
 
-use crate::inspect::{Opened, open};
+use crate::inspect::{Opened, open, open_at};
 use crate::{Limits, PdfError, PdfInfo, guarded, preflight};
 
 /// The thumbnail width of the service, in pixels.
@@ -42,7 +43,29 @@ pub fn thumbnail(bytes: &[u8], width_px: u32, limits: &Limits) -> Result<Thumbna
     guarded(|| {
         check_width(width_px)?;
         let opened = open(bytes, limits)?;
-        render(bytes, &opened, width_px, limits)
+        render(bytes, &opened, 1, width_px, limits)
+    })
+}
+
+/// Renders page `page` (1-based) as [`thumbnail`] renders page 1.
+///
+/// # Errors
+/// As [`thumbnail`], for that page; a page past the last is an invalid request.
+pub fn page_thumbnail(
+    bytes: &[u8],
+    page: u32,
+    width_px: u32,
+    limits: &Limits,
+) -> Result<Thumbnail, PdfError> {
+    guarded(|| {
+        check_width(width_px)?;
+        if page == 0 {
+            return Err(PdfError::InvalidRequest {
+                reason: "pages are numbered from 1".to_owned(),
+            });
+        }
+        let opened = open_at(bytes, limits, page)?;
+        render(bytes, &opened, page, width_px, limits)
     })
 }
 
@@ -55,7 +78,7 @@ pub(crate) fn inspect_and_render(
     guarded(|| {
         check_width(width_px)?;
         let opened = open(bytes, limits)?;
-        let thumbnail = render(bytes, &opened, width_px, limits)?;
+        let thumbnail = render(bytes, &opened, 1, width_px, limits)?;
         Ok((opened.info(), thumbnail))
     })
 }
@@ -72,27 +95,39 @@ fn check_width(width_px: u32) -> Result<(), PdfError> {
     Ok(())
 }
 
+/// Renders page `number` (1-based) of `opened`, which was opened at that page.
 fn render(
     bytes: &[u8],
     opened: &Opened,
+    number: u32,
     width_px: u32,
     limits: &Limits,
 ) -> Result<Thumbnail, PdfError> {
-    preflight::check_first_page(&opened.doc, &opened.first_page, limits)?;
+    let chosen = opened
+        .chosen_page
+        .as_ref()
+        .ok_or_else(|| PdfError::InvalidRequest {
+            reason: format!(
+                "page {number} asked for, the document has {} pages",
+                opened.page_count
+            ),
+        })?;
+    preflight::check_page(&opened.doc, chosen, limits)?;
     let pdf = Pdf::new(bytes.to_vec()).map_err(|error| match error {
         LoadPdfError::Decryption(_) => PdfError::PasswordProtected,
         LoadPdfError::Invalid => PdfError::malformed("the renderer could not read the file"),
     })?;
+    let index = usize::try_from(number.saturating_sub(1)).unwrap_or(usize::MAX);
     let page = pdf
         .pages()
-        .first()
-        .ok_or_else(|| PdfError::malformed("the renderer found no pages"))?;
+        .get(index)
+        .ok_or_else(|| PdfError::malformed(format!("the renderer found no page {number}")))?;
     let (page_width, page_height) = page.render_dimensions();
     let (page_width, page_height) = (f64::from(page_width), f64::from(page_height));
     if !(page_width.is_finite() && page_height.is_finite() && page_width > 0.0 && page_height > 0.0)
     {
         return Err(PdfError::Render {
-            reason: "page 1 has no usable size".to_owned(),
+            reason: format!("page {number} has no usable size"),
         });
     }
     let height = (f64::from(width_px) * page_height / page_width)
@@ -101,7 +136,7 @@ fn render(
     let pixels = f64::from(width_px) * height;
     if pixels > limits.max_rendered_pixels as f64 || height > f64::from(u16::MAX) {
         return Err(PdfError::limit(format!(
-            "page 1 would render to {width_px} × {height} pixels, more than the limit of {} pixels",
+            "page {number} would render to {width_px} × {height} pixels, more than the limit of {} pixels",
             limits.max_rendered_pixels
         )));
     }

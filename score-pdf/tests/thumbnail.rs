@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use lopdf::dictionary;
-use score_pdf::{DEFAULT_THUMBNAIL_WIDTH, Limits, PdfError, Thumbnail, thumbnail};
+use score_pdf::{DEFAULT_THUMBNAIL_WIDTH, Limits, PdfError, Thumbnail, page_thumbnail, thumbnail};
 use testkit::pdf::*;
 
 /// Mean absolute grey difference (0..=1) tolerated against pdftoppm: anti-aliasing and
@@ -199,4 +199,58 @@ fn the_comparison_with_poppler_tells_a_wrong_orientation_apart() {
     );
     eprintln!("difference to the right orientation {right:.4}, to the wrong one {wrong:.4}");
     assert!(right <= TOLERANCE && wrong > 2.0 * TOLERANCE);
+}
+
+/// Three different pages: A4 with the marker, the marker turned by `/Rotate 90`, and a
+/// US Letter page that is one black box.
+fn three_different_pages() -> Vec<u8> {
+    save(&mut pages(&[
+        PageSpec::sized(A4),
+        PageSpec {
+            rotate: Some(90),
+            ..PageSpec::sized(A4)
+        },
+        PageSpec {
+            content: Some("0 0 0 rg 50 50 400 600 re f\n".to_owned()),
+            ..PageSpec::sized(LETTER)
+        },
+    ]))
+}
+
+#[test]
+fn any_page_renders_as_poppler_draws_that_page() {
+    let bytes = three_different_pages();
+    for (page, (width, height)) in [(1, (300, 424)), (2, (300, 212)), (3, (300, 388))] {
+        let preview = page_thumbnail(&bytes, page, 300, &Limits::default()).unwrap();
+        assert_eq!(
+            (preview.width, preview.height),
+            (width, height),
+            "page {page}"
+        );
+        if poppler() {
+            assert_page_looks_like_poppler(&bytes, page, &preview.png, TOLERANCE);
+        }
+    }
+    // And not like another page: the comparison tells pages apart.
+    if poppler() {
+        let third = decode_png(
+            &page_thumbnail(&bytes, 3, 300, &Limits::default())
+                .unwrap()
+                .png,
+        );
+        let first = pdftoppm_page(&bytes, 1, third.height());
+        assert!(mean_abs_difference(&third, &first) > 3.0 * TOLERANCE);
+    }
+}
+
+#[test]
+fn a_page_past_the_last_or_page_zero_is_an_invalid_request() {
+    let bytes = three_different_pages();
+    for page in [0, 4, u32::MAX] {
+        let refused = page_thumbnail(&bytes, page, 300, &Limits::default());
+        assert!(
+            matches!(refused, Err(PdfError::InvalidRequest { .. })),
+            "page {page}: {refused:?}"
+        );
+    }
 }

@@ -28,6 +28,7 @@ pub mod pdf_sandbox;
 mod quota;
 pub mod routes;
 mod settings;
+mod songbook_index;
 mod sql;
 mod state;
 mod sync_token;

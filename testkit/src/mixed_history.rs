@@ -315,6 +315,7 @@ fn upload(life: &mut Life, quota: &mut Stream<Quota>) -> HistoryResult<Option<Sc
                 subject: None,
                 keywords: None,
                 encrypted: false,
+                xmp: None,
             },
         })
     })?;
@@ -410,17 +411,22 @@ fn setlist(life: &mut Life, scores: &[ScoreId]) -> HistoryResult<()> {
             name: format!("Concert {}", life_number(user)),
             description: Some("Programme and encores".to_owned()),
             event_date: date,
+            notes: None,
         })
     })?;
     let mut items = Vec::new();
     let wanted = usize::try_from(life.mix.below_u64(7)).unwrap_or(0);
     for score_id in scores.iter().take(wanted) {
         let item_id = SetlistItemId::from_uuid(life.new_id());
+        // Some items play a page sequence of their score (repeats allowed).
+        let pages = life.mix.chance(20).then(|| vec![1, 2, 1]);
         life.run(&mut setlist, me.clone(), |s| {
             s.decide(SetlistCommand::AddSetlistItem {
                 user_id: user,
                 item_id,
                 score_id: *score_id,
+                bookmark_id: None,
+                pages,
                 position: None,
                 note: None,
             })
@@ -452,6 +458,7 @@ fn setlist(life: &mut Life, scores: &[ScoreId]) -> HistoryResult<()> {
                 name: Some("Spring concert".to_owned()),
                 description: None,
                 event_date: None,
+                notes: Some(Some("Tune to 442 Hz".to_owned())),
             })
         })?;
     }

@@ -125,6 +125,42 @@ pub fn set_info(doc: &mut Document, entries: &[(&str, Object)]) {
     doc.trailer.set("Info", info_id);
 }
 
+/// Gives the document an XMP metadata packet (`/Metadata` of the catalog), uncompressed.
+pub fn set_xmp(doc: &mut Document, packet: &str) {
+    let stream = Stream::new(
+        dictionary! { "Type" => "Metadata", "Subtype" => "XML" },
+        packet.as_bytes().to_vec(),
+    );
+    let metadata = doc.add_object(stream);
+    let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
+    doc.get_object_mut(root)
+        .unwrap()
+        .as_dict_mut()
+        .unwrap()
+        .set("Metadata", metadata);
+}
+
+/// An XMP packet with a Dublin Core title, creators and subjects.
+pub fn dublin_core_packet(title: &str, creators: &[&str], subjects: &[&str]) -> String {
+    let items = |values: &[&str]| -> String {
+        values
+            .iter()
+            .map(|value| format!("<rdf:li>{value}</rdf:li>"))
+            .collect()
+    };
+    format!(
+        r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li></rdf:Alt></dc:title>
+<dc:creator><rdf:Seq>{}</rdf:Seq></dc:creator>
+<dc:subject><rdf:Bag>{}</rdf:Bag></dc:subject>
+</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>"#,
+        items(creators),
+        items(subjects)
+    )
+}
+
 pub fn utf16be(text: &str) -> Object {
     let mut bytes = vec![0xFE, 0xFF];
     for unit in text.encode_utf16() {
@@ -227,10 +263,16 @@ pub fn pdfinfo(bytes: &[u8]) -> (u32, f64, f64) {
 /// Page 1 rendered by `pdftoppm` (crop box, rotation applied) to fit a `longest_side`
 /// pixel square, as greyscale.
 pub fn pdftoppm(bytes: &[u8], longest_side: u32) -> image::GrayImage {
+    pdftoppm_page(bytes, 1, longest_side)
+}
+
+/// Page `page` (1-based) rendered by `pdftoppm -f N -l N`, as [`pdftoppm`] renders page 1.
+pub fn pdftoppm_page(bytes: &[u8], page: u32, longest_side: u32) -> image::GrayImage {
     let path = temp_file("in.pdf", bytes);
     let prefix = path.with_file_name("page");
+    let page = page.to_string();
     let output = Command::new("pdftoppm")
-        .args(["-png", "-singlefile", "-cropbox", "-f", "1", "-l", "1"])
+        .args(["-png", "-singlefile", "-cropbox", "-f", &page, "-l", &page])
         .args(["-scale-to", &longest_side.to_string()])
         .arg(&path)
         .arg(&prefix)
@@ -271,8 +313,14 @@ pub fn mean_abs_difference(ours: &image::GrayImage, reference: &image::GrayImage
 
 /// Fails when our thumbnail differs from poppler's rendering by more than `tolerance`.
 pub fn assert_looks_like_poppler(bytes: &[u8], png: &[u8], tolerance: f64) {
+    assert_page_looks_like_poppler(bytes, 1, png, tolerance);
+}
+
+/// Fails when our rendering of page `page` differs from poppler's by more than
+/// `tolerance`.
+pub fn assert_page_looks_like_poppler(bytes: &[u8], page: u32, png: &[u8], tolerance: f64) {
     let ours = decode_png(png);
-    let reference = pdftoppm(bytes, ours.width().max(ours.height()));
+    let reference = pdftoppm_page(bytes, page, ours.width().max(ours.height()));
     let aspect = |w: u32, h: u32| f64::from(w) / f64::from(h);
     let (ours_aspect, reference_aspect) = (
         aspect(ours.width(), ours.height()),

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::BookmarkId;
 use crate::serde_ext::double_option;
 use crate::validation::{FieldErrors, check_optional, check_required, trimmed, trimmed_optional};
 
@@ -79,6 +80,47 @@ impl Bookmark {
             notes: trimmed_optional(self.notes),
         }
     }
+}
+
+/// One bookmark of an imported index, with the line of the file it came from: the import
+/// is refused whole when any of them breaks a rule, each bad one named by its line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedBookmark {
+    /// 1-based line of the source file, for reporting only.
+    pub line: u64,
+    pub bookmark_id: BookmarkId,
+    pub bookmark: Bookmark,
+}
+
+impl ImportedBookmark {
+    /// Where an error about this row is reported.
+    #[must_use]
+    pub fn label(&self) -> String {
+        line_label(self.line)
+    }
+}
+
+/// `line N`: the key of a file's line in a rejection's `fields`.
+#[must_use]
+pub fn line_label(line: u64) -> String {
+    format!("line {line}")
+}
+
+/// Every problem of `rows` against a file of `page_count` pages, keyed by line (each
+/// message names the field), or nothing.
+#[must_use]
+pub fn import_errors(rows: &[ImportedBookmark], page_count: Option<u32>) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    for row in rows {
+        if let Err(problems) = row.bookmark.validate(page_count) {
+            for (field, messages) in problems.into_inner() {
+                for message in messages {
+                    errors.add(&row.label(), format!("{field}: {message}"));
+                }
+            }
+        }
+    }
+    errors
 }
 
 fn pages_message(page_count: Option<u32>) -> String {

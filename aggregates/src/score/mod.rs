@@ -41,13 +41,18 @@ use crate::ids::{BookmarkId, UploadId, UserId};
 pub use crate::validation::FieldErrors;
 use crate::validation::is_sha256_hex;
 
-pub use bookmarks::{Bookmark, BookmarkPatch, MAX_BOOKMARK_TITLE_CHARS, MAX_BOOKMARKS, MAX_PAGE};
+pub use bookmarks::{
+    Bookmark, BookmarkPatch, ImportedBookmark, MAX_BOOKMARK_TITLE_CHARS, MAX_BOOKMARKS, MAX_PAGE,
+    import_errors, line_label,
+};
 pub use metadata::{
     DIFFICULTY_RANGE, MAX_DURATION_SECONDS, MAX_LIST_ENTRIES, MAX_LIST_ENTRY_CHARS,
     MAX_NOTES_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, RATING_RANGE, ScoreMetadata,
     ScoreMetadataPatch,
 };
-pub use processing::{PdfInfo, ProcessingStage, ProcessingStatus, Thumbnail};
+pub use processing::{
+    PdfInfo, PdfXmp, ProcessingStage, ProcessingStatus, Suggested, Suggestions, Thumbnail,
+};
 
 /// Where an upload, and the score it may become, stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,6 +178,12 @@ pub enum ScoreCommand {
         user_id: UserId,
         bookmark_id: BookmarkId,
     },
+    /// The owner adds a songbook's index at once: all of it or, when any row breaks a
+    /// rule, none of it.
+    ImportBookmarks {
+        user_id: UserId,
+        bookmarks: Vec<ImportedBookmark>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,9 +217,13 @@ pub enum ScoreEvent {
     UploadCancelled {},
     /// The upload was not confirmed in time.
     UploadExpired {},
-    /// The user changed the fields present in `patch`.
+    /// The fields present in `patch` changed: by the user, or — with `filled_from`,
+    /// since 1.1 — filled by the system from the PDF's own metadata, naming for each field
+    /// where in the PDF it was read (`{"composer": "XMP dc:creator"}`).
     ScoreMetadataUpdated {
         patch: ScoreMetadataPatch,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filled_from: Option<BTreeMap<String, String>>,
     },
     /// The file's PDF information is known.
     PdfInfoExtracted {
@@ -269,8 +284,14 @@ impl DomainEvent for ScoreEvent {
         .to_owned()
     }
 
+    /// 1.1 added `filled_from` to `ScoreMetadataUpdated` and the XMP facts to
+    /// `PdfInfoExtracted`'s `info`; every 1.0 payload reads as the same 1.1 event.
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        match self {
+            Self::ScoreMetadataUpdated { .. } | Self::PdfInfoExtracted { .. } => "1.1",
+            _ => "1.0",
+        }
+        .to_owned()
     }
 }
 
@@ -546,7 +567,16 @@ impl Score {
                 }
                 info.validate()
                     .map_err(ScoreError::InvalidProcessingResult)?;
-                Ok(vec![ScoreEvent::PdfInfoExtracted { info }])
+                // The first time the file's metadata is known, it fills what the user
+                // left empty; what they typed is never overwritten.
+                let filled = if self.pdf_info.is_none() {
+                    self.filled_from_pdf(&info)
+                } else {
+                    None
+                };
+                Ok(std::iter::once(ScoreEvent::PdfInfoExtracted { info })
+                    .chain(filled)
+                    .collect())
             }
             ScoreCommand::RecordThumbnail {
                 object_key,
@@ -618,6 +648,9 @@ impl Score {
                 bookmark_id,
                 bookmark,
             } => self.add_bookmark(user_id, bookmark_id, bookmark),
+            ScoreCommand::ImportBookmarks { user_id, bookmarks } => {
+                self.import_bookmarks(user_id, bookmarks)
+            }
             ScoreCommand::UpdateBookmark {
                 user_id,
                 bookmark_id,
@@ -686,6 +719,80 @@ impl Score {
             bookmark_id,
             bookmark,
         }])
+    }
+
+    /// The metadata update filling the composer and tags the user left empty from what
+    /// the PDF suggests, or `None` when there is nothing to fill.
+    fn filled_from_pdf(&self, info: &PdfInfo) -> Option<ScoreEvent> {
+        let metadata = self.metadata.as_ref()?;
+        let suggestions = info.suggestions();
+        let mut patch = ScoreMetadataPatch::default();
+        let mut sources = BTreeMap::new();
+        if let (None, Some(composer)) = (&metadata.composer, suggestions.composer) {
+            patch.composer = Some(Some(composer.value));
+            sources.insert("composer".to_owned(), composer.source.to_owned());
+        }
+        if let (true, Some(tags)) = (metadata.tags.is_empty(), suggestions.tags) {
+            patch.tags = Some(tags.value);
+            sources.insert("tags".to_owned(), tags.source.to_owned());
+        }
+        if sources.is_empty() {
+            return None;
+        }
+        Some(ScoreEvent::ScoreMetadataUpdated {
+            patch,
+            filled_from: Some(sources),
+        })
+    }
+
+    /// One `BookmarkAdded` per row, in the file's order; a row breaking a rule is reported
+    /// by its line (`InvalidBookmark` keyed `line N`). Sent again, the same rows (same
+    /// ids) change nothing.
+    fn import_bookmarks(
+        &self,
+        user_id: UserId,
+        rows: Vec<ImportedBookmark>,
+    ) -> Result<Vec<ScoreEvent>, ScoreError> {
+        self.confirmed_for(user_id)?;
+        let rows: Vec<ImportedBookmark> = rows
+            .into_iter()
+            .map(|row| ImportedBookmark {
+                bookmark: row.bookmark.normalized(),
+                ..row
+            })
+            .collect();
+        let ids: std::collections::BTreeSet<BookmarkId> =
+            rows.iter().map(|row| row.bookmark_id).collect();
+        if ids.len() != rows.len() {
+            return Err(ScoreError::BookmarkExists);
+        }
+        let known = rows
+            .iter()
+            .filter(|row| self.bookmarks.contains_key(&row.bookmark_id))
+            .count();
+        if known > 0 {
+            let same = rows
+                .iter()
+                .all(|row| self.bookmarks.get(&row.bookmark_id) == Some(&row.bookmark));
+            return if same && known == rows.len() {
+                Ok(vec![])
+            } else {
+                Err(ScoreError::BookmarkExists)
+            };
+        }
+        import_errors(&rows, self.page_count())
+            .into_result()
+            .map_err(ScoreError::InvalidBookmark)?;
+        if self.bookmarks.len() + rows.len() > MAX_BOOKMARKS {
+            return Err(ScoreError::TooManyBookmarks);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| ScoreEvent::BookmarkAdded {
+                bookmark_id: row.bookmark_id,
+                bookmark: row.bookmark,
+            })
+            .collect())
     }
 
     /// The status as `user_id` may see it: other users' uploads do not exist for them.
@@ -770,7 +877,10 @@ impl Score {
         if patch.is_empty() {
             return Ok(vec![]);
         }
-        Ok(vec![ScoreEvent::ScoreMetadataUpdated { patch }])
+        Ok(vec![ScoreEvent::ScoreMetadataUpdated {
+            patch,
+            filled_from: None,
+        }])
     }
 }
 
@@ -824,7 +934,7 @@ impl Score {
             }
             ScoreEvent::UploadCancelled {} => self.status = Some(ScoreStatus::Cancelled),
             ScoreEvent::UploadExpired {} => self.status = Some(ScoreStatus::Expired),
-            ScoreEvent::ScoreMetadataUpdated { patch } => {
+            ScoreEvent::ScoreMetadataUpdated { patch, .. } => {
                 if let Some(metadata) = &mut self.metadata {
                     patch.apply_to(metadata);
                 }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::metadata::{MAX_LIST_ENTRIES, MAX_LIST_ENTRY_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS};
+
 use crate::validation::FieldErrors;
 
 /// A step of the asynchronous processing of a confirmed score.
@@ -67,9 +69,84 @@ pub struct PdfInfo {
     pub subject: Option<String>,
     pub keywords: Option<String>,
     pub encrypted: bool,
+    /// The Dublin Core facts of the XMP metadata packet, when it has any (since 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmp: Option<PdfXmp>,
+}
+
+/// What a PDF's XMP packet says about the work (`dc:title`, `dc:creator`, `dc:subject`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdfXmp {
+    pub title: Option<String>,
+    #[serde(default)]
+    pub creators: Vec<String>,
+    #[serde(default)]
+    pub subjects: Vec<String>,
+}
+
+/// A value the PDF suggests for a metadata field, and where in the PDF it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggested<T> {
+    pub value: T,
+    /// `XMP dc:title`, `Info Title`, …
+    pub source: &'static str,
+}
+
+/// What the PDF's metadata suggests for the score's title, composer and tags: XMP first
+/// (editors keep it current), the Info dictionary otherwise; only values the score's
+/// metadata rules accept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Suggestions {
+    pub title: Option<Suggested<String>>,
+    pub composer: Option<Suggested<String>>,
+    pub tags: Option<Suggested<Vec<String>>>,
 }
 
 impl PdfInfo {
+    /// What the file's metadata suggests.
+    #[must_use]
+    pub fn suggestions(&self) -> Suggestions {
+        let xmp = self.xmp.clone().unwrap_or_default();
+        let text = |value: Option<String>, max: usize, source: &'static str| {
+            value
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty() && value.chars().count() <= max)
+                .map(|value| Suggested { value, source })
+        };
+        let creators = (!xmp.creators.is_empty()).then(|| xmp.creators.join(", "));
+        let keywords = self.keywords.as_deref().map(|keywords| {
+            keywords
+                .split([',', ';'])
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
+        let tags = |list: Option<Vec<String>>, source: &'static str| {
+            let mut seen = std::collections::BTreeSet::new();
+            let tags: Vec<String> = list?
+                .into_iter()
+                .map(|tag| tag.trim().to_owned())
+                .filter(|tag| !tag.is_empty() && tag.chars().count() <= MAX_LIST_ENTRY_CHARS)
+                .filter(|tag| seen.insert(tag.to_lowercase()))
+                .take(MAX_LIST_ENTRIES)
+                .collect();
+            (!tags.is_empty()).then_some(Suggested {
+                value: tags,
+                source,
+            })
+        };
+        Suggestions {
+            title: text(xmp.title, MAX_TITLE_CHARS, "XMP dc:title")
+                .or_else(|| text(self.title.clone(), MAX_TITLE_CHARS, "Info Title")),
+            composer: text(creators, MAX_TEXT_CHARS, "XMP dc:creator")
+                .or_else(|| text(self.author.clone(), MAX_TEXT_CHARS, "Info Author")),
+            tags: tags(
+                (!xmp.subjects.is_empty()).then_some(xmp.subjects),
+                "XMP dc:subject",
+            )
+            .or_else(|| tags(keywords, "Info Keywords")),
+        }
+    }
+
     /// A PDF has at least one page and a finite, positive page size. Non-finite sizes are
     /// refused also because JSON cannot store them: the event could never be read back.
     ///

@@ -93,6 +93,7 @@ fn pdf_info() -> PdfInfo {
         subject: None,
         keywords: None,
         encrypted: false,
+        xmp: None,
     }
 }
 
@@ -555,7 +556,10 @@ fn updating_metadata_records_the_patch() {
     ScoreTester::with(())
         .given(vec![requested(), confirmed()])
         .when(update(patch.clone()))
-        .then_expect_events(vec![ScoreEvent::ScoreMetadataUpdated { patch }]);
+        .then_expect_events(vec![ScoreEvent::ScoreMetadataUpdated {
+            patch,
+            filled_from: None,
+        }]);
 }
 
 #[test]
@@ -568,7 +572,10 @@ fn clearing_an_optional_field_records_a_null() {
     ScoreTester::with(())
         .given(vec![requested(), confirmed()])
         .when(update(patch.clone()))
-        .then_expect_events(vec![ScoreEvent::ScoreMetadataUpdated { patch }]);
+        .then_expect_events(vec![ScoreEvent::ScoreMetadataUpdated {
+            patch,
+            filled_from: None,
+        }]);
 }
 
 #[test]
@@ -605,6 +612,7 @@ fn a_patch_is_recorded_with_only_the_fields_that_change() {
                 genre: Some(Some("Romantic".to_owned())),
                 ..ScoreMetadataPatch::default()
             },
+            filled_from: None,
         }]);
 }
 
@@ -959,6 +967,7 @@ fn the_score_exposes_its_file_metadata_and_objects() {
                 composer: Some(None),
                 ..ScoreMetadataPatch::default()
             },
+            filled_from: None,
         },
         ScoreEvent::PdfInfoExtracted { info: pdf_info() },
         thumbnail_generated(),
@@ -1345,4 +1354,261 @@ fn a_score_holds_a_bounded_number_of_bookmarks() {
         .given(given)
         .when(add_bookmark(owner(), bookmark(1, 2)))
         .then_expect_error(ScoreError::TooManyBookmarks);
+}
+
+// --- ImportBookmarks -------------------------------------------------------------------
+
+fn row(line: u64, n: u128, bookmark: Bookmark) -> ImportedBookmark {
+    ImportedBookmark {
+        line,
+        bookmark_id: BookmarkId(Uuid::from_u128(500 + n)),
+        bookmark,
+    }
+}
+
+fn import(rows: Vec<ImportedBookmark>) -> ScoreCommand {
+    ScoreCommand::ImportBookmarks {
+        user_id: owner(),
+        bookmarks: rows,
+    }
+}
+
+fn piece(title: &str, start_page: u32, end_page: u32) -> Bookmark {
+    Bookmark {
+        title: title.to_owned(),
+        start_page,
+        end_page,
+        ..Bookmark::default()
+    }
+}
+
+#[test]
+fn an_index_is_imported_whole_in_file_order_trimmed() {
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(import(vec![
+            row(2, 1, piece(" Solar ", 5, 6)),
+            row(3, 2, piece("Autumn Leaves", 1, 2)),
+        ]))
+        .then_expect_events(vec![
+            ScoreEvent::BookmarkAdded {
+                bookmark_id: BookmarkId(Uuid::from_u128(501)),
+                bookmark: piece("Solar", 5, 6),
+            },
+            ScoreEvent::BookmarkAdded {
+                bookmark_id: BookmarkId(Uuid::from_u128(502)),
+                bookmark: piece("Autumn Leaves", 1, 2),
+            },
+        ]);
+}
+
+#[test]
+fn an_index_with_any_bad_row_is_refused_naming_every_bad_line() {
+    let mut errors = FieldErrors::new();
+    errors.add("line 3", "end_page: must be a page of the file, 1 to 2");
+    errors.add("line 5", "end_page: must not be before start_page");
+    errors.add("line 5", "title: must not be empty");
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed(),
+            ScoreEvent::PdfInfoExtracted { info: pdf_info() },
+        ])
+        .when(import(vec![
+            row(2, 1, piece("Fine", 1, 2)),
+            row(3, 2, piece("Too far", 2, 3)),
+            row(5, 3, piece("  ", 2, 1)),
+        ]))
+        .then_expect_error(ScoreError::InvalidBookmark(errors));
+}
+
+#[test]
+fn an_import_needs_a_live_score_of_the_caller() {
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(ScoreCommand::ImportBookmarks {
+            user_id: stranger(),
+            bookmarks: vec![row(2, 1, piece("Solar", 1, 1))],
+        })
+        .then_expect_error(ScoreError::NotFound);
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed(), deleted()])
+        .when(import(vec![row(2, 1, piece("Solar", 1, 1))]))
+        .then_expect_error(ScoreError::NotFound);
+}
+
+#[test]
+fn an_import_sent_again_changes_nothing_and_clashing_ids_are_refused() {
+    let imported = ScoreEvent::BookmarkAdded {
+        bookmark_id: BookmarkId(Uuid::from_u128(501)),
+        bookmark: piece("Solar", 1, 1),
+    };
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed(), imported.clone()])
+        .when(import(vec![row(2, 1, piece("Solar", 1, 1))]))
+        .then_expect_events(vec![]);
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed(), imported])
+        .when(import(vec![
+            row(2, 1, piece("Solar", 1, 1)),
+            row(3, 2, piece("Nardis", 2, 2)),
+        ]))
+        .then_expect_error(ScoreError::BookmarkExists);
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(import(vec![
+            row(2, 1, piece("Solar", 1, 1)),
+            row(3, 1, piece("Nardis", 2, 2)),
+        ]))
+        .then_expect_error(ScoreError::BookmarkExists);
+}
+
+#[test]
+fn an_import_may_not_take_a_score_past_its_bookmark_limit() {
+    let mut given = vec![requested(), confirmed()];
+    given.extend((0..MAX_BOOKMARKS - 1).map(|n| ScoreEvent::BookmarkAdded {
+        bookmark_id: BookmarkId(Uuid::from_u128(10_000 + n as u128)),
+        bookmark: bookmark(1, 1),
+    }));
+    ScoreTester::with(())
+        .given(given.clone())
+        .when(import(vec![
+            row(2, 1, piece("Solar", 1, 1)),
+            row(3, 2, piece("Nardis", 2, 2)),
+        ]))
+        .then_expect_error(ScoreError::TooManyBookmarks);
+    ScoreTester::with(())
+        .given(given)
+        .when(import(vec![row(2, 1, piece("Solar", 1, 1))]))
+        .then_expect_events(vec![ScoreEvent::BookmarkAdded {
+            bookmark_id: BookmarkId(Uuid::from_u128(501)),
+            bookmark: piece("Solar", 1, 1),
+        }]);
+}
+
+// --- Suggestions from the PDF's metadata -------------------------------------------------
+
+fn confirmed_with(metadata: ScoreMetadata) -> ScoreEvent {
+    ScoreEvent::UploadConfirmed {
+        size_bytes: Bytes(2_000_000),
+        etag: "\"etag-1\"".to_owned(),
+        sha256: Some(SHA.to_owned()),
+        metadata,
+    }
+}
+
+fn info_with(author: Option<&str>, keywords: Option<&str>, xmp: Option<PdfXmp>) -> PdfInfo {
+    PdfInfo {
+        author: author.map(str::to_owned),
+        keywords: keywords.map(str::to_owned),
+        xmp,
+        ..pdf_info()
+    }
+}
+
+fn bare() -> ScoreMetadata {
+    ScoreMetadata {
+        title: "Untitled".to_owned(),
+        ..ScoreMetadata::default()
+    }
+}
+
+#[test]
+fn xmp_is_suggested_before_the_info_dictionary() {
+    let xmp = PdfXmp {
+        title: Some(" Autumn Leaves ".to_owned()),
+        creators: vec!["Joseph Kosma".to_owned(), "Jacques Prévert".to_owned()],
+        subjects: vec!["jazz".to_owned(), "Jazz".to_owned(), "  ".to_owned()],
+    };
+    let suggestions = info_with(Some("Scanner 3000"), Some("ignored"), Some(xmp)).suggestions();
+    assert_eq!(
+        suggestions.title.map(|s| (s.value, s.source)),
+        Some(("Autumn Leaves".to_owned(), "XMP dc:title"))
+    );
+    assert_eq!(
+        suggestions.composer.map(|s| (s.value, s.source)),
+        Some(("Joseph Kosma, Jacques Prévert".to_owned(), "XMP dc:creator"))
+    );
+    assert_eq!(
+        suggestions.tags.map(|s| (s.value, s.source)),
+        Some((vec!["jazz".to_owned()], "XMP dc:subject"))
+    );
+    let info_only = info_with(Some("Kosma"), Some("jazz; ballad ,, "), None).suggestions();
+    assert_eq!(
+        info_only.title.map(|s| (s.value, s.source)),
+        Some(("Kinderszenen".to_owned(), "Info Title"))
+    );
+    assert_eq!(
+        info_only.tags.map(|s| s.value),
+        Some(vec!["jazz".to_owned(), "ballad".to_owned()])
+    );
+    let too_long = info_with(Some(&"a".repeat(201)), None, None).suggestions();
+    assert_eq!(too_long.composer, None, "only values the rules accept");
+}
+
+#[test]
+fn the_pdf_fills_what_the_user_left_empty_saying_where_from() {
+    let mut filled_from = std::collections::BTreeMap::new();
+    filled_from.insert("composer".to_owned(), "Info Author".to_owned());
+    filled_from.insert("tags".to_owned(), "Info Keywords".to_owned());
+    let info = info_with(Some("Kosma"), Some("jazz, ballad"), None);
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed_with(bare())])
+        .when(ScoreCommand::RecordPdfInfo { info: info.clone() })
+        .then_expect_events(vec![
+            ScoreEvent::PdfInfoExtracted { info },
+            ScoreEvent::ScoreMetadataUpdated {
+                patch: ScoreMetadataPatch {
+                    composer: Some(Some("Kosma".to_owned())),
+                    tags: Some(vec!["jazz".to_owned(), "ballad".to_owned()]),
+                    ..ScoreMetadataPatch::default()
+                },
+                filled_from: Some(filled_from),
+            },
+        ]);
+}
+
+#[test]
+fn the_pdf_never_overwrites_what_the_user_typed_and_fills_once() {
+    let info = info_with(Some("Kosma"), Some("jazz"), None);
+    // Composer typed, tags left empty: only the tags are filled.
+    let typed = ScoreMetadata {
+        composer: Some("Me".to_owned()),
+        ..bare()
+    };
+    let mut filled_from = std::collections::BTreeMap::new();
+    filled_from.insert("tags".to_owned(), "Info Keywords".to_owned());
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed_with(typed)])
+        .when(ScoreCommand::RecordPdfInfo { info: info.clone() })
+        .then_expect_events(vec![
+            ScoreEvent::PdfInfoExtracted { info: info.clone() },
+            ScoreEvent::ScoreMetadataUpdated {
+                patch: ScoreMetadataPatch {
+                    tags: Some(vec!["jazz".to_owned()]),
+                    ..ScoreMetadataPatch::default()
+                },
+                filled_from: Some(filled_from),
+            },
+        ]);
+    // Everything typed: the info alone.
+    ScoreTester::with(())
+        .given(vec![requested(), confirmed()])
+        .when(ScoreCommand::RecordPdfInfo { info: info.clone() })
+        .then_expect_events(vec![ScoreEvent::PdfInfoExtracted { info: info.clone() }]);
+    // Info known already (a later reading): nothing is filled again.
+    let later = PdfInfo {
+        page_count: 3,
+        ..info.clone()
+    };
+    ScoreTester::with(())
+        .given(vec![
+            requested(),
+            confirmed_with(bare()),
+            ScoreEvent::PdfInfoExtracted { info },
+        ])
+        .when(ScoreCommand::RecordPdfInfo {
+            info: later.clone(),
+        })
+        .then_expect_events(vec![ScoreEvent::PdfInfoExtracted { info: later }]);
 }

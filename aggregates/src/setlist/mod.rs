@@ -3,12 +3,17 @@
 //! Invariants:
 //! - Only the owner sees the setlist: for anyone else every user command answers
 //!   `NotFound`, exactly as for an id that does not exist; a deleted setlist is gone.
-//! - The name is 1..=200 characters, the description at most 2000 and an item's note at
-//!   most 500, all trimmed (a blank description or note is absent).
+//! - The name is 1..=200 characters, the description at most 2000, the notes at most
+//!   10,000 and an item's note at most 500, all trimmed (blank text is absent).
 //! - Items are ordered by their 0-based position; item ids are unique within the list,
 //!   while the same score may appear in several items (encores).
+//! - An item plays a whole score, one of its bookmarks, or a page sequence of it (1 to
+//!   500 pages, each 1..=100,000, repeats allowed) — never both a bookmark and pages.
+//!   Whether the bookmark exists and the pages lie within the file is the caller's check:
+//!   the setlist does not hold the score.
 //! - A reorder is a permutation of exactly the current items.
-//! - A deleted score leaves every setlist, item by item, each removal recorded.
+//! - A deleted score, or a removed bookmark, leaves every setlist, item by item, each
+//!   removal recorded.
 //!
 //! Idempotent commands (no events): `RemoveScoreFromSetlist` for a score the setlist does
 //! not hold or on a deleted setlist; `UpdateSetlistDetails` that changes nothing;
@@ -25,18 +30,26 @@ use chrono::NaiveDate;
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ScoreId, SetlistId, SetlistItemId, UserId};
+use crate::ids::{BookmarkId, ScoreId, SetlistId, SetlistItemId, UserId};
+use crate::score::MAX_PAGE;
 use crate::serde_ext::double_option;
 use crate::validation::{FieldErrors, check_optional, check_required, trimmed, trimmed_optional};
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
 pub const MAX_NOTE_CHARS: usize = 500;
+pub const MAX_NOTES_CHARS: usize = 10_000;
+/// The longest page sequence one item may play.
+pub const MAX_SEQUENCE_PAGES: usize = 500;
 
-/// The rules for a setlist's name and description, each checked when present: for callers
-/// that report every bad field of a request at once.
+/// The rules for a setlist's name, description and notes, each checked when present: for
+/// callers that report every bad field of a request at once.
 #[must_use]
-pub fn details_errors(name: Option<&str>, description: Option<&str>) -> FieldErrors {
+pub fn details_errors(
+    name: Option<&str>,
+    description: Option<&str>,
+    notes: Option<&str>,
+) -> FieldErrors {
     let mut errors = FieldErrors::new();
     // The documented limits hold for the text as sent, before trimming, too.
     let too_long = |errors: &mut FieldErrors, field: &str, text: &str, max: usize| {
@@ -49,6 +62,9 @@ pub fn details_errors(name: Option<&str>, description: Option<&str>) -> FieldErr
     let name = name.filter(|name| !too_long(&mut errors, "name", name, MAX_NAME_CHARS));
     let description = description
         .filter(|text| !too_long(&mut errors, "description", text, MAX_DESCRIPTION_CHARS));
+    if let Some(notes) = notes {
+        too_long(&mut errors, "notes", notes, MAX_NOTES_CHARS);
+    }
     if let Some(name) = name {
         check_required(
             &mut errors,
@@ -77,6 +93,8 @@ pub enum ItemRemovalReason {
     UserRemoved,
     /// Its score was deleted.
     ScoreDeleted,
+    /// The bookmark it played was removed from its score.
+    BookmarkRemoved,
 }
 
 impl ItemRemovalReason {
@@ -85,6 +103,7 @@ impl ItemRemovalReason {
         match self {
             Self::UserRemoved => "user_removed",
             Self::ScoreDeleted => "score_deleted",
+            Self::BookmarkRemoved => "bookmark_removed",
         }
     }
 }
@@ -100,7 +119,42 @@ impl fmt::Display for ItemRemovalReason {
 pub struct SetlistItem {
     pub item_id: SetlistItemId,
     pub score_id: ScoreId,
+    /// Plays this bookmark of the score rather than all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bookmark_id: Option<BookmarkId>,
+    /// Plays these pages of the score, in this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<Vec<u32>>,
     pub note: Option<String>,
+}
+
+/// What part of its score an item plays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemPart {
+    pub bookmark_id: Option<BookmarkId>,
+    pub pages: Option<Vec<u32>>,
+}
+
+impl ItemPart {
+    /// The rules a part must keep whatever the score: one kind at a time, a sequence of
+    /// 1 to [`MAX_SEQUENCE_PAGES`] pages, each 1 to [`MAX_PAGE`].
+    #[must_use]
+    pub fn errors(&self) -> FieldErrors {
+        let mut errors = FieldErrors::new();
+        if let Some(pages) = &self.pages {
+            if self.bookmark_id.is_some() {
+                errors.add("pages", "Give a bookmark or pages, not both.");
+            } else if pages.is_empty() || pages.len() > MAX_SEQUENCE_PAGES {
+                errors.add(
+                    "pages",
+                    format!("Must list 1 to {MAX_SEQUENCE_PAGES} pages."),
+                );
+            } else if pages.iter().any(|page| !(1..=MAX_PAGE).contains(page)) {
+                errors.add("pages", format!("Pages are 1 to {MAX_PAGE}."));
+            }
+        }
+        errors
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,8 +166,11 @@ pub enum SetlistCommand {
         name: String,
         description: Option<String>,
         event_date: Option<NaiveDate>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
     },
-    /// Edits the details present; for `description` and `event_date`, `Some(None)` clears.
+    /// Edits the details present; for `description`, `event_date` and `notes`, `Some(None)`
+    /// clears.
     UpdateSetlistDetails {
         user_id: UserId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,13 +187,25 @@ pub enum SetlistCommand {
             deserialize_with = "double_option"
         )]
         event_date: Option<Option<NaiveDate>>,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "double_option"
+        )]
+        notes: Option<Option<String>>,
     },
-    /// Puts a score in the list at `position` (0-based, shifting the rest), or at the end.
-    /// The caller has checked that the score is the user's and live.
+    /// Puts a score, one of its bookmarks or a page sequence of it in the list at
+    /// `position` (0-based, shifting the rest), or at the end. The caller has checked
+    /// that the score is the user's and live, that the bookmark is on it and that the
+    /// pages are within it.
     AddSetlistItem {
         user_id: UserId,
         item_id: SetlistItemId,
         score_id: ScoreId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bookmark_id: Option<BookmarkId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pages: Option<Vec<u32>>,
         position: Option<usize>,
         note: Option<String>,
     },
@@ -147,6 +216,12 @@ pub enum SetlistCommand {
     },
     /// Takes every item of a deleted score out (issued by the system on `ScoreDeleted`).
     RemoveScoreFromSetlist { score_id: ScoreId },
+    /// Takes every item playing a removed bookmark out (issued by the system on
+    /// `BookmarkRemoved`).
+    RemoveBookmarkFromSetlist {
+        score_id: ScoreId,
+        bookmark_id: BookmarkId,
+    },
     /// Puts the items in the given order, which must list every current item once.
     ReorderSetlistItems {
         user_id: UserId,
@@ -165,8 +240,11 @@ pub enum SetlistEvent {
         name: String,
         description: Option<String>,
         event_date: Option<NaiveDate>,
+        /// Since 1.1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
     },
-    /// The details present changed (a `null` description or event date was cleared).
+    /// The details present changed (a `null` description, event date or notes cleared).
     SetlistDetailsUpdated {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
@@ -182,11 +260,23 @@ pub enum SetlistEvent {
             deserialize_with = "double_option"
         )]
         event_date: Option<Option<NaiveDate>>,
+        /// Since 1.1.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "double_option"
+        )]
+        notes: Option<Option<String>>,
     },
-    /// A score entered the list at 0-based `position`; later items moved down by one.
+    /// A score (or its bookmark, or a page sequence of it: since 1.1) entered the list at
+    /// 0-based `position`; later items moved down by one.
     SetlistItemAdded {
         item_id: SetlistItemId,
         score_id: ScoreId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bookmark_id: Option<BookmarkId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pages: Option<Vec<u32>>,
         position: usize,
         note: Option<String>,
     },
@@ -214,8 +304,17 @@ impl DomainEvent for SetlistEvent {
         .to_owned()
     }
 
+    /// 1.1 added the setlist's `notes`, items of a bookmark or a page sequence and the
+    /// removal reason `bookmark_removed`; every 1.0 payload reads as the same 1.1 event.
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        match self {
+            Self::SetlistItemsReordered { .. } | Self::SetlistDeleted { .. } => "1.0",
+            Self::SetlistCreated { .. }
+            | Self::SetlistDetailsUpdated { .. }
+            | Self::SetlistItemAdded { .. }
+            | Self::SetlistItemRemoved { .. } => "1.1",
+        }
+        .to_owned()
     }
 }
 
@@ -227,7 +326,7 @@ pub enum SetlistError {
     /// No such setlist for this user: never created, someone else's, or deleted.
     #[error("no such setlist")]
     NotFound,
-    /// Name, description or note break the rules; all bad fields are listed.
+    /// Name, description, notes, note or pages break the rules; all bad fields are listed.
     #[error("invalid setlist details: {0}")]
     InvalidDetails(FieldErrors),
     /// Items can be inserted at positions 0..=len only.
@@ -251,6 +350,8 @@ pub struct Setlist {
     name: String,
     description: Option<String>,
     event_date: Option<NaiveDate>,
+    #[serde(default)]
+    notes: Option<String>,
     items: Vec<SetlistItem>,
     deleted: bool,
 }
@@ -291,6 +392,11 @@ impl Setlist {
         self.event_date
     }
 
+    #[must_use]
+    pub fn notes(&self) -> Option<&str> {
+        self.notes.as_deref()
+    }
+
     /// The items in order; an item's index is its position.
     #[must_use]
     pub fn items(&self) -> &[SetlistItem] {
@@ -314,12 +420,14 @@ impl Setlist {
                 name,
                 description,
                 event_date,
+                notes,
             } => {
                 if self.is_created() {
                     return Err(SetlistError::AlreadyCreated);
                 }
                 let name = trimmed(name);
                 let description = trimmed_optional(description);
+                let notes = trimmed_optional(notes);
                 let mut errors = FieldErrors::new();
                 check_required(&mut errors, "name", &name, MAX_NAME_CHARS);
                 check_optional(
@@ -328,6 +436,7 @@ impl Setlist {
                     description.as_deref(),
                     MAX_DESCRIPTION_CHARS,
                 );
+                check_optional(&mut errors, "notes", notes.as_deref(), MAX_NOTES_CHARS);
                 errors.into_result().map_err(SetlistError::InvalidDetails)?;
                 Ok(vec![SetlistEvent::SetlistCreated {
                     setlist_id,
@@ -335,6 +444,7 @@ impl Setlist {
                     name,
                     description,
                     event_date,
+                    notes,
                 }])
             }
             SetlistCommand::UpdateSetlistDetails {
@@ -342,19 +452,29 @@ impl Setlist {
                 name,
                 description,
                 event_date,
+                notes,
             } => {
                 self.require_live_for(user_id)?;
-                self.update_details(name, description, event_date)
+                self.update_details(name, description, event_date, notes)
             }
             SetlistCommand::AddSetlistItem {
                 user_id,
                 item_id,
                 score_id,
+                bookmark_id,
+                pages,
                 position,
                 note,
             } => {
                 self.require_live_for(user_id)?;
-                self.add_item(item_id, score_id, position, note)
+                let item = SetlistItem {
+                    item_id,
+                    score_id,
+                    bookmark_id,
+                    pages,
+                    note: trimmed_optional(note),
+                };
+                self.add_item(item, position)
             }
             SetlistCommand::RemoveSetlistItem { user_id, item_id } => {
                 self.require_live_for(user_id)?;
@@ -380,6 +500,28 @@ impl Setlist {
                     .map(|item| SetlistEvent::SetlistItemRemoved {
                         item_id: item.item_id,
                         reason: ItemRemovalReason::ScoreDeleted,
+                    })
+                    .collect())
+            }
+            SetlistCommand::RemoveBookmarkFromSetlist {
+                score_id,
+                bookmark_id,
+            } => {
+                if !self.is_created() {
+                    return Err(SetlistError::NotFound);
+                }
+                if self.deleted {
+                    return Ok(vec![]);
+                }
+                Ok(self
+                    .items
+                    .iter()
+                    .filter(|item| {
+                        item.score_id == score_id && item.bookmark_id == Some(bookmark_id)
+                    })
+                    .map(|item| SetlistEvent::SetlistItemRemoved {
+                        item_id: item.item_id,
+                        reason: ItemRemovalReason::BookmarkRemoved,
                     })
                     .collect())
             }
@@ -418,9 +560,11 @@ impl Setlist {
         name: Option<String>,
         description: Option<Option<String>>,
         event_date: Option<Option<NaiveDate>>,
+        notes: Option<Option<String>>,
     ) -> Result<Vec<SetlistEvent>, SetlistError> {
         let name = name.map(trimmed);
         let description = description.map(trimmed_optional);
+        let notes = notes.map(trimmed_optional);
         let mut errors = FieldErrors::new();
         if let Some(name) = &name {
             check_required(&mut errors, "name", name, MAX_NAME_CHARS);
@@ -433,45 +577,63 @@ impl Setlist {
                 MAX_DESCRIPTION_CHARS,
             );
         }
+        if let Some(notes) = &notes {
+            check_optional(&mut errors, "notes", notes.as_deref(), MAX_NOTES_CHARS);
+        }
         errors.into_result().map_err(SetlistError::InvalidDetails)?;
         let name = name.filter(|name| *name != self.name);
         let description = description.filter(|description| *description != self.description);
         let event_date = event_date.filter(|event_date| *event_date != self.event_date);
-        if name.is_none() && description.is_none() && event_date.is_none() {
+        let notes = notes.filter(|notes| *notes != self.notes);
+        if name.is_none() && description.is_none() && event_date.is_none() && notes.is_none() {
             return Ok(vec![]);
         }
         Ok(vec![SetlistEvent::SetlistDetailsUpdated {
             name,
             description,
             event_date,
+            notes,
         }])
     }
 
+    /// `item` with its note trimmed.
     fn add_item(
         &self,
-        item_id: SetlistItemId,
-        score_id: ScoreId,
+        item: SetlistItem,
         position: Option<usize>,
-        note: Option<String>,
     ) -> Result<Vec<SetlistEvent>, SetlistError> {
-        let note = trimmed_optional(note);
-        if let Some(existing) = self.item(item_id) {
-            if existing.score_id == score_id && existing.note == note {
+        if let Some(existing) = self.item(item.item_id) {
+            if *existing == item {
                 return Ok(vec![]);
             }
-            return Err(SetlistError::DuplicateItemId { item_id });
+            return Err(SetlistError::DuplicateItemId {
+                item_id: item.item_id,
+            });
         }
         let len = self.items.len();
         let position = position.unwrap_or(len);
         if position > len {
             return Err(SetlistError::InvalidPosition { position, len });
         }
-        let mut errors = FieldErrors::new();
-        check_optional(&mut errors, "note", note.as_deref(), MAX_NOTE_CHARS);
+        let mut errors = ItemPart {
+            bookmark_id: item.bookmark_id,
+            pages: item.pages.clone(),
+        }
+        .errors();
+        check_optional(&mut errors, "note", item.note.as_deref(), MAX_NOTE_CHARS);
         errors.into_result().map_err(SetlistError::InvalidDetails)?;
+        let SetlistItem {
+            item_id,
+            score_id,
+            bookmark_id,
+            pages,
+            note,
+        } = item;
         Ok(vec![SetlistEvent::SetlistItemAdded {
             item_id,
             score_id,
+            bookmark_id,
+            pages,
             position,
             note,
         }])
@@ -496,18 +658,24 @@ impl Setlist {
                 name,
                 description,
                 event_date,
+                notes,
             } => {
                 self.setlist_id = Some(setlist_id);
                 self.owner = Some(owner);
                 self.name = name;
                 self.description = description;
                 self.event_date = event_date;
+                self.notes = notes;
             }
             SetlistEvent::SetlistDetailsUpdated {
                 name,
                 description,
                 event_date,
+                notes,
             } => {
+                if let Some(notes) = notes {
+                    self.notes = notes;
+                }
                 if let Some(name) = name {
                     self.name = name;
                 }
@@ -521,6 +689,8 @@ impl Setlist {
             SetlistEvent::SetlistItemAdded {
                 item_id,
                 score_id,
+                bookmark_id,
+                pages,
                 position,
                 note,
             } => {
@@ -531,6 +701,8 @@ impl Setlist {
                     SetlistItem {
                         item_id,
                         score_id,
+                        bookmark_id,
+                        pages,
                         note,
                     },
                 );

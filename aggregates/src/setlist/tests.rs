@@ -36,6 +36,7 @@ fn created() -> SetlistEvent {
         name: "Christmas concert".to_owned(),
         description: Some("St. Mary's".to_owned()),
         event_date: Some(concert_day()),
+        notes: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn create(name: &str, description: Option<&str>) -> SetlistCommand {
         name: name.to_owned(),
         description: description.map(str::to_owned),
         event_date: Some(concert_day()),
+        notes: None,
     }
 }
 
@@ -53,6 +55,8 @@ fn added(n: u128, score_n: u128, position: usize) -> SetlistEvent {
     SetlistEvent::SetlistItemAdded {
         item_id: item(n),
         score_id: score(score_n),
+        bookmark_id: None,
+        pages: None,
         position,
         note: None,
     }
@@ -63,6 +67,8 @@ fn add(n: u128, score_n: u128, position: Option<usize>) -> SetlistCommand {
         user_id: owner(),
         item_id: item(n),
         score_id: score(score_n),
+        bookmark_id: None,
+        pages: None,
         position,
         note: None,
     }
@@ -92,6 +98,7 @@ fn update_details(
         name: name.map(str::to_owned),
         description: description.map(|description| description.map(str::to_owned)),
         event_date,
+        notes: None,
     }
 }
 
@@ -175,6 +182,7 @@ fn updating_details_records_the_changes() {
             name: Some("Christmas Eve".to_owned()),
             description: Some(Some("Crypt".to_owned())),
             event_date: None,
+            notes: None,
         }]);
 }
 
@@ -187,6 +195,7 @@ fn clearing_the_description_and_event_date_records_nulls() {
             name: None,
             description: Some(None),
             event_date: Some(None),
+            notes: None,
         }]);
 }
 
@@ -221,6 +230,7 @@ fn updating_another_users_setlist_answers_not_found() {
             name: Some("Mine now".to_owned()),
             description: None,
             event_date: None,
+            notes: None,
         })
         .then_expect_error(SetlistError::NotFound);
 }
@@ -292,12 +302,16 @@ fn adding_an_item_with_a_note_stores_it_trimmed() {
             user_id: owner(),
             item_id: item(1),
             score_id: score(1),
+            bookmark_id: None,
+            pages: None,
             position: None,
             note: Some(" capo 2 ".to_owned()),
         })
         .then_expect_events(vec![SetlistEvent::SetlistItemAdded {
             item_id: item(1),
             score_id: score(1),
+            bookmark_id: None,
+            pages: None,
             position: 0,
             note: Some("capo 2".to_owned()),
         }]);
@@ -313,6 +327,8 @@ fn a_note_longer_than_500_characters_is_refused() {
             user_id: owner(),
             item_id: item(1),
             score_id: score(1),
+            bookmark_id: None,
+            pages: None,
             position: None,
             note: Some("n".repeat(MAX_NOTE_CHARS + 1)),
         })
@@ -343,6 +359,8 @@ fn adding_to_another_users_setlist_answers_not_found() {
             user_id: stranger(),
             item_id: item(1),
             score_id: score(1),
+            bookmark_id: None,
+            pages: None,
             position: None,
             note: None,
         })
@@ -532,6 +550,7 @@ fn the_setlist_exposes_its_details_and_items() {
         name: None,
         description: Some(None),
         event_date: None,
+        notes: None,
     });
     events.push(removed(2, ItemRemovalReason::UserRemoved));
     let setlist = fold(events);
@@ -558,6 +577,7 @@ fn a_details_update_tells_an_absent_field_from_a_null_one() {
         name: None,
         description: None,
         event_date: Some(None),
+        notes: None,
     };
     let json = serde_json::to_value(&event).unwrap();
     assert_eq!(
@@ -565,4 +585,240 @@ fn a_details_update_tells_an_absent_field_from_a_null_one() {
         serde_json::json!({"SetlistDetailsUpdated": {"event_date": null}})
     );
     assert_eq!(serde_json::from_value::<SetlistEvent>(json).unwrap(), event);
+}
+
+// --- Bookmarks, page sequences and notes (1.1) -------------------------------------------
+
+fn bookmark(n: u128) -> BookmarkId {
+    BookmarkId(Uuid::from_u128(0x3000 + n))
+}
+
+fn add_part(n: u128, score_n: u128, part: ItemPart) -> SetlistCommand {
+    SetlistCommand::AddSetlistItem {
+        user_id: owner(),
+        item_id: item(n),
+        score_id: score(score_n),
+        bookmark_id: part.bookmark_id,
+        pages: part.pages,
+        position: None,
+        note: None,
+    }
+}
+
+fn added_part(n: u128, score_n: u128, part: ItemPart, position: usize) -> SetlistEvent {
+    SetlistEvent::SetlistItemAdded {
+        item_id: item(n),
+        score_id: score(score_n),
+        bookmark_id: part.bookmark_id,
+        pages: part.pages,
+        position,
+        note: None,
+    }
+}
+
+fn of_bookmark(n: u128) -> ItemPart {
+    ItemPart {
+        bookmark_id: Some(bookmark(n)),
+        pages: None,
+    }
+}
+
+fn of_pages(pages: &[u32]) -> ItemPart {
+    ItemPart {
+        bookmark_id: None,
+        pages: Some(pages.to_vec()),
+    }
+}
+
+#[test]
+fn an_item_may_play_a_bookmark_of_its_score() {
+    SetlistTester::with(())
+        .given(vec![created(), added(1, 1, 0)])
+        .when(add_part(2, 1, of_bookmark(7)))
+        .then_expect_events(vec![added_part(2, 1, of_bookmark(7), 1)]);
+}
+
+#[test]
+fn an_item_may_play_a_page_sequence_with_repeats() {
+    let repeats = of_pages(&[1, 2, 3, 4, 3, 4, 5]);
+    SetlistTester::with(())
+        .given(vec![created()])
+        .when(add_part(1, 1, repeats.clone()))
+        .then_expect_events(vec![added_part(1, 1, repeats.clone(), 0)]);
+    let setlist = fold(vec![created(), added_part(1, 1, repeats, 0)]);
+    assert_eq!(
+        setlist.item(item(1)).and_then(|item| item.pages.clone()),
+        Some(vec![1, 2, 3, 4, 3, 4, 5])
+    );
+}
+
+#[test]
+fn an_item_plays_a_bookmark_or_pages_never_both() {
+    let mut expected = FieldErrors::new();
+    expected.add("pages", "Give a bookmark or pages, not both.");
+    SetlistTester::with(())
+        .given(vec![created()])
+        .when(add_part(
+            1,
+            1,
+            ItemPart {
+                bookmark_id: Some(bookmark(1)),
+                pages: Some(vec![1]),
+            },
+        ))
+        .then_expect_error(SetlistError::InvalidDetails(expected));
+}
+
+#[test]
+fn a_page_sequence_is_1_to_500_pages_each_within_the_page_limit() {
+    let refused = |pages: Vec<u32>, message: String| {
+        let mut expected = FieldErrors::new();
+        expected.add("pages", message);
+        SetlistTester::with(())
+            .given(vec![created()])
+            .when(add_part(1, 1, of_pages(&pages)))
+            .then_expect_error(SetlistError::InvalidDetails(expected));
+    };
+    refused(vec![], "Must list 1 to 500 pages.".to_owned());
+    refused(
+        vec![1; MAX_SEQUENCE_PAGES + 1],
+        "Must list 1 to 500 pages.".to_owned(),
+    );
+    refused(vec![1, 0], "Pages are 1 to 100000.".to_owned());
+    refused(vec![MAX_PAGE + 1], "Pages are 1 to 100000.".to_owned());
+    SetlistTester::with(())
+        .given(vec![created()])
+        .when(add_part(1, 1, of_pages(&[MAX_PAGE; MAX_SEQUENCE_PAGES])))
+        .then_expect_events(vec![added_part(
+            1,
+            1,
+            of_pages(&[MAX_PAGE; MAX_SEQUENCE_PAGES]),
+            0,
+        )]);
+}
+
+#[test]
+fn repeating_an_item_id_with_another_part_is_refused() {
+    SetlistTester::with(())
+        .given(vec![created(), added_part(1, 1, of_bookmark(1), 0)])
+        .when(add_part(1, 1, of_bookmark(2)))
+        .then_expect_error(SetlistError::DuplicateItemId { item_id: item(1) });
+    SetlistTester::with(())
+        .given(vec![created(), added_part(1, 1, of_bookmark(1), 0)])
+        .when(add_part(1, 1, of_bookmark(1)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_removed_bookmark_takes_exactly_its_items_out() {
+    SetlistTester::with(())
+        .given(vec![
+            created(),
+            added(1, 1, 0),
+            added_part(2, 1, of_bookmark(7), 1),
+            added_part(3, 1, of_bookmark(8), 2),
+            added_part(4, 2, of_bookmark(7), 3),
+            added_part(5, 1, of_bookmark(7), 4),
+            added_part(6, 1, of_pages(&[1, 2]), 5),
+        ])
+        .when(SetlistCommand::RemoveBookmarkFromSetlist {
+            score_id: score(1),
+            bookmark_id: bookmark(7),
+        })
+        .then_expect_events(vec![
+            removed(2, ItemRemovalReason::BookmarkRemoved),
+            removed(5, ItemRemovalReason::BookmarkRemoved),
+        ]);
+}
+
+#[test]
+fn a_removed_bookmark_changes_nothing_on_a_deleted_setlist_and_is_refused_on_none() {
+    SetlistTester::with(())
+        .given(vec![
+            created(),
+            added_part(1, 1, of_bookmark(7), 0),
+            SetlistEvent::SetlistDeleted {},
+        ])
+        .when(SetlistCommand::RemoveBookmarkFromSetlist {
+            score_id: score(1),
+            bookmark_id: bookmark(7),
+        })
+        .then_expect_events(vec![]);
+    SetlistTester::with(())
+        .given_no_previous_events()
+        .when(SetlistCommand::RemoveBookmarkFromSetlist {
+            score_id: score(1),
+            bookmark_id: bookmark(7),
+        })
+        .then_expect_error(SetlistError::NotFound);
+}
+
+#[test]
+fn notes_are_set_at_creation_trimmed_changed_and_cleared() {
+    SetlistTester::with(())
+        .given_no_previous_events()
+        .when(SetlistCommand::CreateSetlist {
+            setlist_id: SetlistId(Uuid::from_u128(9)),
+            owner: owner(),
+            name: "Gig".to_owned(),
+            description: None,
+            event_date: None,
+            notes: Some("  Bring the capo.  ".to_owned()),
+        })
+        .then_expect_events(vec![SetlistEvent::SetlistCreated {
+            setlist_id: SetlistId(Uuid::from_u128(9)),
+            owner: owner(),
+            name: "Gig".to_owned(),
+            description: None,
+            event_date: None,
+            notes: Some("Bring the capo.".to_owned()),
+        }]);
+    let notes = |notes: Option<&str>| SetlistCommand::UpdateSetlistDetails {
+        user_id: owner(),
+        name: None,
+        description: None,
+        event_date: None,
+        notes: Some(notes.map(str::to_owned)),
+    };
+    let changed = SetlistEvent::SetlistDetailsUpdated {
+        name: None,
+        description: None,
+        event_date: None,
+        notes: Some(Some("Tune down".to_owned())),
+    };
+    SetlistTester::with(())
+        .given(vec![created()])
+        .when(notes(Some("Tune down")))
+        .then_expect_events(vec![changed.clone()]);
+    SetlistTester::with(())
+        .given(vec![created(), changed.clone()])
+        .when(notes(Some("Tune down")))
+        .then_expect_events(vec![]);
+    SetlistTester::with(())
+        .given(vec![created(), changed.clone()])
+        .when(notes(None))
+        .then_expect_events(vec![SetlistEvent::SetlistDetailsUpdated {
+            name: None,
+            description: None,
+            event_date: None,
+            notes: Some(None),
+        }]);
+    assert_eq!(fold(vec![created(), changed]).notes(), Some("Tune down"));
+    let mut expected = FieldErrors::new();
+    expected.add("notes", "must be at most 10000 characters");
+    SetlistTester::with(())
+        .given(vec![created()])
+        .when(notes(Some(&"n".repeat(MAX_NOTES_CHARS + 1))))
+        .then_expect_error(SetlistError::InvalidDetails(expected));
+}
+
+#[test]
+fn details_errors_name_overlong_notes() {
+    let errors = details_errors(None, None, Some(&"n".repeat(MAX_NOTES_CHARS + 1)));
+    assert!(errors.into_result().is_err());
+    assert!(
+        details_errors(None, None, Some(&"n".repeat(MAX_NOTES_CHARS)))
+            .into_result()
+            .is_ok()
+    );
 }

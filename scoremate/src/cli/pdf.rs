@@ -121,6 +121,7 @@ mod tests {
             subject: None,
             keywords: None,
             encrypted: true,
+            xmp: None,
         };
         assert_eq!(
             describe(&info),

@@ -24,6 +24,39 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// The largest CSV body read (a songbook index of the most bookmarks a score holds, with
+/// room to spare).
+pub const MAX_CSV_BODY_BYTES: u64 = 1024 * 1024;
+
+/// A CSV body, as bytes: 415 for another media type (`text/csv`, `application/csv` or
+/// `text/plain` are taken), 413 over the cap. Its text is the reader's to check.
+pub fn csv_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and(warp::body::content_length_limit(MAX_CSV_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and_then(
+            |content_type: Option<String>, body: bytes::Bytes| async move {
+                let essence = content_type
+                    .as_deref()
+                    .and_then(|value| value.split(';').next())
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                if matches!(
+                    essence.as_str(),
+                    "text/csv" | "application/csv" | "text/plain"
+                ) {
+                    Ok(body)
+                } else {
+                    Err(warp::reject::custom(
+                        ApiError::new(ErrorCode::ValidationError, "The body must be text/csv.")
+                            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+                    ))
+                }
+            },
+        )
+}
+
 /// A JSON object body: 415 for another media type, 413 over the cap, E007 when malformed.
 pub fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejection> + Clone {
     warp::header::optional::<String>("content-type")

@@ -48,6 +48,8 @@ problem_answers! {
     Throttled = "429", "Throttled (E010)";
     /// Routes reading a JSON body.
     NotJson = "415", "Not JSON (E007)";
+    /// Routes reading a CSV body.
+    NotCsv = "415", "Not CSV: the body must be text/csv (E007)";
     /// Routes reading a body.
     BodyTooLarge = "413", "Body too large (E007)";
     /// Routes taking `If-Match`.
@@ -85,6 +87,8 @@ problem_families! {
     Authenticated = Unauthorized Throttled;
     /// Every route reading a JSON body: 413 and 415.
     JsonBody = BodyTooLarge NotJson;
+    /// Every route reading a CSV body: 413 and 415.
+    CsvBody = BodyTooLarge NotCsv;
     /// Every conditional command retried on a concurrent change: 409 and 412.
     Conditional = ConcurrentChange VersionMismatch;
 }

@@ -42,6 +42,7 @@ use crate::http::endpoint::endpoint;
         crate::routes::scores::bookmarks::get_bookmark,
         crate::routes::scores::bookmarks::patch_bookmark,
         crate::routes::scores::bookmarks::delete_bookmark,
+        crate::routes::scores::bookmark_import::import_bookmarks,
         crate::routes::setlists::commands::create_setlist,
         crate::routes::setlists::queries::list_setlists,
         crate::routes::setlists::queries::get_setlist,

@@ -42,7 +42,7 @@ pub struct BookmarkView {
 }
 
 impl BookmarkView {
-    fn of(id: BookmarkId, bookmark: &Bookmark, page_count: Option<u32>) -> Self {
+    pub(super) fn of(id: BookmarkId, bookmark: &Bookmark, page_count: Option<u32>) -> Self {
         Self {
             id: id.into_uuid(),
             title: bookmark.title.clone(),
@@ -141,7 +141,7 @@ fn read_bookmark(body: Map<String, Value>) -> Result<Bookmark, ApiError> {
     })
 }
 
-fn score_id(params: &PathParams) -> Result<UploadId, ApiError> {
+pub(super) fn score_id(params: &PathParams) -> Result<UploadId, ApiError> {
     params.get(0).parse().map_err(|_| ApiError::not_found())
 }
 
@@ -292,7 +292,7 @@ pub async fn get_bookmark(
 
 /// Runs `command` on the score (at the `If-Match` version when given), answers the
 /// bookmark `bookmark_id` as it is then with `status`, once the read model shows it.
-async fn run(
+pub(super) async fn run(
     state: &AppState,
     principal: &Principal,
     score_id: UploadId,

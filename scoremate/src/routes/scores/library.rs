@@ -11,7 +11,7 @@ use uuid::Uuid;
 use warp::http::Method;
 use warp::{Filter, Rejection, Reply};
 
-use super::views::ScoreView;
+use super::views::{BookmarkSummary, ScoreView};
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
 use crate::http::error::{ApiError, Problem};
@@ -24,7 +24,8 @@ use crate::state::AppState;
 /// Filters and ordering of `GET /scores`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
 pub struct LibraryQuery {
-    /// Case-insensitive substring of the title or the composer.
+    /// Case-insensitive substring of the title or the composer, of the score or of one of
+    /// its bookmarks (those are listed in `bookmark_hits`).
     pub search: Option<String>,
     /// The composer, ignoring case.
     pub composer: Option<String>,
@@ -186,7 +187,8 @@ impl Filters {
         if let Some(search) = &self.search {
             let n = args.text(contains_pattern(search));
             conditions.push_str(&format!(
-                " AND (title_folded LIKE {n} ESCAPE '\\' OR composer_folded LIKE {n} ESCAPE '\\')"
+                " AND (title_folded LIKE {n} ESCAPE '\\' OR composer_folded LIKE {n} ESCAPE '\\' \
+                 OR bookmarks_folded LIKE {n} ESCAPE '\\')"
             ));
         }
         if let Some(composer) = &self.composer {
@@ -215,7 +217,9 @@ impl Filters {
             && led
         {
             let phrase = format!("\"{}\"", projections::fold(search).replace('"', "\"\""));
-            let n = args.text(format!("{{title_folded composer_folded}} : {phrase}"));
+            let n = args.text(format!(
+                "{{title_folded composer_folded bookmarks_folded}} : {phrase}"
+            ));
             hits.push(format!(
                 "SELECT rowid AS hit FROM scores_search WHERE scores_search MATCH {n}"
             ));
@@ -284,14 +288,42 @@ fn view(
     updated_at: Option<DateTime<Utc>>,
 ) -> Result<ScoreView, ApiError> {
     let score: Score = serde_json::from_value(state).map_err(|error| ApiError::internal(&error))?;
+    view_of(&score, version, created_at, updated_at)
+}
+
+fn view_of(
+    score: &Score,
+    version: i64,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+) -> Result<ScoreView, ApiError> {
     let created_at = created_at.unwrap_or_default();
     ScoreView::at(
-        &score,
+        score,
         usize::try_from(version).unwrap_or_default(),
         created_at,
         updated_at.unwrap_or(created_at),
     )
     .ok_or_else(ApiError::not_found)
+}
+
+/// The bookmarks of `score` whose title or composer contains `search` (folded), as the
+/// read model's `bookmarks_folded` let the score match: in page order.
+fn bookmark_hits(score: &Score, search: &str) -> Vec<BookmarkSummary> {
+    let mut hits: Vec<BookmarkSummary> = score
+        .bookmarks()
+        .iter()
+        .filter(|(_, bookmark)| {
+            std::iter::once(&bookmark.title)
+                .chain(&bookmark.composer)
+                .any(|text| projections::fold(text).contains(search))
+        })
+        .map(|(id, bookmark)| BookmarkSummary::of(*id, bookmark))
+        .collect();
+    hits.sort_by(|a, b| {
+        (a.start_page, a.end_page, &a.title, a.id).cmp(&(b.start_page, b.end_page, &b.title, b.id))
+    });
+    hits
 }
 
 pub fn routes(
@@ -339,14 +371,25 @@ pub async fn list_scores(
     let page = Page::from_query(&page, &state.public_url, "/api/v1/scores")?.keeping(&query);
     let owner = principal.user_id.to_string();
     let read = read_page(&state.database, &owner, &page, &query).await?;
+    let search = query
+        .search
+        .as_deref()
+        .filter(|search| !search.is_empty())
+        .map(projections::fold);
     let results = read
         .rows
         .into_iter()
         .map(|row| {
             let key = read.ordering.key_of(&row);
-            view(row.state, row.version, row.created_at, row.updated_at).map(|view| (view, key))
+            let score: Score =
+                serde_json::from_value(row.state).map_err(|error| ApiError::internal(&error))?;
+            let mut view = view_of(&score, row.version, row.created_at, row.updated_at)?;
+            if let Some(search) = &search {
+                view.bookmark_hits = Some(bookmark_hits(&score, search));
+            }
+            Ok((view, key))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let body = page.wrap_keyed(read.ordering.name, &read.position, read.count, results)?;
     Ok(warp::reply::json(&body).into_response())
 }

@@ -1,13 +1,15 @@
 //! Scores: confirming uploads, editing, deleting, the library (list, search, filters,
-//! one score), links to the file and the thumbnail, and bookmarks (pieces as page ranges).
+//! one score), links to the file and the thumbnail, and bookmarks (pieces as page ranges,
+//! one by one or a songbook's whole index imported from CSV).
 
+pub mod bookmark_import;
 pub mod bookmarks;
 pub(super) mod commands;
 pub(super) mod files;
 pub mod library;
 mod views;
 
-pub use views::ScoreView;
+pub use views::{BookmarkSummary, ScoreView};
 
 use warp::http::Method;
 use warp::{Filter, Rejection};
@@ -24,10 +26,15 @@ use files::{RedirectQuery, download, thumbnail};
 pub fn routes(
     state: &AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone + use<> {
+    // Each part boxed: a request's future otherwise nests every route's future type, and
+    // in a debug build the confirmation's S3 calls beneath them outgrow a 2 MiB stack.
     library::routes(state)
-        .or(changes_and_files(state))
+        .boxed()
+        .or(changes_and_files(state).boxed())
         .unify()
         .or(bookmarks::routes(state))
+        .unify()
+        .or(bookmark_import::routes(state))
         .unify()
 }
 

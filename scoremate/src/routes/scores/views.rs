@@ -1,7 +1,7 @@
 //! What score requests carry and answers show; a confirmation is read field by field into
 //! its type, naming every bad field at once.
 
-use aggregates::{ProcessingStatus, Score, ScoreMetadata, UploadId};
+use aggregates::{Bookmark, BookmarkId, ProcessingStatus, Score, ScoreMetadata, UploadId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -27,6 +27,51 @@ pub struct ProcessingView {
     /// `pending`, `ready` or `failed`.
     pub status: String,
     pub error: Option<String>,
+}
+
+/// Metadata the PDF suggests for a score.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuggestionsView {
+    pub title: Option<String>,
+    pub composer: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl SuggestionsView {
+    fn of(suggestions: &aggregates::Suggestions) -> Self {
+        Self {
+            title: suggestions.title.as_ref().map(|title| title.value.clone()),
+            composer: suggestions
+                .composer
+                .as_ref()
+                .map(|composer| composer.value.clone()),
+            tags: suggestions.tags.as_ref().map(|tags| tags.value.clone()),
+        }
+    }
+}
+
+/// A bookmark where a score or an item refers to one (the whole bookmark is at
+/// `GET /scores/{id}/bookmarks/{bookmark_id}`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BookmarkSummary {
+    pub id: Uuid,
+    pub title: String,
+    pub composer: Option<String>,
+    pub start_page: u32,
+    pub end_page: u32,
+}
+
+impl BookmarkSummary {
+    #[must_use]
+    pub fn of(id: BookmarkId, bookmark: &Bookmark) -> Self {
+        Self {
+            id: id.into_uuid(),
+            title: bookmark.title.clone(),
+            composer: bookmark.composer.clone(),
+            start_page: bookmark.start_page,
+            end_page: bookmark.end_page,
+        }
+    }
 }
 
 /// A score as clients see it.
@@ -55,6 +100,14 @@ pub struct ScoreView {
     pub updated_at: DateTime<Utc>,
     /// How many bookmarks (`GET /scores/{id}/bookmarks`) the score holds.
     pub bookmark_count: usize,
+    /// What the PDF's own metadata (XMP, else the Info dictionary) suggests, once
+    /// processing has read it: composer and tags the user left empty at confirmation are
+    /// filled from it; the title is the user's to take.
+    pub suggestions: Option<SuggestionsView>,
+    /// Only in `GET /scores` with `search`: the score's bookmarks the search matched, in
+    /// page order (empty when only the score's own title or composer did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bookmark_hits: Option<Vec<BookmarkSummary>>,
     /// The aggregate version (also the `ETag`).
     pub version: usize,
 }
@@ -109,6 +162,8 @@ impl ScoreView {
             created_at,
             updated_at,
             bookmark_count: score.bookmarks().len(),
+            bookmark_hits: None,
+            suggestions: score.pdf_info().map(|info| SuggestionsView::of(&info.suggestions())),
             version,
         })
     }

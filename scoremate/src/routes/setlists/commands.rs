@@ -129,6 +129,7 @@ pub async fn create_setlist(
         name,
         description,
         event_date,
+        notes,
     } = SetlistRequest::read(body)?;
     let setlist_id = SetlistId::from_uuid(Uuid::now_v7());
     let command = SetlistCommand::CreateSetlist {
@@ -137,6 +138,7 @@ pub async fn create_setlist(
         name,
         description,
         event_date,
+        notes,
     };
     // The id was minted just now: nothing to load.
     let change = state
@@ -180,12 +182,14 @@ pub async fn patch_setlist(
         name,
         description,
         event_date,
+        notes,
     } = SetlistPatch::read(body)?;
     let command = SetlistCommand::UpdateSetlistDetails {
         user_id: principal.user_id,
         name,
         description,
         event_date,
+        notes,
     };
     let change = run(&state, &principal, setlist_id, if_match.as_deref(), command).await?;
     answer_setlist(&state, &principal, setlist_id, &change, StatusCode::OK).await
@@ -235,7 +239,7 @@ pub async fn delete_setlist(
         (status = 201, description = "The new item", body = SetlistItemView),
         (status = 400, description = "Invalid fields or position past the end (E007)", body = Problem, content_type = "application/problem+json"),
         Authenticated,
-        (status = 404, description = "No such setlist, or no such live score of the caller (E003)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such setlist, no such live score of the caller, or no such bookmark on it (E003)", body = Problem, content_type = "application/problem+json"),
         Conditional,
         JsonBody,
         IdempotencyKeyReused,
@@ -251,6 +255,8 @@ pub async fn add_item(
     let setlist_id = parse_setlist_id(&params, 0)?;
     let AddItemRequest {
         score_id,
+        bookmark_id,
+        pages,
         position,
         note,
     } = AddItemRequest::read(body)?;
@@ -264,6 +270,18 @@ pub async fn add_item(
         || score.aggregate.status() != Some(ScoreStatus::Confirmed)
     {
         return Err(ApiError::not_found());
+    }
+    // A bookmark that is not on the score does not exist for the caller either.
+    if bookmark_id.is_some_and(|id| !score.aggregate.bookmarks().contains_key(&id)) {
+        return Err(ApiError::not_found());
+    }
+    if let (Some(pages), Some(page_count)) = (&pages, score.aggregate.page_count())
+        && pages.iter().any(|page| *page > page_count)
+    {
+        return Err(ApiError::invalid_field(
+            "pages",
+            &format!("Must be pages of the file, 1 to {page_count}."),
+        ));
     }
     let position = match position {
         Some(position) => {
@@ -286,6 +304,8 @@ pub async fn add_item(
         user_id: principal.user_id,
         item_id,
         score_id,
+        bookmark_id,
+        pages,
         position,
         note,
     };
@@ -424,6 +444,8 @@ mod tests {
             setlist.apply(aggregates::SetlistEvent::SetlistItemAdded {
                 item_id: item(n),
                 score_id: ScoreId::from_uuid(Uuid::from_u128(100 + n)),
+                bookmark_id: None,
+                pages: None,
                 position: usize::try_from(n - 1).unwrap_or_default(),
                 note: None,
             });

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use aggregates::{Setlist, SetlistId, SetlistItemId};
+use aggregates::{Bookmark, BookmarkId, Score, Setlist, SetlistId, SetlistItem, SetlistItemId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::IntoParams;
 use warp::Reply;
 
-use super::views::{ScoreSummary, SetlistItemView, SetlistSummary, SetlistView};
+use super::views::{BookmarkSummary, ScoreSummary, SetlistItemView, SetlistSummary, SetlistView};
 use crate::http::authenticate::Principal;
 use crate::http::endpoint::PathParams;
 use crate::http::error::{ApiError, Problem};
@@ -62,23 +62,23 @@ pub(super) async fn load_view(
         .map(Some)
 }
 
-pub(super) type ScoreSummaryRow = (String, String, Option<String>, Option<Value>, Option<Value>);
+type ScoreSummaryRow = (String, String, Option<String>, Option<Value>, Option<Value>);
 
-/// Builds the view of `setlist`, leaving out items whose score is no longer live.
-pub(super) async fn view_of(
+/// What a setlist shows of one of its scores.
+struct Summary {
+    title: String,
+    composer: Option<String>,
+    page_count: Option<u64>,
+    thumbnail: Option<Value>,
+}
+
+/// The caller's live scores among `score_ids`, by id.
+async fn summaries(
     state: &AppState,
     owner: &str,
-    setlist: &Setlist,
-    version: usize,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-) -> Result<SetlistView, ApiError> {
+    score_ids: &[String],
+) -> Result<HashMap<String, Summary>, ApiError> {
     let mut summaries = HashMap::new();
-    let score_ids: Vec<String> = setlist
-        .items()
-        .iter()
-        .map(|item| item.score_id.to_string())
-        .collect();
     // Bounded batches keep the statement within every backend's argument limit.
     for chunk in score_ids.chunks(500) {
         let mut args = Args::new();
@@ -97,33 +97,136 @@ pub(super) async fn view_of(
                 .as_ref()
                 .and_then(|pdf| pdf.get("page_count"))
                 .and_then(Value::as_u64);
-            summaries.insert(id, (title, composer, page_count, thumbnail));
+            summaries.insert(
+                id,
+                Summary {
+                    title,
+                    composer,
+                    page_count,
+                    thumbnail,
+                },
+            );
         }
     }
+    Ok(summaries)
+}
+
+/// The bookmarks of the caller's live scores among `score_ids`, by score and bookmark.
+async fn bookmarks_of(
+    state: &AppState,
+    owner: &str,
+    score_ids: &[String],
+) -> Result<HashMap<(String, BookmarkId), Bookmark>, ApiError> {
+    let mut bookmarks = HashMap::new();
+    for chunk in score_ids.chunks(500) {
+        let mut args = Args::new();
+        let owner_arg = args.text(owner);
+        let placeholders: Vec<String> = chunk.iter().map(|id| args.text(id.clone())).collect();
+        let sql = format!(
+            "SELECT id, state FROM scores \
+             WHERE owner_id = {owner_arg} AND lifecycle = 'confirmed' AND id IN ({})",
+            placeholders.join(", ")
+        );
+        let rows: Vec<(String, Value)> = crate::sql::fetch_all(&state.database, &sql, &args)
+            .await
+            .map_err(|error| ApiError::internal(&error))?;
+        for (id, score) in rows {
+            let score: Score =
+                serde_json::from_value(score).map_err(|error| ApiError::internal(&error))?;
+            for (bookmark_id, bookmark) in score.bookmarks() {
+                bookmarks.insert((id.clone(), *bookmark_id), bookmark.clone());
+            }
+        }
+    }
+    Ok(bookmarks)
+}
+
+/// How `item` shows, or `None` while it is hidden: its score is no longer live, or its
+/// bookmark is gone (the cleanup will record the removal).
+fn item_view(
+    item: &SetlistItem,
+    position: usize,
+    summaries: &HashMap<String, Summary>,
+    bookmarks: &HashMap<(String, BookmarkId), Bookmark>,
+) -> Option<SetlistItemView> {
+    let score_id = item.score_id.to_string();
+    let summary = summaries.get(&score_id)?;
+    let bookmark = match item.bookmark_id {
+        Some(bookmark_id) => Some((bookmark_id, bookmarks.get(&(score_id, bookmark_id))?)),
+        None => None,
+    };
+    let page_count = summary
+        .page_count
+        .map(|count| u32::try_from(count).unwrap_or(u32::MAX));
+    let (first_page, fits) = match (&bookmark, &item.pages) {
+        (Some((_, bookmark)), _) => (
+            bookmark.start_page,
+            page_count.map(|count| bookmark.fits(count)),
+        ),
+        (None, Some(pages)) => (
+            pages.first().copied().unwrap_or(1),
+            page_count.map(|count| pages.iter().all(|page| *page <= count)),
+        ),
+        (None, None) => (1, page_count.map(|_| true)),
+    };
+    Some(SetlistItemView {
+        id: item.item_id.into_uuid(),
+        position,
+        score_id: item.score_id.into_uuid(),
+        title: bookmark
+            .map_or(&summary.title, |(_, bookmark)| &bookmark.title)
+            .clone(),
+        bookmark_id: item.bookmark_id.map(BookmarkId::into_uuid),
+        bookmark: bookmark.map(|(id, bookmark)| BookmarkSummary::of(id, bookmark)),
+        pages: item.pages.clone(),
+        first_page,
+        fits,
+        note: item.note.clone(),
+        score: ScoreSummary {
+            id: item.score_id.into_uuid(),
+            title: summary.title.clone(),
+            composer: summary.composer.clone(),
+            page_count: summary.page_count,
+            thumbnail: summary.thumbnail.clone(),
+        },
+    })
+}
+
+/// Builds the view of `setlist`, leaving out items whose score is no longer live or whose
+/// bookmark is gone.
+pub(super) async fn view_of(
+    state: &AppState,
+    owner: &str,
+    setlist: &Setlist,
+    version: usize,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+) -> Result<SetlistView, ApiError> {
+    let distinct = |items: &mut dyn Iterator<Item = &SetlistItem>| -> Vec<String> {
+        let ids: std::collections::BTreeSet<String> =
+            items.map(|item| item.score_id.to_string()).collect();
+        ids.into_iter().collect()
+    };
+    let score_ids = distinct(&mut setlist.items().iter());
+    let summaries = summaries(state, owner, &score_ids).await?;
+    // Working copies are read only for the scores whose bookmarks are played.
+    let songbooks = distinct(
+        &mut setlist
+            .items()
+            .iter()
+            .filter(|item| item.bookmark_id.is_some()),
+    );
+    let bookmarks = if songbooks.is_empty() {
+        HashMap::new()
+    } else {
+        bookmarks_of(state, owner, &songbooks).await?
+    };
     let items: Vec<SetlistItemView> = setlist
         .items()
         .iter()
-        .filter_map(|item| {
-            let (title, composer, page_count, thumbnail) =
-                summaries.get(&item.score_id.to_string())?;
-            Some((item, title, composer, page_count, thumbnail))
-        })
+        .filter_map(|item| item_view(item, 0, &summaries, &bookmarks))
         .enumerate()
-        .map(
-            |(position, (item, title, composer, page_count, thumbnail))| SetlistItemView {
-                id: item.item_id.into_uuid(),
-                position,
-                score_id: item.score_id.into_uuid(),
-                note: item.note.clone(),
-                score: ScoreSummary {
-                    id: item.score_id.into_uuid(),
-                    title: title.clone(),
-                    composer: composer.clone(),
-                    page_count: *page_count,
-                    thumbnail: thumbnail.clone(),
-                },
-            },
-        )
+        .map(|(position, item)| SetlistItemView { position, ..item })
         .collect();
     Ok(SetlistView {
         id: setlist
@@ -133,6 +236,7 @@ pub(super) async fn view_of(
         name: setlist.name().to_owned(),
         description: setlist.description().map(str::to_owned),
         event_date: setlist.event_date(),
+        notes: setlist.notes().map(str::to_owned),
         item_count: items.len(),
         items,
         created_at,

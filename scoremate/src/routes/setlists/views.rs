@@ -1,8 +1,8 @@
 //! What setlist requests carry and answers show; each request body is read field by field
 //! into its type, naming every bad field at once.
 
-use aggregates::setlist::details_errors;
-use aggregates::{ScoreId, SetlistItemId};
+use aggregates::setlist::{MAX_SEQUENCE_PAGES, details_errors};
+use aggregates::{BookmarkId, ItemPart, MAX_PAGE, ScoreId, SetlistItemId};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::http::error::ApiError;
 use crate::http::extract::Fields;
+pub use crate::routes::scores::BookmarkSummary;
 
 /// The score an item stands for, as a setlist shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -25,13 +26,25 @@ pub struct ScoreSummary {
     pub thumbnail: Option<Value>,
 }
 
-/// One entry of a setlist.
+/// One entry of a setlist: a whole score, one of its bookmarks, or a page sequence of it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SetlistItemView {
     pub id: Uuid,
     /// 0-based place in the list.
     pub position: usize,
     pub score_id: Uuid,
+    /// What the item plays: the bookmark's title, else the score's.
+    pub title: String,
+    /// Set when the item plays one bookmark of the score.
+    pub bookmark_id: Option<Uuid>,
+    pub bookmark: Option<BookmarkSummary>,
+    /// Set when the item plays these pages of the score, in this order (repeats allowed).
+    pub pages: Option<Vec<u32>>,
+    /// The first page the item plays (1 for a whole score).
+    pub first_page: u32,
+    /// Whether the pages it plays lie within the file: `null` until the page count is
+    /// known; `false` is shown, never dropped.
+    pub fits: Option<bool>,
     pub note: Option<String>,
     pub score: ScoreSummary,
 }
@@ -57,6 +70,7 @@ pub struct SetlistView {
     pub name: String,
     pub description: Option<String>,
     pub event_date: Option<NaiveDate>,
+    pub notes: Option<String>,
     pub item_count: usize,
     pub items: Vec<SetlistItemView>,
     pub created_at: DateTime<Utc>,
@@ -78,6 +92,9 @@ pub struct SetlistRequest {
     /// `YYYY-MM-DD`.
     #[schema(value_type = Option<String>, format = Date, pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$")]
     pub(super) event_date: Option<NaiveDate>,
+    /// Free text for the performance (up to 10,000 characters).
+    #[schema(max_length = 10000)]
+    pub(super) notes: Option<String>,
 }
 
 #[derive(Debug, ToSchema)]
@@ -95,6 +112,9 @@ pub struct SetlistPatch {
     /// `YYYY-MM-DD`; `null` clears it.
     #[schema(value_type = Option<String>, format = Date, pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$")]
     pub(super) event_date: Option<Option<NaiveDate>>,
+    /// `null` clears them.
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub(super) notes: Option<Option<String>>,
 }
 
 #[derive(Debug, ToSchema)]
@@ -102,6 +122,13 @@ pub struct AddItemRequest {
     /// One of the caller's live scores.
     #[schema(value_type = Uuid)]
     pub(super) score_id: ScoreId,
+    /// Plays only this bookmark of the score.
+    #[schema(value_type = Option<Uuid>)]
+    pub(super) bookmark_id: Option<BookmarkId>,
+    /// Plays these pages of the score in this order, repeats allowed (not with
+    /// `bookmark_id`); each within the file once its page count is known.
+    #[schema(value_type = Option<Vec<u32>>, min_items = 1, max_items = 500)]
+    pub(super) pages: Option<Vec<u32>>,
     /// 0-based; inserts there and shifts the rest (default: append).
     #[schema(value_type = Option<u32>, maximum = 100_000)]
     pub(super) position: Option<usize>,
@@ -123,13 +150,19 @@ impl SetlistRequest {
         let name = fields.required_string("name");
         let description = fields.optional_string("description");
         let event_date = tri_state(&mut fields, "event_date", DATE_MESSAGE, parse_date).flatten();
-        fields.merge(details_errors(name.as_deref(), description.as_deref()));
+        let notes = fields.optional_string("notes");
+        fields.merge(details_errors(
+            name.as_deref(),
+            description.as_deref(),
+            notes.as_deref(),
+        ));
         fields.finish()?;
         let name = name.unwrap_or_default();
         Ok(Self {
             name,
             description,
             event_date,
+            notes,
         })
     }
 }
@@ -153,15 +186,20 @@ impl SetlistPatch {
             |text| Some(text.to_owned()),
         );
         let event_date = tri_state(&mut fields, "event_date", DATE_MESSAGE, parse_date);
+        let notes = tri_state(&mut fields, "notes", "Must be a string or null.", |text| {
+            Some(text.to_owned())
+        });
         fields.merge(details_errors(
             name.as_deref(),
             description.clone().flatten().as_deref(),
+            notes.clone().flatten().as_deref(),
         ));
         fields.finish()?;
         Ok(Self {
             name,
             description,
             event_date,
+            notes,
         })
     }
 }
@@ -184,6 +222,25 @@ impl AddItemRequest {
                 None
             }
         };
+        let bookmark_id = match fields.take("bookmark_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => text.parse::<BookmarkId>().ok().or_else(|| {
+                fields.error("bookmark_id", "Must be a bookmark id.");
+                None
+            }),
+            Some(_) => {
+                fields.error("bookmark_id", "Must be a bookmark id.");
+                None
+            }
+        };
+        let pages = read_pages(&mut fields);
+        fields.merge(
+            ItemPart {
+                bookmark_id,
+                pages: pages.clone(),
+            }
+            .errors(),
+        );
         let position = fields
             .optional_u64("position", 100_000)
             .and_then(|position| usize::try_from(position).ok());
@@ -209,6 +266,8 @@ impl AddItemRequest {
         };
         Ok(Self {
             score_id,
+            bookmark_id,
+            pages,
             position,
             note,
         })
@@ -247,6 +306,40 @@ impl ReorderRequest {
             ));
         };
         Ok(Self { item_ids })
+    }
+}
+
+/// `pages`: absent or null → `None`; otherwise a list of page numbers (the domain then
+/// checks its length and range).
+fn read_pages(fields: &mut Fields) -> Option<Vec<u32>> {
+    const MESSAGE: &str = "Must be a list of page numbers.";
+    match fields.take("pages") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(values)) if values.len() > MAX_SEQUENCE_PAGES => {
+            fields.error(
+                "pages",
+                format!("Must list 1 to {MAX_SEQUENCE_PAGES} pages."),
+            );
+            None
+        }
+        Some(Value::Array(values)) => {
+            let pages: Option<Vec<u32>> = values
+                .iter()
+                .map(|value| match value {
+                    Value::Number(number) => crate::http::extract::whole_number(number)
+                        .map(|page| u32::try_from(page).unwrap_or(MAX_PAGE.saturating_add(1))),
+                    _ => None,
+                })
+                .collect();
+            pages.or_else(|| {
+                fields.error("pages", MESSAGE);
+                None
+            })
+        }
+        Some(_) => {
+            fields.error("pages", MESSAGE);
+            None
+        }
     }
 }
 

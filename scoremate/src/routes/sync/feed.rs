@@ -68,6 +68,7 @@ pub struct SyncSetlist {
     pub name: String,
     pub description: Option<String>,
     pub event_date: Option<NaiveDate>,
+    pub notes: Option<String>,
     /// In order.
     pub items: Vec<SyncSetlistItem>,
     pub created_at: DateTime<Utc>,
@@ -79,6 +80,11 @@ pub struct SyncSetlist {
 pub struct SyncSetlistItem {
     pub id: Uuid,
     pub score_id: Uuid,
+    /// The bookmark of the score it plays (hidden while the score holds no such bookmark,
+    /// as `GET /setlists/{id}` hides it).
+    pub bookmark_id: Option<Uuid>,
+    /// The pages of the score it plays, in order.
+    pub pages: Option<Vec<u32>>,
     pub note: Option<String>,
 }
 
@@ -476,6 +482,8 @@ fn setlist_change(stream: usize, row: SetlistRow) -> Result<Placed, ApiError> {
         .map(|item| SyncSetlistItem {
             id: item.item_id.into_uuid(),
             score_id: item.score_id.into_uuid(),
+            bookmark_id: item.bookmark_id.map(aggregates::BookmarkId::into_uuid),
+            pages: item.pages.clone(),
             note: item.note.clone(),
         })
         .collect();
@@ -494,6 +502,7 @@ fn setlist_change(stream: usize, row: SetlistRow) -> Result<Placed, ApiError> {
                 name: setlist.name().to_owned(),
                 description: setlist.description().map(str::to_owned),
                 event_date: setlist.event_date(),
+                notes: setlist.notes().map(str::to_owned),
                 items,
                 created_at,
                 updated_at,
