@@ -312,7 +312,7 @@ async fn setlists_play_parts(
         (json!({"score_id": book, "pages": vec![1; 501]}), "pages"),
         (json!({"score_id": book, "pages": [1, "2"]}), "pages"),
         (
-            json!({"score_id": book, "pages": [1], "bookmark_id": autumn_id}),
+            json!({"score_id": book, "pages": [1, 9], "bookmark_id": autumn_id}),
             "pages",
         ),
         (json!({"score_id": book, "bookmark_id": 7}), "bookmark_id"),
@@ -324,6 +324,24 @@ async fn setlists_play_parts(
             problem.body
         );
     }
+    // A bookmark with its repeats written out: the piece's title, the sequence's pages.
+    let repeated = expect_json(
+        add(json!({"score_id": book, "bookmark_id": autumn_id, "pages": [1, 2, 1, 2]})).await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        (
+            repeated["title"].clone(),
+            repeated["pages"].clone(),
+            repeated["first_page"].clone()
+        ),
+        (json!("Autumn Leaves"), json!([1, 2, 1, 2]), json!(1)),
+        "{repeated}"
+    );
+    let remove = format!("{items}/{}", repeated["id"].as_str().unwrap());
+    let removed = app.send_as(user, Method::DELETE, &remove, None, None).await;
+    assert_eq!(removed.status(), 204);
     // A bookmark of another score, or another user's, does not exist for the caller.
     expect_problem(
         add(json!({"score_id": other, "bookmark_id": autumn_id})).await,
@@ -417,19 +435,18 @@ async fn removing_a_bookmark_updates_setlists(
     // The setlist's history says why the item left.
     let setlist_id = setlist.rsplit('/').next().unwrap();
     let log = EventLog::new(app.database.database.clone());
-    let removals: Vec<Value> = read_whole_log(&log, 1_000)
+    let reasons: Vec<Value> = read_whole_log(&log, 1_000)
         .await
         .into_iter()
         .filter(|event| {
             event.aggregate_id == setlist_id && event.event_type == "SetlistItemRemoved"
         })
-        .map(|event| serde_json::from_str(event.payload.get()).unwrap())
+        .map(|event| {
+            let payload: Value = serde_json::from_str(event.payload.get()).unwrap();
+            payload["SetlistItemRemoved"]["reason"].clone()
+        })
         .collect();
-    assert_eq!(removals.len(), 1, "{removals:?}");
-    assert_eq!(
-        removals[0]["SetlistItemRemoved"]["reason"],
-        "bookmark_removed"
-    );
+    assert_eq!(reasons, [json!("user_removed"), json!("bookmark_removed")]);
     let feed = expect_json(
         app.get_authed("/api/v1/sync?limit=1000", &user.tokens.access)
             .await,

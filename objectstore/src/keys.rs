@@ -17,6 +17,23 @@ pub fn thumbnail_object_key(user_id: Uuid, score_id: Uuid) -> String {
     format!("{user_id}/scores/{score_id}/thumbnail.png")
 }
 
+/// The prefix under which a score's page previews live, one object per page and width:
+/// deleting the score deletes everything under it.
+#[must_use]
+pub fn page_previews_prefix(user_id: Uuid, score_id: Uuid) -> String {
+    format!("{user_id}/scores/{score_id}/pages/")
+}
+
+/// Key of page `page` of a score rendered `width` pixels wide (`GET
+/// /scores/{id}/pages/{n}/thumbnail`), rendered on demand and kept.
+#[must_use]
+pub fn page_preview_key(user_id: Uuid, score_id: Uuid, page: u32, width: u32) -> String {
+    format!(
+        "{}{page}/w{width}.png",
+        page_previews_prefix(user_id, score_id)
+    )
+}
+
 /// The one prefix under which clients may write: the staging keys of uploads in flight.
 /// Nothing else lives there, so the upload sweep can list it.
 pub const UPLOAD_STAGING_PREFIX: &str = "uploads/";

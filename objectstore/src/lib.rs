@@ -29,8 +29,8 @@ pub use embedded::{
     AcceptLoop, EmbeddedS3, EmbeddedS3Error, S3Handler, load_or_generate_credentials,
 };
 pub use keys::{
-    UPLOAD_STAGING_PREFIX, parse_upload_staging_key, score_object_key, thumbnail_object_key,
-    upload_staging_key,
+    UPLOAD_STAGING_PREFIX, page_preview_key, page_previews_prefix, parse_upload_staging_key,
+    score_object_key, thumbnail_object_key, upload_staging_key,
 };
 pub use store::{
     HashedObject, KeyPage, ObjectHead, ObjectStore, ObjectStoreConfig, ObjectStoreError,

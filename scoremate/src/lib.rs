@@ -25,6 +25,7 @@ mod auth;
 pub mod cli;
 pub mod http;
 pub mod pdf_sandbox;
+mod preview_renders;
 mod quota;
 pub mod routes;
 mod settings;

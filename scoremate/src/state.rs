@@ -62,6 +62,8 @@ pub struct Services {
     pub sync_tokens: SyncTokenKey,
     /// The change feed's long-polls, woken by the projections the feed reads.
     pub changes: Arc<OwnerChanges>,
+    /// The bounds on rendering page previews on demand.
+    pub previews: Arc<crate::preview_renders::PreviewRenders>,
 }
 
 impl std::fmt::Debug for Services {

@@ -8,7 +8,8 @@
 //! - Items are ordered by their 0-based position; item ids are unique within the list,
 //!   while the same score may appear in several items (encores).
 //! - An item plays a whole score, one of its bookmarks, or a page sequence of it (1 to
-//!   500 pages, each 1..=100,000, repeats allowed) — never both a bookmark and pages.
+//!   500 pages, each 1..=100,000, repeats allowed); a bookmark with a page sequence plays
+//!   that piece in that order (its repeats written out).
 //!   Whether the bookmark exists and the pages lie within the file is the caller's check:
 //!   the setlist does not hold the score.
 //! - A reorder is a permutation of exactly the current items.
@@ -136,15 +137,13 @@ pub struct ItemPart {
 }
 
 impl ItemPart {
-    /// The rules a part must keep whatever the score: one kind at a time, a sequence of
-    /// 1 to [`MAX_SEQUENCE_PAGES`] pages, each 1 to [`MAX_PAGE`].
+    /// The rules a part must keep whatever the score: a sequence of 1 to
+    /// [`MAX_SEQUENCE_PAGES`] pages, each 1 to [`MAX_PAGE`].
     #[must_use]
     pub fn errors(&self) -> FieldErrors {
         let mut errors = FieldErrors::new();
         if let Some(pages) = &self.pages {
-            if self.bookmark_id.is_some() {
-                errors.add("pages", "Give a bookmark or pages, not both.");
-            } else if pages.is_empty() || pages.len() > MAX_SEQUENCE_PAGES {
+            if pages.is_empty() || pages.len() > MAX_SEQUENCE_PAGES {
                 errors.add(
                     "pages",
                     format!("Must list 1 to {MAX_SEQUENCE_PAGES} pages."),

@@ -653,20 +653,15 @@ fn an_item_may_play_a_page_sequence_with_repeats() {
 }
 
 #[test]
-fn an_item_plays_a_bookmark_or_pages_never_both() {
-    let mut expected = FieldErrors::new();
-    expected.add("pages", "Give a bookmark or pages, not both.");
+fn a_bookmark_item_may_play_its_own_page_sequence() {
+    let both = ItemPart {
+        bookmark_id: Some(bookmark(1)),
+        pages: Some(vec![47, 48, 47, 49]),
+    };
     SetlistTester::with(())
         .given(vec![created()])
-        .when(add_part(
-            1,
-            1,
-            ItemPart {
-                bookmark_id: Some(bookmark(1)),
-                pages: Some(vec![1]),
-            },
-        ))
-        .then_expect_error(SetlistError::InvalidDetails(expected));
+        .when(add_part(1, 1, both.clone()))
+        .then_expect_events(vec![added_part(1, 1, both, 0)]);
 }
 
 #[test]

@@ -105,6 +105,11 @@ impl Services {
             throttle: Arc::new(throttle(database, settings)),
             sync_tokens: SyncTokenKey::derive(jwt_secret.expose()),
             changes,
+            // As many renders at once as the machine has cores: each is one busy child.
+            previews: Arc::new(crate::preview_renders::PreviewRenders::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                crate::preview_renders::QUEUE_WAIT,
+            )),
         })
     }
 }

@@ -448,6 +448,39 @@ pub mod mapping {
         }
     }
 
+    impl From<crate::preview_renders::Refused> for ApiError {
+        fn from(refused: crate::preview_renders::Refused) -> Self {
+            Self {
+                retry_after: Some(std::time::Duration::from_secs(1)),
+                ..Self::new(
+                    ErrorCode::RateLimited,
+                    format!("{refused}; try again shortly."),
+                )
+            }
+        }
+    }
+
+    impl From<score_pdf::PdfError> for ApiError {
+        fn from(error: score_pdf::PdfError) -> Self {
+            if error.is_permanent() {
+                // The file's own fault: it stays so, as its processing failure did.
+                Self::new(
+                    ErrorCode::InvalidFileType,
+                    format!(
+                        "This page of the file cannot be rendered: {}.",
+                        error.reason()
+                    ),
+                )
+            } else {
+                tracing::error!(error = %error.reason(), "the PDF sandbox failed");
+                Self::new(
+                    ErrorCode::StorageError,
+                    "The page could not be rendered now; try again.",
+                )
+            }
+        }
+    }
+
     impl From<audit::AuditError> for ApiError {
         fn from(error: audit::AuditError) -> Self {
             Self::internal(&error)

@@ -33,6 +33,7 @@ use crate::http::endpoint::endpoint;
         crate::routes::scores::commands::delete_score,
         crate::routes::scores::files::download,
         crate::routes::scores::files::thumbnail,
+        crate::routes::scores::previews::page_thumbnail,
         crate::routes::scores::commands::patch_score,
         crate::routes::scores::library::list_scores,
         crate::routes::scores::library::get_score,

@@ -1,4 +1,5 @@
-//! A score's file and thumbnail, through short-lived presigned GETs.
+//! A score's file and thumbnail, through short-lived presigned GETs (page previews, which
+//! may need rendering first, are `previews`).
 
 use aggregates::{ScoreStatus, UploadId};
 use objectstore::content_disposition_attachment;
@@ -119,10 +120,20 @@ pub(super) async fn link_to(
             None,
         ),
     };
+    presigned_link(&state, &key, disposition, redirect).await
+}
+
+/// A presigned GET of `key`: a redirect to it, or the link as JSON.
+pub(super) async fn presigned_link(
+    state: &AppState,
+    key: &str,
+    disposition: Option<String>,
+    redirect: bool,
+) -> Result<warp::reply::Response, ApiError> {
     let presigned = state
         .services
         .objects
-        .presign_get(&key, DOWNLOAD_URL_TTL, disposition)
+        .presign_get(key, DOWNLOAD_URL_TTL, disposition)
         .await?;
     if redirect {
         let mut response = StatusCode::FOUND.into_response();

@@ -7,6 +7,7 @@ pub mod bookmarks;
 pub(super) mod commands;
 pub(super) mod files;
 pub mod library;
+pub mod previews;
 mod views;
 
 pub use views::{BookmarkSummary, ScoreView};
@@ -35,6 +36,8 @@ pub fn routes(
         .or(bookmarks::routes(state))
         .unify()
         .or(bookmark_import::routes(state))
+        .unify()
+        .or(previews::routes(state))
         .unify()
 }
 

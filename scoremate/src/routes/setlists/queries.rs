@@ -158,14 +158,15 @@ fn item_view(
     let page_count = summary
         .page_count
         .map(|count| u32::try_from(count).unwrap_or(u32::MAX));
-    let (first_page, fits) = match (&bookmark, &item.pages) {
-        (Some((_, bookmark)), _) => (
-            bookmark.start_page,
-            page_count.map(|count| bookmark.fits(count)),
-        ),
-        (None, Some(pages)) => (
+    // A page sequence decides what is played (of the bookmark's piece, when both).
+    let (first_page, fits) = match (&item.pages, &bookmark) {
+        (Some(pages), _) => (
             pages.first().copied().unwrap_or(1),
             page_count.map(|count| pages.iter().all(|page| *page <= count)),
+        ),
+        (None, Some((_, bookmark))) => (
+            bookmark.start_page,
+            page_count.map(|count| bookmark.fits(count)),
         ),
         (None, None) => (1, page_count.map(|_| true)),
     };

@@ -38,7 +38,8 @@ pub struct SetlistItemView {
     /// Set when the item plays one bookmark of the score.
     pub bookmark_id: Option<Uuid>,
     pub bookmark: Option<BookmarkSummary>,
-    /// Set when the item plays these pages of the score, in this order (repeats allowed).
+    /// Set when the item plays these pages of the score, in this order (repeats allowed;
+    /// with a bookmark, the piece's pages as played).
     pub pages: Option<Vec<u32>>,
     /// The first page the item plays (1 for a whole score).
     pub first_page: u32,
@@ -123,11 +124,11 @@ pub struct AddItemRequest {
     #[schema(value_type = Uuid)]
     pub(super) score_id: ScoreId,
     /// Plays only this bookmark of the score.
-    #[schema(value_type = Option<Uuid>)]
+    #[schema(value_type = Option<Uuid>, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub(super) bookmark_id: Option<BookmarkId>,
-    /// Plays these pages of the score in this order, repeats allowed (not with
-    /// `bookmark_id`); each within the file once its page count is known.
-    #[schema(value_type = Option<Vec<u32>>, min_items = 1, max_items = 500)]
+    /// Plays these pages of the score in this order, repeats allowed (with `bookmark_id`:
+    /// that piece, in this order); each within the file once its page count is known.
+    #[schema(value_type = Option<Vec<PageNumber>>, min_items = 1, max_items = 500)]
     pub(super) pages: Option<Vec<u32>>,
     /// 0-based; inserts there and shifts the rest (default: append).
     #[schema(value_type = Option<u32>, maximum = 100_000)]
@@ -135,6 +136,12 @@ pub struct AddItemRequest {
     #[schema(max_length = 500)]
     pub(super) note: Option<String>,
 }
+
+/// A 1-based page number.
+#[derive(Debug, ToSchema)]
+#[schema(minimum = 1, maximum = 100_000)]
+#[allow(dead_code)]
+pub struct PageNumber(u32);
 
 #[derive(Debug, ToSchema)]
 pub struct ReorderRequest {
