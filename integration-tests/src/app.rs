@@ -169,6 +169,20 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// What the `/metrics` listener answers now (the metrics of the whole test process).
+    pub async fn metrics_text(&self) -> String {
+        let response = self
+            .client
+            .get(format!("http://{}/metrics", self.metrics_address))
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("scraping /metrics: {error}"));
+        response
+            .text()
+            .await
+            .unwrap_or_else(|error| panic!("reading /metrics: {error}"))
+    }
+
     /// `GET path` with `Authorization: Bearer <token>`.
     pub async fn get_authed(&self, path: &str, token: &str) -> reqwest::Response {
         self.send(self.request(reqwest::Method::GET, path).bearer_auth(token))

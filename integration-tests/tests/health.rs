@@ -415,15 +415,7 @@ async fn metrics_report_every_family_after_traffic(database: TestDatabase) {
     }
 
     // Never a raw path or a key: ids stay out of the labels.
-    let text = app
-        .client
-        .get(format!("http://{}/metrics", app.metrics_address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(!text.contains(&user.id), "a user id leaked into the labels");
     assert!(
         !text.contains(&score_id),

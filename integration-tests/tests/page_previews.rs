@@ -39,15 +39,7 @@ fn varied_pages(count: usize) -> Vec<u8> {
 }
 
 async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .client
-        .get(format!("http://{}/metrics", app.metrics_address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
         .map_or(0.0, |value| value.parse().unwrap())

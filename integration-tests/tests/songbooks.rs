@@ -301,6 +301,13 @@ async fn setlists_play_parts(
         assert_eq!(item["score"]["page_count"], 6, "{item}");
         assert!(item["score"]["thumbnail"]["width"].is_u64(), "{item}");
         assert_eq!(item["fits"], true, "{item}");
+        // Each item's own first page has its thumbnail too (a page preview).
+        let preview = format!(
+            "/api/v1/scores/{book}/pages/{}/thumbnail?width=150&redirect=false",
+            item["first_page"]
+        );
+        let link = expect_json(app.get_authed(&preview, &user.tokens.access).await, 200).await;
+        assert!(link["url"].is_string(), "{link}");
     }
     assert_eq!(view["notes"], "Count in slowly.");
 

@@ -596,15 +596,7 @@ async fn long_polls_wake_on_a_change_and_end_empty(app: TestApp) {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The open long-poll is counted (other tests of this process may have theirs open).
-    let metrics = app
-        .client
-        .get(format!("http://{}/metrics", app.metrics_address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     let parked: f64 = metrics
         .lines()
         .find_map(|line| line.strip_prefix("scoremate_sync_long_polls "))

@@ -485,45 +485,16 @@ impl Setlist {
                     reason: ItemRemovalReason::UserRemoved,
                 }])
             }
-            SetlistCommand::RemoveScoreFromSetlist { score_id } => {
-                if !self.is_created() {
-                    return Err(SetlistError::NotFound);
-                }
-                if self.deleted {
-                    return Ok(vec![]);
-                }
-                Ok(self
-                    .items
-                    .iter()
-                    .filter(|item| item.score_id == score_id)
-                    .map(|item| SetlistEvent::SetlistItemRemoved {
-                        item_id: item.item_id,
-                        reason: ItemRemovalReason::ScoreDeleted,
-                    })
-                    .collect())
-            }
+            SetlistCommand::RemoveScoreFromSetlist { score_id } => self
+                .remove_items(ItemRemovalReason::ScoreDeleted, |item| {
+                    item.score_id == score_id
+                }),
             SetlistCommand::RemoveBookmarkFromSetlist {
                 score_id,
                 bookmark_id,
-            } => {
-                if !self.is_created() {
-                    return Err(SetlistError::NotFound);
-                }
-                if self.deleted {
-                    return Ok(vec![]);
-                }
-                Ok(self
-                    .items
-                    .iter()
-                    .filter(|item| {
-                        item.score_id == score_id && item.bookmark_id == Some(bookmark_id)
-                    })
-                    .map(|item| SetlistEvent::SetlistItemRemoved {
-                        item_id: item.item_id,
-                        reason: ItemRemovalReason::BookmarkRemoved,
-                    })
-                    .collect())
-            }
+            } => self.remove_items(ItemRemovalReason::BookmarkRemoved, |item| {
+                item.score_id == score_id && item.bookmark_id == Some(bookmark_id)
+            }),
             SetlistCommand::ReorderSetlistItems { user_id, item_ids } => {
                 self.require_live_for(user_id)?;
                 let current: Vec<SetlistItemId> =
@@ -543,6 +514,30 @@ impl Setlist {
                 Ok(vec![SetlistEvent::SetlistDeleted {}])
             }
         }
+    }
+
+    /// The system takes out every item `gone` picks, for `reason`: nothing on a deleted
+    /// setlist.
+    fn remove_items(
+        &self,
+        reason: ItemRemovalReason,
+        gone: impl Fn(&SetlistItem) -> bool,
+    ) -> Result<Vec<SetlistEvent>, SetlistError> {
+        if !self.is_created() {
+            return Err(SetlistError::NotFound);
+        }
+        if self.deleted {
+            return Ok(vec![]);
+        }
+        Ok(self
+            .items
+            .iter()
+            .filter(|item| gone(item))
+            .map(|item| SetlistEvent::SetlistItemRemoved {
+                item_id: item.item_id,
+                reason,
+            })
+            .collect())
     }
 
     /// Other users' and deleted setlists do not exist for `user_id`.

@@ -93,7 +93,12 @@ pub struct Bookmarks {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct BookmarkRequest {
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     title: String,
     #[schema(max_length = 200)]
     composer: Option<String>,

@@ -20,10 +20,10 @@ pub(super) const DOWNLOAD_URL_TTL: std::time::Duration = std::time::Duration::fr
 /// Whether a link answers as a redirect (the default) or as JSON.
 #[derive(Debug, serde::Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct RedirectQuery {
+pub struct RedirectQuery {
     /// `false` answers the link as JSON instead of redirecting
     #[param(value_type = Option<bool>)]
-    pub(super) redirect: Option<String>,
+    pub redirect: Option<String>,
 }
 
 #[utoipa::path(

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use warp::http::Method;
 use warp::{Filter, Rejection};
 
-use super::files::presigned_link;
+use super::files::{RedirectQuery, presigned_link};
 use super::views::DownloadUrl;
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
@@ -27,18 +27,16 @@ pub const WIDTH_STEP: u32 = 150;
 pub const MAX_WIDTH: u32 = 1200;
 const DEFAULT_WIDTH: u32 = 300;
 
+/// The preview's width (beside `RedirectQuery`, read from the same query string).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct PreviewQuery {
+pub struct WidthQuery {
     /// Pixels: a multiple of 150 up to 1200 (default 300).
     #[param(value_type = Option<u32>, minimum = 150, maximum = 1200, multiple_of = 150)]
     pub width: Option<String>,
-    /// `false` answers the link as JSON instead of redirecting
-    #[param(value_type = Option<bool>)]
-    pub redirect: Option<String>,
 }
 
-impl PreviewQuery {
+impl WidthQuery {
     fn width(&self) -> Result<u32, ApiError> {
         match self.width.as_deref() {
             None => Ok(DEFAULT_WIDTH),
@@ -57,8 +55,11 @@ pub fn routes(
     endpoint(Method::GET, "/api/v1/scores/{id}/pages/{page}/thumbnail")
         .and(state.each_request())
         .and(authenticated(state.authenticator()))
-        .and(warp::query::<PreviewQuery>())
-        .then(|params, state, principal, query| page_thumbnail(state, principal, params, query))
+        .and(warp::query::<WidthQuery>())
+        .and(warp::query::<RedirectQuery>())
+        .then(|params, state, principal, width, redirect| {
+            page_thumbnail(state, principal, params, width, redirect)
+        })
         .map(into_reply)
         // Boxed: its future would otherwise be nested into every request's stack frame.
         .boxed()
@@ -70,7 +71,8 @@ pub fn routes(
     params(
         ("id" = Uuid, Path, description = "The score"),
         ("page" = u32, Path, description = "1-based page number, at most the page count"),
-        PreviewQuery,
+        WidthQuery,
+        RedirectQuery,
     ),
     responses(
         (status = 200, description = "With `redirect=false`: the presigned link", body = DownloadUrl),
@@ -86,12 +88,13 @@ pub async fn page_thumbnail(
     state: AppState,
     principal: Principal,
     params: PathParams,
-    query: PreviewQuery,
+    width: WidthQuery,
+    redirect: RedirectQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let page: u32 = params.get(1).parse().map_err(|_| ApiError::not_found())?;
-    let width = query.width()?;
-    let redirect = query.redirect.as_deref() != Some("false");
+    let width = width.width()?;
+    let redirect = redirect.redirect.as_deref() != Some("false");
     let score = state
         .services
         .scores

@@ -173,7 +173,12 @@ impl ScoreView {
 pub struct ConfirmRequest {
     #[schema(value_type = Uuid)]
     upload_id: UploadId,
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+    )]
     title: String,
     #[schema(max_length = 200)]
     composer: Option<String>,

@@ -80,8 +80,8 @@ pub struct SyncSetlist {
 pub struct SyncSetlistItem {
     pub id: Uuid,
     pub score_id: Uuid,
-    /// The bookmark of the score it plays (hidden while the score holds no such bookmark,
-    /// as `GET /setlists/{id}` hides it).
+    /// The bookmark of the score it plays. A client hides the item while the score it
+    /// holds has no such bookmark, as `GET /setlists/{id}` does.
     pub bookmark_id: Option<Uuid>,
     /// The pages of the score it plays, in order.
     pub pages: Option<Vec<u32>>,
