@@ -2,7 +2,8 @@
 //! binary, which hands each file to its sandbox child process — beside poppler's `pdfinfo
 //! FILE` and `pdftoppm -png -singlefile -scale-to 300 -f 1 -l 1 FILE PREFIX` on the same
 //! files in the same run: per-file median wall time and peak RSS, the ratio per file and
-//! the median ratio.
+//! the median ratio. A page preview's rendering too: `scoremate pdf thumbnail --page LAST`
+//! beside `pdftoppm -scale-to-x 300 -scale-to-y -1 -f LAST -l LAST`, the file's last page.
 //!
 //! `cargo bench -p benches --bench pdf` after `cargo build -p scoremate --profile bench`
 //! (the bench profile: release). The binary is `SCOREMATE_BIN`, by default the `scoremate` of the
@@ -47,6 +48,8 @@ struct Case {
     size: u64,
     /// Locked by a user password: both sides must refuse it.
     refused: bool,
+    /// The page the page-preview pair renders: the last (1 where lopdf cannot tell).
+    last_page: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,14 +61,20 @@ enum Tool {
     /// `pdftoppm -scale-to-x 300 -scale-to-y -1`: 300 px wide like our thumbnail, where
     /// `-scale-to 300` fits the longest side (a portrait page gets about half the pixels).
     PdftoppmWidth,
+    /// `scoremate pdf thumbnail --page LAST`: what a page preview renders.
+    LastPage,
+    /// `pdftoppm -scale-to-x 300 -scale-to-y -1 -f LAST -l LAST`.
+    PdftoppmLastPage,
 }
 
-const TOOLS: [Tool; 5] = [
+const TOOLS: [Tool; 7] = [
     Tool::Info,
     Tool::Pdfinfo,
     Tool::Thumbnail,
     Tool::Pdftoppm,
     Tool::PdftoppmWidth,
+    Tool::LastPage,
+    Tool::PdftoppmLastPage,
 ];
 
 impl Tool {
@@ -76,6 +85,8 @@ impl Tool {
             Self::Thumbnail => "scoremate pdf thumbnail",
             Self::Pdftoppm => "pdftoppm",
             Self::PdftoppmWidth => "pdftoppm -scale-to-x",
+            Self::LastPage => "scoremate pdf thumbnail --page",
+            Self::PdftoppmLastPage => "pdftoppm -scale-to-x -f -l",
         }
     }
 
@@ -86,6 +97,8 @@ impl Tool {
             Self::Thumbnail => 2,
             Self::Pdftoppm => 3,
             Self::PdftoppmWidth => 4,
+            Self::LastPage => 5,
+            Self::PdftoppmLastPage => 6,
         }
     }
 
@@ -103,36 +116,50 @@ impl Tool {
                 "-o".into(),
                 out.join(format!("{}.scoremate.png", case.name)).into(),
             ],
-            Self::Pdftoppm => vec![
-                "pdftoppm".into(),
-                "-png".into(),
-                "-singlefile".into(),
-                "-scale-to".into(),
-                THUMBNAIL.to_string().into(),
-                "-f".into(),
-                "1".into(),
-                "-l".into(),
-                "1".into(),
+            Self::Pdftoppm => pdftoppm(
+                &["-scale-to", &THUMBNAIL.to_string()],
+                1,
                 file,
-                out.join(format!("{}.poppler", case.name)).into(),
-            ],
-            Self::PdftoppmWidth => vec![
-                "pdftoppm".into(),
-                "-png".into(),
-                "-singlefile".into(),
-                "-scale-to-x".into(),
-                THUMBNAIL.to_string().into(),
-                "-scale-to-y".into(),
-                "-1".into(),
-                "-f".into(),
-                "1".into(),
-                "-l".into(),
-                "1".into(),
+                &out.join(format!("{}.poppler", case.name)),
+            ),
+            Self::PdftoppmWidth => pdftoppm(
+                &PIXELS_300_WIDE,
+                1,
                 file,
-                out.join(format!("{}.poppler-width", case.name)).into(),
+                &out.join(format!("{}.poppler-width", case.name)),
+            ),
+            Self::LastPage => vec![
+                scoremate.into(),
+                "pdf".into(),
+                "thumbnail".into(),
+                file,
+                "--page".into(),
+                case.last_page.to_string().into(),
+                "-o".into(),
+                out.join(format!("{}.scoremate-last.png", case.name)).into(),
             ],
+            Self::PdftoppmLastPage => pdftoppm(
+                &PIXELS_300_WIDE,
+                case.last_page,
+                file,
+                &out.join(format!("{}.poppler-last", case.name)),
+            ),
         }
     }
+}
+
+/// `pdftoppm`'s scaling to our thumbnail's pixel size: 300 px wide, height to match.
+const PIXELS_300_WIDE: [&str; 4] = ["-scale-to-x", "300", "-scale-to-y", "-1"];
+
+/// `pdftoppm -png -singlefile SCALE… -f PAGE -l PAGE FILE PREFIX`.
+fn pdftoppm(scale: &[&str], page: u32, file: OsString, prefix: &Path) -> Vec<OsString> {
+    let page = page.to_string();
+    let mut argv: Vec<OsString> = vec!["pdftoppm".into(), "-png".into(), "-singlefile".into()];
+    argv.extend(scale.iter().map(OsString::from));
+    argv.extend(["-f", &page, "-l", &page].map(OsString::from));
+    argv.push(file);
+    argv.push(prefix.into());
+    argv
 }
 
 /// `argv` as a command, without any `SCOREMATE_*` variable of the bench's environment.
@@ -377,6 +404,11 @@ fn build_cases(dir: &Path) -> BenchResult<Vec<Case>> {
     let mut cases = Vec::new();
     let mut add = |name: &'static str, what: &'static str, bytes: &[u8], refused: bool| {
         let path = dir.join(format!("{name}.pdf"));
+        let last_page = lopdf::Document::load_mem(bytes)
+            .ok()
+            .and_then(|document| u32::try_from(document.get_pages().len()).ok())
+            .filter(|pages| *pages > 0)
+            .unwrap_or(1);
         std::fs::write(&path, bytes).map(|()| {
             cases.push(Case {
                 name,
@@ -384,6 +416,7 @@ fn build_cases(dir: &Path) -> BenchResult<Vec<Case>> {
                 path,
                 size: bytes.len() as u64,
                 refused,
+                last_page,
             });
         })
     };
@@ -589,7 +622,7 @@ struct Measured {
     /// Why the file was refused, when it was (scoremate's message, then poppler's).
     refused: Option<(String, String)>,
     /// Median wall time and median peak RSS of each tool, in [`Tool::index`] order.
-    medians: [(Duration, u64); 5],
+    medians: [(Duration, u64); 7],
     /// Thumbnail sizes in pixels: ours, poppler's, poppler's 300 px wide.
     thumbnails: Option<[Pixels; 3]>,
 }
@@ -646,7 +679,7 @@ fn measure(
         }));
     }
 
-    let mut samples: Vec<[Samples; 5]> = cases.iter().map(|_| Default::default()).collect();
+    let mut samples: Vec<[Samples; 7]> = cases.iter().map(|_| Default::default()).collect();
     for round in 1..=repeat {
         eprintln!("round {round}/{repeat}");
         for (case, case_samples) in cases.iter().zip(&mut samples) {
@@ -699,16 +732,17 @@ fn report(cases: &[Case], measured: &[Measured]) {
     println!();
     println!(
         "| file | size | pages | info ms | pdfinfo ms | ratio | thumbnail ms | pdftoppm ms | ratio \
-         | pdftoppm 300 wide ms | ratio | RSS info MiB | RSS pdfinfo MiB | RSS thumbnail MiB \
-         | RSS pdftoppm MiB |"
+         | pdftoppm 300 wide ms | ratio | last page ms | pdftoppm last page 300 wide ms | ratio \
+         | RSS info MiB | RSS pdfinfo MiB | RSS thumbnail MiB | RSS pdftoppm MiB |"
     );
     println!(
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: \
-         | ---: | ---: |"
+         | ---: | ---: | ---: | ---: | ---: |"
     );
     let mut info_ratios = Vec::new();
     let mut thumbnail_ratios = Vec::new();
     let mut width_ratios = Vec::new();
+    let mut last_page_ratios = Vec::new();
     let mut info_rss_ratios = Vec::new();
     let mut thumbnail_rss_ratios = Vec::new();
     for (case, result) in cases.iter().zip(measured) {
@@ -718,13 +752,24 @@ fn report(cases: &[Case], measured: &[Measured]) {
             .map_or_else(|| "?".to_owned(), |pages| pages.to_string());
         if result.refused.is_some() {
             println!(
-                "| {} | {} | {pages} | refused | refused | | refused | refused | | refused | | | | | |",
+                "| {} | {} | {pages} | refused | refused | | refused | refused | | refused | | refused \
+                 | refused | | | | | |",
                 case.name,
                 human_size(size)
             );
             continue;
         }
-        let [info, pdfinfo, thumbnail, pdftoppm, pdftoppm_width] = result.medians;
+        let [
+            info,
+            pdfinfo,
+            thumbnail,
+            pdftoppm,
+            pdftoppm_width,
+            last_page,
+            pdftoppm_last_page,
+        ] = result.medians;
+        let last_page_ratio = ms(last_page.0) / ms(pdftoppm_last_page.0);
+        last_page_ratios.push(last_page_ratio);
         let info_ratio = ms(info.0) / ms(pdfinfo.0);
         let thumbnail_ratio = ms(thumbnail.0) / ms(pdftoppm.0);
         let width_ratio = ms(thumbnail.0) / ms(pdftoppm_width.0);
@@ -735,7 +780,8 @@ fn report(cases: &[Case], measured: &[Measured]) {
         thumbnail_rss_ratios.push(mib(thumbnail.1) / mib(pdftoppm.1));
         println!(
             "| {} | {} | {pages} | {:.1} | {:.1} | {info_ratio:.2}× | {:.1} | {:.1} | \
-             {thumbnail_ratio:.2}× | {:.1} | {width_ratio:.2}× | {:.1} | {:.1} | {:.1} | {:.1} |",
+             {thumbnail_ratio:.2}× | {:.1} | {width_ratio:.2}× | {:.1} | {:.1} | \
+             {last_page_ratio:.2}× | {:.1} | {:.1} | {:.1} | {:.1} |",
             case.name,
             human_size(size),
             ms(info.0),
@@ -743,6 +789,8 @@ fn report(cases: &[Case], measured: &[Measured]) {
             ms(thumbnail.0),
             ms(pdftoppm.0),
             ms(pdftoppm_width.0),
+            ms(last_page.0),
+            ms(pdftoppm_last_page.0),
             mib(info.1),
             mib(pdfinfo.1),
             mib(thumbnail.1),
@@ -755,11 +803,13 @@ fn report(cases: &[Case], measured: &[Measured]) {
     };
     println!(
         "median ratio over {} files: info/pdfinfo {}, thumbnail/pdftoppm {} (pdftoppm 300 \
-         wide: {}); peak RSS info/pdfinfo {}, thumbnail/pdftoppm {}",
+         wide: {}), last page/pdftoppm last page 300 wide {}; peak RSS info/pdfinfo {}, \
+         thumbnail/pdftoppm {}",
         info_ratios.len(),
         show(info_ratios),
         show(thumbnail_ratios),
         show(width_ratios),
+        show(last_page_ratios),
         show(info_rss_ratios),
         show(thumbnail_rss_ratios),
     );

@@ -125,6 +125,43 @@ fn pdf_thumbnail_writes_a_png_that_looks_like_poppler_s_rendering() {
 }
 
 #[test]
+fn pdf_thumbnail_renders_the_page_asked_for_as_a_page_preview_does() {
+    let dir = temp_dir("pdf-thumbnail-page");
+    // Three pages of three sizes: the size of the PNG tells which page was drawn.
+    let bytes = save(&mut pages(&[
+        PageSpec::sized(A4),
+        PageSpec::sized(LETTER),
+        PageSpec {
+            rotate: Some(90),
+            ..PageSpec::sized(A4)
+        },
+    ]));
+    let file = write(&dir, "three.pdf", &bytes);
+    let png = dir.join("page3.png");
+    let output = scoremate()
+        .args(["pdf", "thumbnail", "--page", "3", "-o"])
+        .arg(&png)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = std::fs::read(&png).unwrap();
+    let image = decode_png(&written);
+    assert_eq!((image.width(), image.height()), (300, 212));
+    if poppler() {
+        assert_page_looks_like_poppler(&bytes, 3, &written, 0.06);
+    }
+    let past = scoremate()
+        .args(["pdf", "thumbnail", "--page", "4", "-o"])
+        .arg(dir.join("page4.png"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!past.status.success());
+    assert!(stderr(&past).contains("page 4"), "{}", stderr(&past));
+}
+
+#[test]
 fn pdf_thumbnail_honours_width_rotation_and_crop_box() {
     let dir = temp_dir("pdf-thumbnail-width");
     let bytes = save(&mut pages(&[PageSpec {

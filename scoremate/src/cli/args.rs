@@ -118,12 +118,15 @@ pub enum PdfCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Render page 1 to a PNG thumbnail.
+    /// Render a page (page 1 unless `--page` names another) to a PNG thumbnail.
     Thumbnail {
         file: PathBuf,
         #[arg(short, long)]
         output: PathBuf,
         #[arg(long, default_value_t = 300)]
         width: u32,
+        /// The 1-based page to render, as a page preview does.
+        #[arg(long, default_value_t = 1)]
+        page: u32,
     },
 }

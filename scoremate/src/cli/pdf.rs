@@ -35,8 +35,17 @@ pub async fn run(command: &PdfCommand) -> anyhow::Result<()> {
             file,
             output,
             width,
+            page,
         } => {
-            let outcome = process(&sandbox, file, Operation::Thumbnail { width: *width }).await?;
+            // Page 1 is the score's thumbnail; any other, a page preview's rendering.
+            let operation = match *page {
+                1 => Operation::Thumbnail { width: *width },
+                page => Operation::Page {
+                    page,
+                    width: *width,
+                },
+            };
+            let outcome = process(&sandbox, file, operation).await?;
             let thumbnail = outcome
                 .thumbnail
                 .ok_or_else(|| anyhow!("the PDF sandbox returned no thumbnail"))?;
