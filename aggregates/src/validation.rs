@@ -30,6 +30,13 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// Adds every message of `other`, after those already here.
+    pub fn extend(&mut self, other: Self) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
     /// The messages for `field`, if it is invalid.
     #[must_use]
     pub fn get(&self, field: &str) -> Option<&[String]> {

@@ -85,18 +85,19 @@ impl PreviewRenders {
             .and_then(Result::ok)
             .ok_or(Refused::ServerBusy)?;
         slot.permit = Some(permit);
-        metrics::gauge!("scoremate_page_previews_rendering").set(self.in_flight() as f64);
+        report(self.in_flight());
         Ok(slot)
     }
 
     /// Renders under way in this process now.
     #[must_use]
     pub fn in_flight(&self) -> usize {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .sum()
+        rendering(
+            &self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 }
 
@@ -114,7 +115,14 @@ fn release(in_flight: &Mutex<HashMap<UserId, usize>>, user: UserId) {
             in_flight.remove(&user);
         }
     }
-    let rendering: usize = in_flight.values().sum();
+    report(rendering(&in_flight));
+}
+
+fn rendering(in_flight: &HashMap<UserId, usize>) -> usize {
+    in_flight.values().sum()
+}
+
+fn report(rendering: usize) {
     metrics::gauge!("scoremate_page_previews_rendering").set(rendering as f64);
 }
 

@@ -239,7 +239,11 @@ fn read_row(
             }
             return None;
         };
-        let Some(page) = cell.parse::<i64>().ok().map(|page| page + offset) else {
+        let Some(page) = cell
+            .parse::<i64>()
+            .ok()
+            .map(|page| page.saturating_add(offset))
+        else {
             problems.push(format!("{name}: {cell:?} is not a page number."));
             return None;
         };
@@ -495,7 +499,13 @@ mod tests {
 
     #[test]
     fn pages_out_of_range_are_left_to_the_bookmark_rules() {
-        let parsed = read("Title,Start,End\nA,-5,99999999999\n");
+        let parsed = parse(
+            b"Title,Start,End\nA,-15,9223372036854775807\n",
+            IndexOptions {
+                book: None,
+                offset: 10,
+            },
+        );
         assert!(parsed.errors.is_empty());
         assert_eq!(titles(&parsed), [(2, "A", 0, MAX_PAGE + 1)]);
     }

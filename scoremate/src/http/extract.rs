@@ -13,13 +13,18 @@ use crate::http::error::{ApiError, ErrorCode, FieldMessages};
 /// Largest JSON body any API route accepts.
 pub const MAX_JSON_BODY_BYTES: u64 = 64 * 1024;
 
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+/// A `Content-Type`'s media type, without parameters, lower-cased.
+fn essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = essence(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -36,12 +41,7 @@ pub fn csv_body() -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> +
         .and(warp::body::bytes())
         .and_then(
             |content_type: Option<String>, body: bytes::Bytes| async move {
-                let essence = content_type
-                    .as_deref()
-                    .and_then(|value| value.split(';').next())
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase();
+                let essence = essence(content_type.as_deref().unwrap_or_default());
                 if matches!(
                     essence.as_str(),
                     "text/csv" | "application/csv" | "text/plain"

@@ -3,7 +3,7 @@
 //! when any is bad, none, every bad line named.
 
 use aggregates::score::import_errors;
-use aggregates::{BookmarkId, ImportedBookmark, ScoreCommand, ScoreError, UploadId};
+use aggregates::{BookmarkId, ImportedBookmark, ScoreCommand, ScoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::IntoParams;
@@ -13,6 +13,7 @@ use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection};
 
 use super::bookmarks::{BookmarkView, Bookmarks, run, score_id};
+use super::files::callers_live_score;
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
 use crate::http::error::{ApiError, Problem};
@@ -136,18 +137,6 @@ pub async fn import_bookmarks(
 ) -> Result<warp::reply::Response, ApiError> {
     let score_id = score_id(&params)?;
     let offset = query.offset()?;
-    // The aggregate, not the read model: a score confirmed a moment ago is there.
-    let score = state
-        .services
-        .scores
-        .load(&UploadId::from_uuid(score_id.into_uuid()).to_string())
-        .await?
-        .aggregate;
-    if !score.is_owned_by(principal.user_id)
-        || score.status() != Some(aggregates::ScoreStatus::Confirmed)
-    {
-        return Err(ApiError::not_found());
-    }
     let parsed = parse(
         &body,
         IndexOptions {
@@ -164,15 +153,12 @@ pub async fn import_bookmarks(
             bookmark: row.bookmark,
         })
         .collect();
-    // Unreadable rows and rows breaking the rules, reported together; the command
-    // checks the rules again against the page count it sees.
-    let mut errors = parsed.errors;
-    for (line, messages) in import_errors(&rows, score.page_count()).into_inner() {
-        for message in messages {
-            errors.add(&line, message);
-        }
-    }
-    if !errors.is_empty() {
+    if !parsed.errors.is_empty() {
+        // The readable rows' breaches of the rules too, so that one answer names every
+        // bad line; without unreadable rows the command alone checks them.
+        let score = callers_live_score(&state, &principal, score_id).await?;
+        let mut errors = parsed.errors;
+        errors.extend(import_errors(&rows, score.page_count()));
         return Err(ScoreError::InvalidBookmark(errors).into());
     }
     let ids: Vec<BookmarkId> = rows.iter().map(|row| row.bookmark_id).collect();

@@ -1,7 +1,7 @@
 //! A score's file and thumbnail, through short-lived presigned GETs (page previews, which
 //! may need rendering first, are `previews`).
 
-use aggregates::{ScoreStatus, UploadId};
+use aggregates::{Score, ScoreStatus, UploadId};
 use objectstore::content_disposition_attachment;
 use utoipa::IntoParams;
 use warp::Reply;
@@ -24,6 +24,13 @@ pub struct RedirectQuery {
     /// `false` answers the link as JSON instead of redirecting
     #[param(value_type = Option<bool>)]
     pub redirect: Option<String>,
+}
+
+impl RedirectQuery {
+    /// Whether to answer with a redirect (anything but `redirect=false`).
+    pub fn wanted(&self) -> bool {
+        self.redirect.as_deref() != Some("false")
+    }
 }
 
 #[utoipa::path(
@@ -92,17 +99,7 @@ pub(super) async fn link_to(
     object: StoredObject,
 ) -> Result<warp::reply::Response, ApiError> {
     let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
-    let score = state
-        .services
-        .scores
-        .load(&score_id.to_string())
-        .await?
-        .aggregate;
-    let live =
-        score.is_owned_by(principal.user_id) && score.status() == Some(ScoreStatus::Confirmed);
-    if !live {
-        return Err(ApiError::not_found());
-    }
+    let score = callers_live_score(&state, &principal, score_id).await?;
     let (key, disposition) = match object {
         StoredObject::File => {
             let file = score.file().ok_or_else(ApiError::not_found)?;
@@ -121,6 +118,26 @@ pub(super) async fn link_to(
         ),
     };
     presigned_link(&state, &key, disposition, redirect).await
+}
+
+/// The caller's live (confirmed, not deleted) score, from the aggregate itself — a score
+/// confirmed a moment ago is there — or 404: another user's score does not exist for them.
+pub(crate) async fn callers_live_score(
+    state: &AppState,
+    principal: &Principal,
+    score_id: UploadId,
+) -> Result<Score, ApiError> {
+    let score = state
+        .services
+        .scores
+        .load(&score_id.to_string())
+        .await?
+        .aggregate;
+    if score.is_owned_by(principal.user_id) && score.status() == Some(ScoreStatus::Confirmed) {
+        Ok(score)
+    } else {
+        Err(ApiError::not_found())
+    }
 }
 
 /// A presigned GET of `key`: a redirect to it, or the link as JSON.

@@ -64,12 +64,7 @@ fn changes_and_files(
         .and(authenticated(state.authenticator()))
         .and(warp::query::<RedirectQuery>())
         .then(|params, state, principal, query: RedirectQuery| {
-            download(
-                state,
-                principal,
-                params,
-                query.redirect.as_deref() != Some("false"),
-            )
+            download(state, principal, params, query.wanted())
         })
         .map(into_reply);
     let thumbnail_route = endpoint(Method::GET, "/api/v1/scores/{id}/thumbnail")
@@ -77,12 +72,7 @@ fn changes_and_files(
         .and(authenticated(state_patch.authenticator()))
         .and(warp::query::<RedirectQuery>())
         .then(|params, state, principal, query: RedirectQuery| {
-            thumbnail(
-                state,
-                principal,
-                params,
-                query.redirect.as_deref() != Some("false"),
-            )
+            thumbnail(state, principal, params, query.wanted())
         })
         .map(into_reply);
     let patch = endpoint(Method::PATCH, "/api/v1/scores/{id}")

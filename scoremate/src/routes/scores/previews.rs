@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use warp::http::Method;
 use warp::{Filter, Rejection};
 
-use super::files::{RedirectQuery, presigned_link};
+use super::files::{RedirectQuery, callers_live_score, presigned_link};
 use super::views::DownloadUrl;
 use crate::http::authenticate::{Principal, authenticated};
 use crate::http::endpoint::{PathParams, endpoint};
@@ -94,21 +94,13 @@ pub async fn page_thumbnail(
     let score_id: UploadId = params.get(0).parse().map_err(|_| ApiError::not_found())?;
     let page: u32 = params.get(1).parse().map_err(|_| ApiError::not_found())?;
     let width = width.width()?;
-    let redirect = redirect.redirect.as_deref() != Some("false");
-    let score = state
-        .services
-        .scores
-        .load(&score_id.to_string())
-        .await?
-        .aggregate;
-    let live =
-        score.is_owned_by(principal.user_id) && score.status() == Some(ScoreStatus::Confirmed);
+    let score = callers_live_score(&state, &principal, score_id).await?;
     let (Some(owner), Some(file), Some(page_count)) =
         (score.owner(), score.file(), score.page_count())
     else {
         return Err(ApiError::not_found());
     };
-    if !live || page == 0 || page > page_count {
+    if page == 0 || page > page_count {
         return Err(ApiError::not_found());
     }
     let key = page_preview_key(owner.into_uuid(), score_id.into_uuid(), page, width);
@@ -141,5 +133,5 @@ pub async fn page_thumbnail(
             }
         }
     }
-    presigned_link(&state, &key, None, redirect).await
+    presigned_link(&state, &key, None, redirect.wanted()).await
 }

@@ -1,7 +1,7 @@
 //! Changing setlists: each request is a command on the Setlist aggregate, conditional on
 //! `If-Match` when given, answered once the read model shows it.
 
-use aggregates::{ScoreStatus, Setlist, SetlistCommand, SetlistId, SetlistItemId, UploadId};
+use aggregates::{Setlist, SetlistCommand, SetlistId, SetlistItemId};
 use chrono::Utc;
 use eventstore::Committed;
 use serde_json::{Map, Value};
@@ -21,6 +21,7 @@ use crate::http::idempotency::IdempotencyKey;
 use crate::http::openapi::{
     Authenticated, Conditional, IdempotencyKeyReused, JsonBody, MalformedIfMatch,
 };
+use crate::routes::scores::files::callers_live_score;
 use crate::state::AppState;
 
 pub(super) fn expected_version(if_match: Option<&str>) -> Result<Option<usize>, ApiError> {
@@ -261,21 +262,12 @@ pub async fn add_item(
         note,
     } = AddItemRequest::read(body)?;
     // Only the caller's own, live scores may be added; others do not exist for them.
-    let score = state
-        .services
-        .scores
-        .load(&UploadId::from_uuid(score_id.into_uuid()).to_string())
-        .await?;
-    if !score.aggregate.is_owned_by(principal.user_id)
-        || score.aggregate.status() != Some(ScoreStatus::Confirmed)
-    {
-        return Err(ApiError::not_found());
-    }
+    let score = callers_live_score(&state, &principal, score_id).await?;
     // A bookmark that is not on the score does not exist for the caller either.
-    if bookmark_id.is_some_and(|id| !score.aggregate.bookmarks().contains_key(&id)) {
+    if bookmark_id.is_some_and(|id| !score.bookmarks().contains_key(&id)) {
         return Err(ApiError::not_found());
     }
-    if let (Some(pages), Some(page_count)) = (&pages, score.aggregate.page_count())
+    if let (Some(pages), Some(page_count)) = (&pages, score.page_count())
         && pages.iter().any(|page| *page > page_count)
     {
         return Err(ApiError::invalid_field(
