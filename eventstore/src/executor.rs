@@ -13,6 +13,7 @@ use crate::database::Database;
 use crate::error::CommandError;
 use crate::metadata::EventMetadata;
 use crate::repository::AnyEventRepository;
+use crate::turns::Turns;
 
 /// How often a command whose commit lost a race is decided again, and how long to back
 /// off in between (exponential with full jitter, so the losers do not collide again).
@@ -97,6 +98,8 @@ pub struct AggregateStore<A: Aggregate> {
     retry: RetryPolicy,
     /// Told after every append, to wake this process's projections at once.
     appended: Vec<Arc<Notify>>,
+    /// Commands on a contended aggregate go one at a time (`turns`).
+    turns: Turns,
     _aggregate: PhantomData<A>,
 }
 
@@ -116,6 +119,7 @@ where
             store,
             retry,
             appended: Vec::new(),
+            turns: Turns::default(),
             _aggregate: PhantomData,
         }
     }
@@ -239,6 +243,7 @@ where
         metadata: &EventMetadata,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let metadata = metadata.to_map();
+        let mut turn = self.turns.join_queue(aggregate_id).await;
         for attempt in 1..=retry.max_attempts {
             let context = if basis == Basis::New && attempt == 1 {
                 EventStoreAggregateContext {
@@ -303,7 +308,14 @@ where
                     metrics::counter!("scoremate_command_conflict_retries_total", "aggregate" => A::TYPE)
                         .increment(1);
                     if attempt < retry.max_attempts {
-                        tokio::time::sleep(retry.delay_before(attempt)).await;
+                        if turn.is_none() {
+                            // Lost to this process's own commands, most likely: wait for
+                            // the turn, then decide again at once.
+                            turn = Some(self.turns.take(aggregate_id).await);
+                        } else {
+                            // Lost while holding the turn: to another process; back off.
+                            tokio::time::sleep(retry.delay_before(attempt)).await;
+                        }
                     }
                 }
                 Err(other) => return Err(CommandError::from_aggregate(other)),

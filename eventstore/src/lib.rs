@@ -5,6 +5,7 @@
 //! - `database`: one `Database` over a SQLite or PostgreSQL pool, connected and migrated;
 //! - `repository`: the cqrs-es event repositories of both backends as one type;
 //! - `executor`: `AggregateStore` — load, decide, commit, retry on a lost race; snapshots;
+//! - `turns`: commands on a contended aggregate take turns within a process;
 //! - `log`: the global log followers read after a checkpoint, never skipping a late commit;
 //! - `sqlite_writes`: SQLite's single writer turn and durable commits;
 //! - `backfill`: one-time data steps after the migrations, run once across processes;
@@ -18,6 +19,7 @@ mod log;
 mod metadata;
 mod repository;
 mod sqlite_writes;
+mod turns;
 
 pub use database::{Backend, Database, DatabaseOptions};
 pub use error::{CommandError, StoreError};

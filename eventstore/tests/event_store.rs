@@ -211,6 +211,30 @@ async fn the_loser_gives_up_with_a_conflict_after_its_attempts(database: Databas
     assert_eq!(loaded.aggregate.count, 80 - conflicts);
 }
 
+async fn a_hot_aggregate_starves_no_command_of_this_process(database: Database) {
+    // Three attempts each, sixty-four commands at once on one aggregate: racing freely,
+    // most would run out of attempts; the losers take turns and every command lands.
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        ..RetryPolicy::default()
+    };
+    let store = Arc::new(AggregateStore::<Tally>::new(
+        &database,
+        Storage::Events,
+        policy,
+    ));
+    let racers: Vec<_> = (0..64)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.execute("hot", add(1), &user_metadata()).await })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.unwrap().unwrap();
+    }
+    assert_eq!(store.load("hot").await.unwrap().aggregate.count, 64);
+}
+
 fn quota_store(database: &Database, storage: Storage) -> AggregateStore<Quota> {
     AggregateStore::new(database, storage, RetryPolicy::default())
 }
@@ -406,6 +430,7 @@ macro_rules! suite {
                 a_commit_on_a_stale_version_is_a_conflict,
                 concurrent_commands_on_one_aggregate_lose_no_update,
                 the_loser_gives_up_with_a_conflict_after_its_attempts,
+                a_hot_aggregate_starves_no_command_of_this_process,
                 a_snapshot_loads_the_same_state_as_a_full_replay,
                 the_log_holds_every_event_once_in_commit_order,
                 reading_after_a_checkpoint_resumes_where_it_left_off,
