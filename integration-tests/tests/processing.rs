@@ -123,6 +123,63 @@ async fn a_real_pdf_becomes_ready_with_its_facts_and_thumbnail(database: TestDat
         "the client follows the 302 to the PNG"
     );
 
+    // The list hands out the link too, the same URL twice in a row (a browser caches the
+    // image under it), and a page of the API's origin may read it across origins.
+    let listed = |query: &'static str| {
+        let (app, access) = (&app, &user.tokens.access);
+        async move {
+            expect_json(
+                app.get_authed(&format!("/api/v1/scores?{query}"), access)
+                    .await,
+                200,
+            )
+            .await
+        }
+    };
+    let first = listed("thumbnail_urls=true").await["results"][0]["thumbnail"].clone();
+    let again = listed("thumbnail_urls=true").await["results"][0]["thumbnail"].clone();
+    assert_eq!(first["width"], 300);
+    assert_eq!(first["url"], again["url"]);
+    assert!(
+        listed("thumbnail_urls=false").await["results"][0]["thumbnail"]
+            .get("url")
+            .is_none()
+    );
+    let page_origin = format!("http://{}", app.address);
+    let cross_origin = app
+        .client
+        .get(first["url"].as_str().unwrap())
+        .header("origin", &page_origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_origin.status(), 200);
+    assert_eq!(
+        cross_origin.headers()["access-control-allow-origin"],
+        page_origin.as_str()
+    );
+    let (width, _) = png_size(&cross_origin.bytes().await.unwrap());
+    assert_eq!(width, 300);
+    let foreign = app
+        .client
+        .get(first["url"].as_str().unwrap())
+        .header("origin", "http://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+    expect_problem(
+        app.get_authed("/api/v1/scores?thumbnail_urls=yes", &user.tokens.access)
+            .await,
+        400,
+        "E007",
+    )
+    .await;
+
     // Another user sees no thumbnail of it.
     let stranger = app.signed_in_user().await;
     let hidden = app

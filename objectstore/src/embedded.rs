@@ -13,6 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::{Body, Bytes};
@@ -23,6 +24,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
+
+use crate::cors::CorsOrigins;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -73,16 +76,26 @@ impl EmbeddedS3 {
         access_key: &str,
         secret_key: &str,
     ) -> Result<Self, EmbeddedS3Error> {
-        Self::start_with_limits(bind, root, access_key, secret_key, PlainAcceptLoop).await
+        Self::start_with_limits(
+            bind,
+            root,
+            access_key,
+            secret_key,
+            CorsOrigins::default(),
+            PlainAcceptLoop,
+        )
+        .await
     }
 
     /// [`EmbeddedS3::start`] with connections accepted, limited and timed by `limits`:
-    /// the caller's accept loop (the service passes its connection limits).
+    /// the caller's accept loop (the service passes its connection limits); pages of
+    /// the `cors` origins may use presigned URLs from the browser.
     pub async fn start_with_limits(
         bind: SocketAddr,
         root: &Path,
         access_key: &str,
         secret_key: &str,
+        cors: CorsOrigins,
         limits: impl AcceptLoop,
     ) -> Result<Self, EmbeddedS3Error> {
         let root_error = |message: String| EmbeddedS3Error::Root {
@@ -95,7 +108,10 @@ impl EmbeddedS3 {
 
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
-        let handler = S3Handler(builder.build());
+        let handler = S3Handler {
+            service: builder.build(),
+            cors: Arc::new(cors),
+        };
 
         let listener = TcpListener::bind(bind)
             .await
@@ -172,7 +188,10 @@ pub trait AcceptLoop: Send + 'static {
 /// The embedded endpoint's request handler: a hyper service over any request body of
 /// bytes, so the caller's accept loop may wrap the body (to time it, say). Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct S3Handler(S3Service);
+pub struct S3Handler {
+    service: S3Service,
+    cors: Arc<CorsOrigins>,
+}
 
 impl<B> Service<Request<B>> for S3Handler
 where
@@ -184,8 +203,17 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn call(&self, request: Request<B>) -> Self::Future {
-        let service = self.0.clone();
-        Box::pin(async move { service.call(request.map(s3s::Body::http_body)).await })
+        if let Some(preflight) = self.cors.preflight(request.method(), request.headers()) {
+            return Box::pin(async move { Ok(preflight) });
+        }
+        let service = self.service.clone();
+        let cors = Arc::clone(&self.cors);
+        let origin = request.headers().get(hyper::header::ORIGIN).cloned();
+        Box::pin(async move {
+            let mut response = service.call(request.map(s3s::Body::http_body)).await?;
+            cors.expose(origin.as_ref(), &mut response);
+            Ok(response)
+        })
     }
 }
 

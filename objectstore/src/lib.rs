@@ -12,17 +12,22 @@
 //! - `embedded` (feature `embedded-server`): `EmbeddedS3`, an in-process S3 endpoint
 //!   (`s3s-fs`) over a local folder for installs without an S3 service, its key pair
 //!   (`load_or_generate_credentials`), and `AcceptLoop`, the seam through which the
-//!   binary serves it under its own connection limits.
+//!   binary serves it under its own connection limits; `cors`: [`CorsOrigins`], the
+//!   pages allowed to use its presigned URLs from a browser.
 //!
 //! Used by `processors` (PDF jobs, object cleanup, upload sweep; client only) and by `api`
 //! (upload and download routes, readiness, startup wiring; with the embedded endpoint).
 
+#[cfg(feature = "embedded-server")]
+mod cors;
 mod disposition;
 #[cfg(feature = "embedded-server")]
 mod embedded;
 mod keys;
 mod store;
 
+#[cfg(feature = "embedded-server")]
+pub use cors::CorsOrigins;
 pub use disposition::{content_disposition_attachment, is_disguising_char};
 #[cfg(feature = "embedded-server")]
 pub use embedded::{

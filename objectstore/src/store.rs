@@ -322,6 +322,29 @@ impl ObjectStore {
         .await
     }
 
+    /// A presigned GET that stays the same URL for a whole `window` and is valid for at
+    /// least `window` after it is made: a browser caches the object under it (thumbnails in
+    /// a grid) instead of fetching it again for every fresh signature.
+    pub async fn presign_get_cacheable(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<PresignedRequest, ObjectStoreError> {
+        timed("presign_get", async {
+            let (config, expires_at) = presigning_in_window(window * 2, window)?;
+            let presigned = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .presigned(config)
+                .await
+                .map_err(|error| classify("GetObject", Some(key), error))?;
+            Ok(into_presigned_request(&presigned, expires_at))
+        })
+        .await
+    }
+
     /// Size, entity tag and type of an object; `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectStoreError> {
         timed("head", async {
@@ -625,10 +648,20 @@ async fn timed<T>(
 /// SigV4 dates have one-second resolution; pinning the start to a whole second makes
 /// the reported `expires_at` exactly the instant the store stops accepting the URL.
 fn presigning(expires_in: Duration) -> Result<(PresigningConfig, DateTime<Utc>), ObjectStoreError> {
+    presigning_in_window(expires_in, Duration::from_secs(1))
+}
+
+/// A signature valid from the start of the current `window` (whole seconds since the
+/// epoch), so every signing within one window yields the same URL.
+fn presigning_in_window(
+    expires_in: Duration,
+    window: Duration,
+) -> Result<(PresigningConfig, DateTime<Utc>), ObjectStoreError> {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|error| ObjectStoreError::InvalidRequest(format!("system clock: {error}")))?;
-    let start = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+    let window = window.as_secs().max(1);
+    let start = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs() / window * window);
     let config = PresigningConfig::builder()
         .start_time(start)
         .expires_in(expires_in)

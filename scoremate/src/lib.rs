@@ -7,6 +7,8 @@
 //! - `app`: settings in, a running server or worker out — the services, the background
 //!   followers and timers, the listeners;
 //! - `routes`: one module per resource of `/api/v1`, and the router over them;
+//! - `web`: the musicians' web page at `/` (files of `scoremate/web/`), a client of the
+//!   public API under a strict Content-Security-Policy;
 //! - `state`: what every handler shares (`AppState`, `Services`);
 //! - `quota`, `users`: what several routes share (a user's quota; email → account);
 //! - `http`: the plumbing under every route — errors, extraction, pagination, ETags,
@@ -36,3 +38,4 @@ mod sync_token;
 pub mod telemetry;
 mod upload_locks;
 mod users;
+pub mod web;

@@ -156,6 +156,19 @@ pub struct Settings {
     )]
     pub embedded_s3_bind: SocketAddr,
 
+    /// Origins (comma-separated, e.g. `https://scores.example.org`) whose pages may use
+    /// the embedded S3 endpoint's presigned URLs from a browser [default: the web page's
+    /// own origin: that of SCOREMATE_PUBLIC_URL, else of the API address, with
+    /// `localhost` beside a loopback address].
+    #[arg(
+        long,
+        env = "SCOREMATE_EMBEDDED_S3_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin,
+        global = true
+    )]
+    pub embedded_s3_cors_origins: Vec<String>,
+
     /// HS256 signing secret [default: generated once, kept in the data dir].
     #[arg(
         long,
@@ -392,6 +405,23 @@ impl Settings {
         }
     }
 
+    /// The origins whose pages may use the embedded S3 endpoint: the configured ones, else
+    /// the web page's own, served on `api_addr` (the bound API address).
+    pub fn page_origins(&self, api_addr: SocketAddr) -> Vec<String> {
+        if !self.embedded_s3_cors_origins.is_empty() {
+            return self.embedded_s3_cors_origins.clone();
+        }
+        if let Some(public_url) = &self.public_url {
+            return vec![crate::web::origin_of(public_url).to_owned()];
+        }
+        let mut origins = vec![format!("http://{api_addr}")];
+        // What people type for a server on their own machine.
+        if api_addr.ip().is_loopback() {
+            origins.push(format!("http://localhost:{}", api_addr.port()));
+        }
+        origins
+    }
+
     /// Where the generated JWT secret is kept when none is configured.
     pub fn jwt_secret_path(&self) -> PathBuf {
         self.data_dir.join("jwt_secret")
@@ -422,6 +452,16 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
         );
     }
     Ok(trimmed.to_owned())
+}
+
+/// A page origin: a public URL without a path.
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let url = parse_public_url(raw)?;
+    if crate::web::origin_of(&url) == url {
+        Ok(url.to_ascii_lowercase())
+    } else {
+        Err("must be an origin like https://scores.example.org, without a path".to_owned())
+    }
 }
 
 fn load_or_generate_secret(path: &Path) -> std::io::Result<Secret> {
@@ -460,6 +500,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -475,6 +517,30 @@ mod tests {
         assert!(parse_public_url("scores.example.org").is_err());
         assert!(parse_public_url("https://").is_err());
         assert!(parse_public_url("https://evil.example/?x=\"").is_err());
+    }
+
+    #[test]
+    fn page_origins_are_the_public_urls_origin_or_the_api_address() {
+        assert_eq!(
+            parse_origin("https://Scores.example.org/").as_deref(),
+            Ok("https://scores.example.org")
+        );
+        assert!(parse_origin("https://scores.example.org/app").is_err());
+        let api: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let mut settings = <Only as clap::Parser>::try_parse_from(["scoremate"])
+            .unwrap()
+            .settings;
+        assert_eq!(
+            settings.page_origins(api),
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        settings.public_url = Some("https://scores.example.org/library".to_owned());
+        assert_eq!(settings.page_origins(api), ["https://scores.example.org"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::http::throttle::Throttle;
 use crate::settings::Settings;
 use crate::sync_token::SyncTokenKey;
 use crate::upload_locks::UploadLocks;
+use crate::web::WebPage;
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct AppState {
     /// Base of the absolute links in answers: `SCOREMATE_PUBLIC_URL`, else this
     /// process's bound API address.
     pub public_url: Arc<str>,
+    /// The web page's security headers.
+    pub web_page: Arc<WebPage>,
 }
 
 /// The command side and the security machinery, built once at start.

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use objectstore::EmbeddedS3;
+use objectstore::{CorsOrigins, EmbeddedS3};
 use warp::Filter;
 
 use super::background::Background;
@@ -15,6 +15,7 @@ use crate::http::client_address::TrustedProxies;
 use crate::http::connections::ConnectionLimits;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::web::{WebPage, origin_of};
 
 /// How often the read models commands wait on look for events nobody woke them for
 /// (other instances' commands also reach them through the background loop at once).
@@ -66,7 +67,14 @@ impl Application {
                 addr: settings.metrics_bind,
                 source,
             })?;
-        let (services, background, embedded_s3) = start(&database, &settings).await?;
+        let page_origins = CorsOrigins::new(settings.page_origins(local_addr));
+        let (services, background, embedded_s3) = start(&database, &settings, page_origins).await?;
+        // Signing is local: a URL signed now shows the origin browsers will be sent to.
+        let probe = services
+            .objects
+            .presign_get("web-page-origin", std::time::Duration::from_secs(60), None)
+            .await?;
+        let web_page = Arc::new(WebPage::new(origin_of(&probe.url)));
         Ok(Self {
             listener,
             local_addr,
@@ -81,6 +89,7 @@ impl Application {
                     .into(),
                 settings: Arc::new(settings),
                 services,
+                web_page,
             },
             background,
             run_background: true,

@@ -1,7 +1,7 @@
 //! The database and the object store of the settings.
 
 use eventstore::{Database, DatabaseOptions};
-use objectstore::{EmbeddedS3, load_or_generate_credentials};
+use objectstore::{CorsOrigins, EmbeddedS3, load_or_generate_credentials};
 use objectstore::{ObjectStore, ObjectStoreConfig};
 
 use super::error::StartupError;
@@ -21,9 +21,10 @@ pub async fn connect_database(settings: &Settings) -> Result<Database, StartupEr
 }
 
 /// The object store of the settings: the external endpoint, or the embedded one started
-/// here (returned so it lives as long as the server).
+/// here (returned so it lives as long as the server), open to the pages of `page_origins`.
 pub async fn connect_object_store(
     settings: &Settings,
+    page_origins: CorsOrigins,
 ) -> Result<(ObjectStore, Option<EmbeddedS3>), StartupError> {
     let (config, embedded) = if let Some(endpoint) = &settings.s3_endpoint {
         let (Some(key), Some(secret)) =
@@ -53,6 +54,7 @@ pub async fn connect_object_store(
             &root,
             &key,
             &secret,
+            page_origins,
             settings.connection_limits(),
         )
         .await?;

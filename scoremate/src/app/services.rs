@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aggregates::ProcessingStage;
 use eventstore::{AggregateStore, Database, RetryPolicy, Storage};
-use objectstore::{EmbeddedS3, ObjectStore};
+use objectstore::{CorsOrigins, EmbeddedS3, ObjectStore};
 use processors::{JobQueue, PdfJobs, PdfProcessing};
 use projections::{OwnerChanges, ProjectionRunner, Scores, Setlists};
 use tokio::sync::Notify;
@@ -133,8 +133,9 @@ pub(super) async fn release_jobs(services: &Services) {
 pub(super) async fn start(
     database: &Database,
     settings: &Settings,
+    page_origins: CorsOrigins,
 ) -> Result<(Arc<Services>, Arc<Background>, Option<EmbeddedS3>), StartupError> {
-    let (objects, embedded_s3) = connect_object_store(settings).await?;
+    let (objects, embedded_s3) = connect_object_store(settings, page_origins).await?;
     let services = Arc::new(Services::build(database, settings, objects).await?);
     let background = Arc::new(Background::new(database, &services, settings));
     Ok((services, background, embedded_s3))

@@ -2,6 +2,8 @@
 
 use std::future::Future;
 
+use objectstore::CorsOrigins;
+
 use super::connect::connect_database;
 use super::error::StartupError;
 use super::services::{release_jobs, start};
@@ -18,7 +20,10 @@ pub async fn run_worker(
 ) -> Result<(), StartupError> {
     let database = connect_database(&settings).await?;
     database.migrate().await?;
-    let (services, background, embedded_s3) = start(&database, &settings).await?;
+    // A worker serves no page: its embedded endpoint (single-process installs only)
+    // answers no browser.
+    let (services, background, embedded_s3) =
+        start(&database, &settings, CorsOrigins::default()).await?;
     tracing::info!(
         backend = database.backend().name(),
         worker = services.pdf_jobs.queue().worker(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aggregates::{ProcessingStage, Score};
 use anyhow::{Context, bail};
 use eventstore::AggregateStore;
+use objectstore::CorsOrigins;
 use processors::jobs::JobOutcome;
 
 use crate::app;
@@ -25,7 +26,8 @@ pub async fn run(mut settings: Settings, command: &ProcessorsCommand) -> anyhow:
         .await
         .context("connecting to the database")?;
     database.migrate().await.context("applying migrations")?;
-    let (objects, embedded) = app::connect_object_store(&settings)
+    // No page uses this short-lived endpoint.
+    let (objects, embedded) = app::connect_object_store(&settings, CorsOrigins::default())
         .await
         .context("connecting to the object store")?;
     let services = Services::build(&database, &settings, objects)

@@ -380,7 +380,18 @@ pub mod mapping {
         fn from(error: QuotaError) -> Self {
             let message = error.to_string();
             match error {
-                QuotaError::QuotaExceeded { .. } => Self::new(ErrorCode::QuotaExceeded, message),
+                QuotaError::QuotaExceeded {
+                    available,
+                    requested,
+                } => Self::new(
+                    ErrorCode::QuotaExceeded,
+                    format!(
+                        "Not enough storage left: this file needs {}, but only {} of your \
+                         quota is free. Delete some scores to make room.",
+                        readable_size(requested.0),
+                        readable_size(available.0),
+                    ),
+                ),
                 QuotaError::EmptyReservation => Self::invalid_field("size", &message),
                 QuotaError::UnknownReservation { .. } | QuotaError::UnknownScore { .. } => {
                     Self::not_found()
@@ -393,6 +404,24 @@ pub mod mapping {
                 }
             }
         }
+    }
+
+    /// A size as the web page shows it (units of 1024, as the default quota of 1 GB is):
+    /// `19.1 MB`.
+    fn readable_size(bytes: u64) -> String {
+        const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+        if bytes < 1024 {
+            return format!("{bytes} bytes");
+        }
+        // Display only: the precision of f64 is ample for one decimal.
+        #[allow(clippy::cast_precision_loss)]
+        let mut value = bytes as f64 / 1024.0;
+        let mut unit = 0;
+        while value >= 1023.95 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        format!("{value:.1} {}", UNITS[unit])
     }
 
     impl From<ScoreError> for ApiError {
@@ -510,6 +539,19 @@ pub mod mapping {
                 ),
                 CommandError::Store(store) => store.into(),
             }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::readable_size;
+
+        #[test]
+        fn sizes_read_as_the_web_page_shows_them() {
+            assert_eq!(readable_size(1023), "1023 bytes");
+            assert_eq!(readable_size(20_000_001), "19.1 MB");
+            assert_eq!(readable_size(1_073_741_824), "1.0 GB");
+            assert_eq!(readable_size(1_048_570), "1.0 MB");
         }
     }
 }

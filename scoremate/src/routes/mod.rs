@@ -36,9 +36,11 @@ pub fn router(
         ))
         .and(extract::query_without_nul())
         .and(openapi::routes().or(api));
+    let page = Arc::clone(&state.web_page);
     health::healthz()
         .or(health::readyz(state))
         .or(throttled_api)
         .or(openapi::routes())
+        .or(crate::web::routes(page))
         .recover(error::recover)
 }

@@ -239,7 +239,10 @@ pub async fn store(client: &reqwest::Client, base: &str, access: &str, bytes: &[
         .json()
         .await
         .unwrap();
-    let mut put = client.put(ticket["upload_url"].as_str().unwrap());
+    let url = ticket["upload_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no upload URL: {ticket}"));
+    let mut put = client.put(url);
     for (name, value) in ticket["headers"].as_object().unwrap() {
         put = put.header(name.as_str(), value.as_str().unwrap());
     }

@@ -39,6 +39,28 @@ pub struct LibraryQuery {
     pub sha256: Option<String>,
     /// `created_at`, `updated_at` or `title`, `-` for descending (default `-updated_at`).
     pub ordering: Option<String>,
+    /// `true` adds a presigned GET `url` to each ready `thumbnail`: valid for at least
+    /// five minutes, and the same URL for a while, so a browser caches the image.
+    #[param(value_type = Option<bool>)]
+    pub thumbnail_urls: Option<String>,
+}
+
+/// How long one signature of a listed thumbnail is handed out (each is valid for twice
+/// this from its start).
+const THUMBNAIL_URL_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl LibraryQuery {
+    /// Whether the answer carries thumbnail links (`thumbnail_urls=true|false`).
+    fn wants_thumbnail_urls(&self) -> Result<bool, ApiError> {
+        match self.thumbnail_urls.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::invalid_field(
+                "thumbnail_urls",
+                "must be true or false",
+            )),
+        }
+    }
 }
 
 /// How `GET /scores` orders: by one column, then by id, both the same way.
@@ -369,6 +391,7 @@ pub async fn list_scores(
     query: LibraryQuery,
 ) -> Result<warp::reply::Response, ApiError> {
     let page = Page::from_query(&page, &state.public_url, "/api/v1/scores")?.keeping(&query);
+    let thumbnail_urls = query.wants_thumbnail_urls()?;
     let owner = principal.user_id.to_string();
     let read = read_page(&state.database, &owner, &page, &query).await?;
     let search = query
@@ -376,7 +399,7 @@ pub async fn list_scores(
         .as_deref()
         .filter(|search| !search.is_empty())
         .map(projections::fold);
-    let results = read
+    let rows = read
         .rows
         .into_iter()
         .map(|row| {
@@ -387,9 +410,24 @@ pub async fn list_scores(
             if let Some(search) = &search {
                 view.bookmark_hits = Some(bookmark_hits(&score, search));
             }
-            Ok((view, key))
+            let thumbnail_key = score.thumbnail_object_key().map(str::to_owned);
+            Ok((view, key, thumbnail_key))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut results = Vec::with_capacity(rows.len());
+    for (mut view, key, thumbnail_key) in rows {
+        if thumbnail_urls
+            && let (Some(thumbnail), Some(object_key)) = (view.thumbnail.as_mut(), thumbnail_key)
+        {
+            let link = state
+                .services
+                .objects
+                .presign_get_cacheable(&object_key, THUMBNAIL_URL_WINDOW)
+                .await?;
+            thumbnail["url"] = Value::String(link.url);
+        }
+        results.push((view, key));
+    }
     let body = page.wrap_keyed(read.ordering.name, &read.position, read.count, results)?;
     Ok(warp::reply::json(&body).into_response())
 }
