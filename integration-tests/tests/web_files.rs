@@ -65,6 +65,35 @@ async fn the_page_and_its_files_are_served_under_a_strict_policy() {
         "text/css; charset=utf-8"
     );
 
+    // Gzipped for clients that take it: a representation (and a tag) of its own.
+    let plain = app.get("/app/setlists.js").await;
+    let plain_tag = plain.headers()["etag"].clone();
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    let plain = plain.bytes().await.unwrap();
+    let zipped = app
+        .client
+        .get(app.url("/app/setlists.js"))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_ne!(zipped.headers()["etag"], plain_tag);
+    let zipped = zipped.bytes().await.unwrap();
+    assert!(
+        zipped.len() * 2 < plain.len(),
+        "{} of {}",
+        zipped.len(),
+        plain.len()
+    );
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&zipped[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain);
+
     for outside in [
         "/app/../Cargo.toml",
         "/app/%2e%2e/Cargo.toml",

@@ -1,12 +1,18 @@
 //! The musicians' web page at `/`: the files of `scoremate/web/` (the page and its
 //! modules at `/app/{file}`), a client of the public API like any other. The files are
 //! part of the binary in release builds; debug builds read them from the source folder,
-//! so editing the page needs no rebuild. Every answer carries a Content-Security-Policy
+//! so editing the page needs no rebuild. Text files go out gzipped to clients that take
+//! it (compressed once per content). Every answer carries a Content-Security-Policy
 //! that allows no inline script and no other origin but the object store's, where the
 //! page PUTs uploads and loads thumbnails through presigned URLs.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use rust_embed::Embed;
 use warp::http::header::{self, HeaderMap, HeaderValue};
 use warp::http::{Method, StatusCode};
@@ -77,8 +83,12 @@ pub fn routes(
     warp::method()
         .and(warp::path::full())
         .and(warp::header::optional::<String>("if-none-match"))
+        .and(warp::header::optional::<String>("accept-encoding"))
         .and_then(
-            move |method: Method, path: FullPath, if_none_match: Option<String>| {
+            move |method: Method,
+                  path: FullPath,
+                  if_none_match: Option<String>,
+                  accept_encoding: Option<String>| {
                 let page = Arc::clone(&page);
                 async move {
                     if method != Method::GET && method != Method::HEAD {
@@ -86,10 +96,43 @@ pub fn routes(
                     }
                     let name = file_name(path.as_str()).ok_or_else(warp::reject::not_found)?;
                     let file = Files::get(name).ok_or_else(warp::reject::not_found)?;
-                    Ok::<_, Rejection>(answer(&page, name, &file, if_none_match.as_deref()))
+                    let gzip = accept_encoding.as_deref().is_some_and(accepts_gzip);
+                    Ok::<_, Rejection>(answer(&page, name, &file, gzip, if_none_match.as_deref()))
                 }
             },
         )
+}
+
+/// Whether an `Accept-Encoding` takes gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused = parts.any(|parameter| {
+            parameter
+                .strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+    })
+}
+
+/// The gzip form of each text file, made once per content (the page's files are few and
+/// fixed in a release; a debug build adds one per edit).
+static GZIPPED: LazyLock<Mutex<HashMap<[u8; 32], Bytes>>> = LazyLock::new(Mutex::default);
+
+fn gzipped(file: &rust_embed::EmbeddedFile) -> Option<Bytes> {
+    let hash = file.metadata.sha256_hash();
+    let mut cache = GZIPPED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(done) = cache.get(&hash) {
+        return Some(done.clone());
+    }
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&file.data).ok()?;
+    let compressed = Bytes::from(encoder.finish().ok()?);
+    cache.insert(hash, compressed.clone());
+    Some(compressed)
 }
 
 /// The file a path asks for: `/` is the page; `/app/x.js` one of its files, by a plain
@@ -107,15 +150,16 @@ fn file_name(path: &str) -> Option<&str> {
     (plain && name != "index.html").then_some(name)
 }
 
-fn content_type(name: &str) -> &'static str {
+/// A file's media type, and whether gzip makes it smaller (text does, PNG does not).
+fn content_type(name: &str) -> (&'static str, bool) {
     match name.rsplit('.').next() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
+        Some("html") => ("text/html; charset=utf-8", true),
+        Some("js") => ("text/javascript; charset=utf-8", true),
+        Some("css") => ("text/css; charset=utf-8", true),
+        Some("svg") => ("image/svg+xml", true),
+        Some("json") => ("application/json", true),
+        Some("png") => ("image/png", false),
+        _ => ("application/octet-stream", false),
     }
 }
 
@@ -123,9 +167,17 @@ fn answer(
     page: &WebPage,
     name: &str,
     file: &rust_embed::EmbeddedFile,
+    gzip: bool,
     if_none_match: Option<&str>,
 ) -> warp::reply::Response {
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+    let (content_type, compressible) = content_type(name);
+    let compressed = (gzip && compressible).then(|| gzipped(file)).flatten();
+    // Each encoding is a representation of its own, with a tag of its own.
+    let etag = format!(
+        "\"{}{}\"",
+        hex(&file.metadata.sha256_hash()[..16]),
+        if compressed.is_some() { "-gz" } else { "" }
+    );
     let unchanged = if_none_match.is_some_and(|tags| {
         tags.split(',')
             .any(|tag| tag.trim().trim_start_matches("W/") == etag)
@@ -133,15 +185,23 @@ fn answer(
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut response = warp::reply::Response::new(file.data.to_vec().into());
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type(name)),
-        );
+        let body = compressed
+            .clone()
+            .unwrap_or_else(|| Bytes::copy_from_slice(&file.data));
+        let mut response = warp::reply::Response::new(body.into());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         response
     };
     let headers = response.headers_mut();
     headers.extend(page.headers.clone());
+    if compressible {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if compressed.is_some() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, etag);
     }
@@ -168,6 +228,15 @@ mod tests {
         assert_eq!(file_name("/app/"), None);
         assert_eq!(file_name("/app/sub/x.js"), None);
         assert_eq!(file_name("/index.html"), None);
+    }
+
+    #[test]
+    fn gzip_is_taken_unless_refused() {
+        assert!(accepts_gzip("gzip, deflate, br, zstd"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0, br"));
+        assert!(!accepts_gzip("identity"));
     }
 
     #[test]

@@ -81,11 +81,15 @@ export async function libraryPage(page, _params, ctx) {
     else img.replaceWith(placeholder('No preview'));
   }
 
-  function card(score) {
+  // The first screen's images go first: the rest of a page of 50 queues behind them.
+  const FIRST_SCREEN = 12;
+
+  function card(score, first) {
     const t = score.thumbnail;
     let thumb;
     if (t) {
-      thumb = h('img', { class: 'thumb', alt: '', loading: 'lazy', decoding: 'async', width: t.width, height: t.height, 'data-id': score.id });
+      const priority = first ? { loading: 'eager', fetchpriority: 'high' } : { loading: 'lazy', fetchpriority: 'low' };
+      thumb = h('img', { class: 'thumb', alt: '', decoding: 'async', width: t.width, height: t.height, 'data-id': score.id, ...priority });
       // An expired link: ask once for a fresh one.
       let retried = false;
       thumb.addEventListener('error', () => {
@@ -108,7 +112,7 @@ export async function libraryPage(page, _params, ctx) {
   function show(data, gen) {
     if (gen !== generation || !ctx.alive) return;
     const frag = document.createDocumentFragment();
-    for (const score of data.results) if (!cards.has(score.id)) frag.append(card(score));
+    for (const score of data.results) if (!cards.has(score.id)) frag.append(card(score, cards.size < FIRST_SCREEN));
     grid.append(frag);
     remember(data.results);
     next = data.next;
@@ -157,15 +161,17 @@ export async function libraryPage(page, _params, ctx) {
   }
 
   // Infinite scroll: while the sentinel after the grid is near the screen, load the next page.
-  let near = false;
-  const scroll = new IntersectionObserver((entries) => {
-    near = entries.some((entry) => entry.isIntersecting);
-    keepGoing();
-  }, { rootMargin: '600px' });
+  // Nearness is measured when asked, not remembered from the observer: right after the
+  // first page fills the grid, the observer's last word (an empty grid) is stale, and a
+  // second page would compete with the first screen's images.
+  const MARGIN = 600;
+  const scroll = new IntersectionObserver(() => keepGoing(), { rootMargin: `${MARGIN}px` });
   scroll.observe(sentinel);
   ctx.onCleanup(() => scroll.disconnect());
   function keepGoing() {
-    if (near && next && !loading && ctx.alive) loadNext().then(() => requestAnimationFrame(keepGoing));
+    if (!next || loading || !ctx.alive) return;
+    if (sentinel.getBoundingClientRect().top > innerHeight + MARGIN) return;
+    loadNext().then(() => requestAnimationFrame(keepGoing));
   }
 
   // ----- Scores being processed: one list request every 2 s tells which are done -----
