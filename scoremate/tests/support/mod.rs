@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// `scoremate` with no `SCOREMATE_*` variable of the test environment leaking into the
-/// settings under test.
+/// settings under test. `SCOREMATE_TEST_BINARY` names another build to run instead of
+/// the debug one (the bench build, to take figures from it).
 pub fn scoremate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scoremate"));
+    let binary = std::env::var_os("SCOREMATE_TEST_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_scoremate").into());
+    let mut command = Command::new(binary);
     for (name, _) in std::env::vars() {
         if name.starts_with("SCOREMATE_") {
             command.env_remove(name);
