@@ -12,6 +12,7 @@ scores) are reported, never asserted as times.
 import argparse
 import json
 import re
+import statistics
 import sys
 import time
 import urllib.error
@@ -380,13 +381,14 @@ def bare_first_screen_ms(run: Run):
     )
 
 
-def big_library(run: Run):
-    """1,000 scores: the time to the first grid of thumbnails, then scrolling to the end."""
-    baseline_ms = bare_first_screen_ms(run)
-    # A tab reopened with its session (the refresh token the page keeps in
-    # sessionStorage) on the library: cold caches, one refresh, the app's own files,
-    # the list, the first screen of thumbnails; timed by the browser from the
-    # navigation's start.
+COLD_OPENS = 5
+
+
+def open_library_cold(run: Run):
+    """A tab reopened with its session (the refresh token the page keeps in
+    sessionStorage) on the library: cold caches, one refresh, the app's own files, the
+    list, the first screen of thumbnails. The page, and the browser's time from the
+    navigation's start to the first animation frame that found the screen full."""
     status, _, tokens = run.api(
         "POST", "/auth/login", body={"email": run.args.big_email, "password": PASSWORD}
     )
@@ -396,8 +398,6 @@ def big_library(run: Run):
     page.evaluate("token => sessionStorage.setItem('scoremate.refresh', token)", tokens["refresh"])
     page.goto(run.base + "/#/library")
     expect(page.get_by_role("heading", name="Library", level=1)).to_be_visible()
-    # The browser's clock at the first check that found the screen full (checked on
-    # every animation frame), not when the test heard of it.
     first_grid_ms = page.wait_for_function(
         """count => {
             const images = [...document.querySelectorAll('ul[aria-label="Scores"] img')];
@@ -409,17 +409,20 @@ def big_library(run: Run):
         timeout=60_000,
         polling="raf",
     ).json_value()
-    # Where the first screen's time went: each request's start and end, by the browser.
-    timeline = page.evaluate(
-        """() => [...performance.getEntriesByType('navigation'),
-                  ...performance.getEntriesByType('resource')]
-            .filter(e => e.initiatorType !== 'img')
-            .map(e => [new URL(e.name).pathname, Math.round(e.startTime), Math.round(e.responseEnd)])"""
-    )
-    images = page.evaluate(
-        """() => performance.getEntriesByType('resource').filter(e => e.initiatorType === 'img')
-            .map(e => [Math.round(e.startTime), Math.round(e.responseEnd)])"""
-    )
+    return page, first_grid_ms
+
+
+def big_library(run: Run):
+    """1,000 scores: the time to the first grid of thumbnails (against the bare baseline,
+    taken in turns), then scrolling to the end."""
+    app_ms, bare_ms = [], []
+    for _ in range(COLD_OPENS):
+        bare_ms.append(bare_first_screen_ms(run))
+        page, first_grid_ms = open_library_cold(run)
+        app_ms.append(first_grid_ms)
+        page.context.close()
+    page, first_grid_ms = open_library_cold(run)
+    app_ms.append(first_grid_ms)
     page.evaluate(
         """() => {
             window.__longTasks = [];
@@ -436,15 +439,17 @@ def big_library(run: Run):
         page.wait_for_timeout(50)
     scroll_all_ms = (time.monotonic() - started) * 1000
     long_tasks = page.evaluate("() => window.__longTasks")
+    app_ms.sort()
+    bare_ms.sort()
     run.report["library_1000"] = {
-        "first_grid_ms": round(first_grid_ms),
-        "bare_first_screen_ms": round(baseline_ms),
-        "first_grid_vs_bare": round(first_grid_ms / baseline_ms, 2),
+        "first_grid_ms": [round(ms) for ms in app_ms],
+        "bare_first_screen_ms": [round(ms) for ms in bare_ms],
+        "first_grid_p50_vs_bare_p50": round(
+            statistics.median(app_ms) / statistics.median(bare_ms), 2
+        ),
         "scroll_to_1000_ms": round(scroll_all_ms),
         "long_tasks": len(long_tasks),
         "longest_task_ms": round(max(long_tasks, default=0)),
-        "first_screen_requests": timeline,
-        "first_images": images,
     }
     run.axe(page, "library (1,000 scores)")
     page.context.close()
