@@ -39,9 +39,9 @@ pub struct LibraryQuery {
     pub sha256: Option<String>,
     /// `created_at`, `updated_at` or `title`, `-` for descending (default `-updated_at`).
     pub ordering: Option<String>,
-    /// `true` adds a presigned GET `url` to each ready `thumbnail`: valid for at least
-    /// five minutes, and the same URL for a while, so a browser caches the image.
-    #[param(value_type = Option<bool>)]
+    /// `true` (or `false`, the default) adds a presigned GET `url` to each ready
+    /// `thumbnail`: valid for at least five minutes, and the same URL for a while, so a
+    /// browser caches the image.
     pub thumbnail_urls: Option<String>,
 }
 
