@@ -306,20 +306,8 @@ impl ObjectStore {
         expires_in: Duration,
         content_disposition: Option<String>,
     ) -> Result<PresignedRequest, ObjectStoreError> {
-        timed("presign_get", async {
-            let (config, expires_at) = presigning(expires_in)?;
-            let presigned = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .set_response_content_disposition(content_disposition)
-                .presigned(config)
-                .await
-                .map_err(|error| classify("GetObject", Some(key), error))?;
-            Ok(into_presigned_request(&presigned, expires_at))
-        })
-        .await
+        self.presign_get_with(key, presigning(expires_in), content_disposition)
+            .await
     }
 
     /// A presigned GET that stays the same URL for a whole `window` and is valid for at
@@ -330,13 +318,24 @@ impl ObjectStore {
         key: &str,
         window: Duration,
     ) -> Result<PresignedRequest, ObjectStoreError> {
+        self.presign_get_with(key, presigning_in_window(window * 2, window), None)
+            .await
+    }
+
+    async fn presign_get_with(
+        &self,
+        key: &str,
+        presigning: Result<(PresigningConfig, DateTime<Utc>), ObjectStoreError>,
+        content_disposition: Option<String>,
+    ) -> Result<PresignedRequest, ObjectStoreError> {
         timed("presign_get", async {
-            let (config, expires_at) = presigning_in_window(window * 2, window)?;
+            let (config, expires_at) = presigning?;
             let presigned = self
                 .client
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
+                .set_response_content_disposition(content_disposition)
                 .presigned(config)
                 .await
                 .map_err(|error| classify("GetObject", Some(key), error))?;
